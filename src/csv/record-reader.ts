@@ -1,0 +1,314 @@
+// The pure core of parseCsv: feeds bytes to csv-parse and turns its output into records with their
+// source line, or rejections that carry the record's original bytes; it resynchronises after a bad record.
+import { isUtf8 } from 'node:buffer';
+import { Parser } from 'csv-parse';
+import { SluiceError, type RowErrorCode, ROW_ERROR_CODES } from '../errors.js';
+
+export interface CsvReadOptions {
+  /** Field delimiter (one or more characters). Default `,`. */
+  delimiter?: string;
+  /** Quote character, or null to turn quoting off. Default `"`. */
+  quote?: string | null;
+  /** Escape character inside quoted fields. Default: the quote itself (`""`). */
+  escape?: string | null;
+  /** How field bytes are decoded. `utf8` is strict: a record with invalid bytes is rejected. */
+  encoding?: 'utf8' | 'latin1';
+  /** Strip a UTF-8 byte order mark at the start of the file. Default true. */
+  bom?: boolean;
+  /** A record larger than this many bytes is rejected (`CSV_MAX_RECORD_SIZE`). Default 16 MiB. */
+  maxRecordSize?: number;
+  /** Fail the whole file (`BINARY_FILE`) when its first chunk holds a NUL byte. Default true. */
+  refuseBinary?: boolean;
+}
+
+export interface RecordHandler {
+  /** A well-formed record; the first one is the header. `line` is where it starts (1-based). */
+  record(fields: string[], line: number): void;
+  /** A malformed record: where it starts, why, and its original bytes (line terminator excluded). */
+  reject(line: number, code: RowErrorCode, message: string, raw: Buffer): void;
+}
+
+export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
+const NL = 0x0a;
+const CR = 0x0d;
+
+type CsvParseApi = {
+  parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
+  info: { bytes: number; lines: number };
+};
+
+interface Chunk {
+  buf: Buffer;
+  /** Absolute offset of buf[0] in the file (after the BOM). */
+  start: number;
+  /** False when the chunk failed the UTF-8 check: records overlapping it are checked exactly. */
+  utf8: boolean;
+}
+
+/**
+ * Streams CSV bytes into records. Keeps only the chunks that hold the current, unfinished record, so
+ * memory is bounded by the record size limit, not the file size.
+ */
+export class CsvRecordReader {
+  private readonly opts: Required<Omit<CsvReadOptions, 'quote' | 'escape'>> & Pick<CsvReadOptions, 'quote' | 'escape'>;
+  private parser!: CsvParseApi;
+  /** Absolute offset and line that the current csv-parse instance started at. */
+  private byteBase = 0;
+  private lineBase = 0;
+  /** Absolute offset and line where the current record starts. */
+  private recordStart = 0;
+  private recordLine = 1;
+  private fed = 0;
+  private retained: Chunk[] = [];
+  private width = -1;
+  private first = true;
+  private utf8Carry: Buffer | undefined;
+  /** While > 0, bytes are skipped (after a parse error) until this many more line ends have passed. */
+  private skipLines = 0;
+  private skipTotal = 0;
+  private swallowLF = false;
+  private queue: Chunk[] = [];
+  private skipRaw: Buffer[] = [];
+  private skipRawBytes = 0;
+  private skipPendingCR = false;
+  private skipInfo: { line: number; code: RowErrorCode; message: string } | undefined;
+  private readonly push = (fields: string[]): void => this.onParsed(fields);
+
+  constructor(private readonly handler: RecordHandler, options: CsvReadOptions = {}) {
+    this.opts = {
+      delimiter: options.delimiter ?? ',',
+      quote: options.quote === undefined ? '"' : options.quote,
+      escape: options.escape,
+      encoding: options.encoding ?? 'utf8',
+      bom: options.bom ?? true,
+      maxRecordSize: options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE,
+      refuseBinary: options.refuseBinary ?? true,
+    };
+    this.parser = this.newParser();
+  }
+
+  /** Feeds the next chunk of the file. Throws a SluiceError only for whole-file failures. */
+  write(chunk: Buffer): void {
+    if (this.first) {
+      this.first = false;
+      if (this.opts.refuseBinary && chunk.indexOf(0) !== -1) {
+        throw new SluiceError('BINARY_FILE', 'the file holds NUL bytes: it is binary, not CSV text');
+      }
+      if (this.opts.bom && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
+        chunk = chunk.subarray(3);
+      }
+    }
+    if (chunk.length === 0) return;
+    this.queue.push({ buf: chunk, start: this.fed, utf8: this.checkUtf8(chunk) });
+    this.fed += chunk.length;
+    this.drain();
+  }
+
+  /** Signals the end of the file: flushes the last record. */
+  end(): void {
+    this.first = false;
+    for (;;) {
+      this.drain();
+      if (this.skipLines > 0) {
+        this.finishSkip(this.fed);
+        return;
+      }
+      const err = this.parser.parse(undefined, true, this.push, noop);
+      if (err === undefined) return;
+      this.startSkip(err);
+    }
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const c = this.queue.shift()!;
+      if (this.skipLines > 0) {
+        const rest = this.skip(c);
+        if (rest !== undefined) this.queue.unshift(rest);
+        continue;
+      }
+      if (this.swallowLF) {
+        this.swallowLF = false;
+        if (c.buf[0] === NL) {
+          this.queue.unshift({ buf: c.buf.subarray(1), start: c.start + 1, utf8: c.utf8 });
+          this.recordStart = this.byteBase = c.start + 1;
+          continue;
+        }
+      }
+      if (c.buf.length === 0) continue;
+      this.retained.push(c);
+      const err = this.parser.parse(c.buf, false, this.push, noop);
+      if (err !== undefined) this.startSkip(err);
+    }
+  }
+
+  private newParser(): CsvParseApi {
+    const { delimiter, quote, escape, encoding, maxRecordSize } = this.opts;
+    const parser = new Parser({
+      delimiter,
+      quote: quote ?? false,
+      ...(escape === undefined ? {} : { escape: escape ?? false }),
+      encoding,
+      relax_column_count: true,
+      skip_empty_lines: false,
+      record_delimiter: ['\r\n', '\n', '\r'],
+      max_record_size: maxRecordSize,
+    } as ConstructorParameters<typeof Parser>[0]);
+    return (parser as unknown as { api: CsvParseApi }).api;
+  }
+
+  private onParsed(fields: string[]): void {
+    const info = this.parser.info;
+    const start = this.recordStart;
+    const end = this.byteBase + info.bytes;
+    const line = this.recordLine;
+    this.recordStart = end;
+    this.recordLine = this.lineBase + info.lines + 1;
+    if (fields.length === 1 && fields[0] === '' && this.isBlank(start, end)) {
+      this.release();
+      return;
+    }
+    if (this.opts.encoding === 'utf8' && !this.rangeIsUtf8(start, end)) {
+      this.handler.reject(line, 'INVALID_UTF8', `line ${line}: the record holds bytes that are not valid UTF-8`, this.bytes(start, end, true));
+    } else if (this.width === -1) {
+      this.width = fields.length;
+      this.handler.record(fields, line);
+    } else if (fields.length !== this.width) {
+      this.handler.reject(
+        line,
+        'CSV_RECORD_INCONSISTENT_COLUMNS',
+        `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`,
+        this.bytes(start, end, true),
+      );
+    } else {
+      this.handler.record(fields, line);
+    }
+    this.release();
+  }
+
+  /** csv-parse stopped on a malformed record: reject it and resume after the line the error is on. */
+  private startSkip(err: Error & { code?: string; lines?: number }): void {
+    const code = (err.code !== undefined && err.code in ROW_ERROR_CODES ? err.code : 'CSV_PARSE_ERROR') as RowErrorCode;
+    const errLine = Math.max(this.recordLine, this.lineBase + (err.lines ?? 1));
+    this.skipInfo = { line: this.recordLine, code, message: `line ${this.recordLine}: ${err.message}` };
+    this.skipLines = this.skipTotal = errLine - this.recordLine + 1;
+    this.skipPendingCR = false;
+    this.skipRaw = [];
+    this.skipRawBytes = 0;
+    // everything from the bad record's start is scanned again, in skip mode
+    const again: Chunk[] = [];
+    for (const c of this.retained) {
+      const from = Math.max(0, this.recordStart - c.start);
+      if (from < c.buf.length) again.push({ buf: c.buf.subarray(from), start: c.start + from, utf8: c.utf8 });
+    }
+    this.retained = [];
+    this.queue.unshift(...again);
+  }
+
+  /** Consumes a bad record's bytes until `skipLines` line ends have passed; returns what follows them. */
+  private skip(c: Chunk): Chunk | undefined {
+    const buf = c.buf;
+    let i = 0;
+    if (this.skipPendingCR) {
+      // a CR ended the previous chunk and was counted; a LF right after it belongs to that line end
+      this.skipPendingCR = false;
+      if (buf[0] === NL) i = 1;
+    }
+    for (; i < buf.length; i++) {
+      const b = buf[i];
+      if (b !== NL && b !== CR) continue;
+      const next = b === CR && buf[i + 1] === NL ? i + 2 : i + 1;
+      if (--this.skipLines === 0) {
+        // a CR that ends the chunk may be the first half of a CRLF: the LF must not start a new line
+        this.swallowLF = b === CR && next === buf.length;
+        this.keepSkipRaw(buf.subarray(0, i));
+        this.finishSkip(c.start + next);
+        return next < buf.length ? { buf: buf.subarray(next), start: c.start + next, utf8: c.utf8 } : undefined;
+      }
+      if (b === CR && next === buf.length) this.skipPendingCR = true;
+      i = next - 1;
+    }
+    this.keepSkipRaw(buf);
+    return undefined;
+  }
+
+  private keepSkipRaw(part: Buffer): void {
+    const room = this.opts.maxRecordSize - this.skipRawBytes;
+    if (room <= 0 || part.length === 0) return;
+    const kept = part.length > room ? part.subarray(0, room) : part;
+    this.skipRaw.push(kept);
+    this.skipRawBytes += kept.length;
+  }
+
+  private finishSkip(resumeAt: number): void {
+    const info = this.skipInfo!;
+    let raw = Buffer.concat(this.skipRaw);
+    if (raw.length > 0 && raw[raw.length - 1] === CR) raw = raw.subarray(0, raw.length - 1);
+    this.handler.reject(info.line, info.code, info.message, raw);
+    this.skipLines = 0;
+    this.skipRaw = [];
+    this.skipRawBytes = 0;
+    this.skipInfo = undefined;
+    this.recordStart = this.byteBase = resumeAt;
+    this.recordLine = info.line + this.skipTotal;
+    this.lineBase = this.recordLine - 1;
+    this.parser = this.newParser();
+  }
+
+  private release(): void {
+    const r = this.retained;
+    let drop = 0;
+    while (drop < r.length - 1 && r[drop]!.start + r[drop]!.buf.length <= this.recordStart) drop++;
+    if (drop > 0) r.splice(0, drop);
+  }
+
+  private isBlank(start: number, end: number): boolean {
+    if (end - start > 2) return false;
+    const b = this.bytes(start, end, false);
+    for (const x of b) if (x !== NL && x !== CR) return false;
+    return true;
+  }
+
+  private checkUtf8(chunk: Buffer): boolean {
+    if (this.opts.encoding !== 'utf8') return true;
+    // a multi-byte character split across chunks must not fail the check: carry its head over
+    let cut = chunk.length;
+    for (let k = 1; k <= 3 && k <= chunk.length; k++) {
+      const b = chunk[chunk.length - k]!;
+      if ((b & 0xc0) === 0x80) continue;
+      if (b >= 0xc0) {
+        const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+        if (need > k) cut = chunk.length - k;
+      }
+      break;
+    }
+    const head = this.utf8Carry === undefined ? chunk.subarray(0, cut) : Buffer.concat([this.utf8Carry, chunk.subarray(0, cut)]);
+    this.utf8Carry = cut < chunk.length ? Buffer.from(chunk.subarray(cut)) : undefined;
+    return isUtf8(head);
+  }
+
+  private rangeIsUtf8(start: number, end: number): boolean {
+    for (const c of this.retained) {
+      if (!c.utf8 && c.start < end && c.start + c.buf.length > start) return isUtf8(this.bytes(start, end, false));
+    }
+    return true;
+  }
+
+  /** The bytes [start, end) from the retained chunks; `trim` drops one trailing line terminator. */
+  private bytes(start: number, end: number, trim: boolean): Buffer {
+    const parts: Buffer[] = [];
+    for (const c of this.retained) {
+      const s = Math.max(start, c.start);
+      const e = Math.min(end, c.start + c.buf.length);
+      if (s < e) parts.push(c.buf.subarray(s - c.start, e - c.start));
+    }
+    let out = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (trim) {
+      if (out.length > 0 && out[out.length - 1] === NL) out = out.subarray(0, out.length - 1);
+      if (out.length > 0 && out[out.length - 1] === CR) out = out.subarray(0, out.length - 1);
+    }
+    return out;
+  }
+}
+
+function noop(): void {}

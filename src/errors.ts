@@ -1,0 +1,83 @@
+// The registry of coded errors: every failure sluice reports carries one of these stable codes.
+
+/** Codes for whole-file failures (the input goes to failed/ with an error file). */
+export const FILE_ERROR_CODES = {
+  SYMLINK_REFUSED: 'The inbox entry is a symbolic link; sluice never follows links.',
+  NOT_REGULAR_FILE: 'The inbox entry is not a regular file (directory, FIFO, socket or device).',
+  BINARY_FILE: 'The file holds NUL bytes: it is binary, not CSV text.',
+  UNKNOWN_COLUMN: 'An operator names a column that the file\'s header does not have.',
+  READ_FAILED: 'The input could not be read.',
+  WRITE_FAILED: 'The output could not be written or published.',
+  ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',
+  INTERNAL: 'An unexpected internal error; please report it.',
+} as const;
+
+/** Codes for single-record rejections (the row goes to rejects/, the file goes on). */
+export const ROW_ERROR_CODES = {
+  CSV_RECORD_INCONSISTENT_COLUMNS: 'The record has a different number of fields than the header.',
+  CSV_INVALID_CLOSING_QUOTE: 'A quoted field is followed by something other than a delimiter or line end.',
+  INVALID_OPENING_QUOTE: 'A quote appears inside an unquoted field.',
+  CSV_QUOTE_NOT_CLOSED: 'A quoted field is still open at the end of the file.',
+  CSV_MAX_RECORD_SIZE: 'The record is larger than the maximum record size.',
+  INVALID_UTF8: 'The record holds bytes that are not valid UTF-8.',
+  CSV_PARSE_ERROR: 'csv-parse refused the record for another reason (its message says which).',
+} as const;
+
+/** Codes for usage and configuration errors (exit code 2). */
+export const USAGE_ERROR_CODES = {
+  USAGE: 'The command line is not valid.',
+  CONFIG_INVALID: 'A setting has a value that is not allowed.',
+  DIRS_NOT_ONE_FILESYSTEM: 'The inbox, output, rejects, archive, failed and state folders are not on one filesystem.',
+  DIR_UNUSABLE: 'A folder could not be created or is not writable.',
+} as const;
+
+export type FileErrorCode = keyof typeof FILE_ERROR_CODES;
+export type RowErrorCode = keyof typeof ROW_ERROR_CODES;
+export type UsageErrorCode = keyof typeof USAGE_ERROR_CODES;
+export type ErrorCode = FileErrorCode | RowErrorCode | UsageErrorCode;
+
+export const ERROR_CODES: Readonly<Record<ErrorCode, string>> = {
+  ...FILE_ERROR_CODES,
+  ...ROW_ERROR_CODES,
+  ...USAGE_ERROR_CODES,
+};
+
+export interface SluiceErrorContext {
+  file?: string;
+  line?: number;
+  field?: string;
+  cause?: unknown;
+}
+
+/** The base class of every error sluice raises on purpose: a stable `code` plus where it happened. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message: string, context: SluiceErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'SluiceError';
+    this.code = code;
+    this.file = context.file;
+    this.line = context.line;
+    this.field = context.field;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, file: this.file, line: this.line, field: this.field };
+  }
+}
+
+export function isUsageError(err: unknown): err is SluiceError {
+  return err instanceof SluiceError && err.code in USAGE_ERROR_CODES;
+}
+
+/** Wraps anything thrown into a SluiceError, keeping a Node errno code in the message. */
+export function toSluiceError(err: unknown, fallback: ErrorCode, file?: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const message = e && typeof e.message === 'string' ? e.message : String(err);
+  return new SluiceError(fallback, message, { file, cause: err });
+}

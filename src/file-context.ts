@@ -1,0 +1,43 @@
+// What the parts of one file's pipeline share: its name, the line of the row flowing now, the counts,
+// the backpressure gate and where rejected records go. Operators stay pure; this carries the side channel.
+import { FlowGate } from './flow-gate.js';
+import type { Rejection } from './row.js';
+
+export interface RowCounts {
+  /** Data records read (the header excluded), including those rejected. */
+  read: number;
+  /** Rows that reached the batcher (passed every operator). */
+  batched: number;
+  /** Rows durably written by the sink. */
+  written: number;
+  /** Records refused (malformed, or refused by an operator). */
+  rejected: number;
+}
+
+export class FileContext {
+  /** The source line where the row now flowing through the operators started (1-based; header = 1). */
+  line = 0;
+  readonly counts: RowCounts = { read: 0, batched: 0, written: 0, rejected: 0 };
+  bytesRead = 0;
+  readonly gate: FlowGate;
+
+  constructor(
+    readonly name: string,
+    options: { highWaterMark?: number; onReject?: (r: Rejection) => void; onInFlight?: (delta: number) => void } = {},
+  ) {
+    this.gate = new FlowGate(options.highWaterMark ?? 4096, options.onInFlight);
+    this.onReject = options.onReject;
+  }
+
+  onReject: ((r: Rejection) => void) | undefined;
+
+  /** Rows that an operator dropped on purpose (e.g. null rows): read - rejected - batched. */
+  get filtered(): number {
+    return this.counts.read - this.counts.rejected - this.counts.batched;
+  }
+
+  reject(r: Rejection): void {
+    this.counts.rejected++;
+    this.onReject?.(r);
+  }
+}

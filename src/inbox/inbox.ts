@@ -1,0 +1,146 @@
+// The inbox: finds files (initial scan, watcher events as hints, periodic rescans) and reports each one
+// once it has settled: no change in size or mtime for the settle time.
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from '../log.js';
+import { isIgnoredName } from './claims.js';
+
+export interface InboxOptions {
+  dir: string;
+  /** A file is ready when it has not changed for this long. */
+  settleMs: number;
+  /** Rescan the folder this often, in case an event was missed. 0: never. */
+  rescanMs: number;
+  /** Watch for events (daemon); false for a single scan (--once). */
+  watch: boolean;
+  log: Logger;
+}
+
+interface Candidate {
+  size: number;
+  mtimeMs: number;
+  since: number;
+}
+
+export class Inbox {
+  private readonly candidates = new Map<string, Candidate>();
+  /** Names reported ready and not yet forgotten: never reported twice. */
+  private readonly reported = new Set<string>();
+  private watcher: FSWatcher | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private rescanner: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closed = false;
+  private readonly tickMs: number;
+
+  constructor(
+    private readonly opts: InboxOptions,
+    private readonly onReady: (name: string) => void,
+    private readonly onGone: (name: string) => void = () => undefined,
+  ) {
+    this.tickMs = Math.max(20, Math.min(250, Math.floor(opts.settleMs / 4)));
+  }
+
+  /** Scans the folder, starts watching; resolves once the watcher is ready. Returns the names found. */
+  async start(): Promise<string[]> {
+    const names = await this.scan();
+    if (this.opts.watch) {
+      const w = watch(this.opts.dir, { depth: 0, ignoreInitial: true, ignored: (p: string) => p !== this.opts.dir && isIgnoredName(baseName(p)) });
+      this.watcher = w;
+      w.on('add', (p: string) => this.hint(baseName(p)));
+      w.on('change', (p: string) => this.hint(baseName(p)));
+      w.on('error', (err: unknown) => this.opts.log.warn('inbox watcher error; relying on rescans', { error: String(err) }));
+      await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+      // a file that arrived between the scan and the watcher's start is caught here
+      await this.scan();
+      if (this.opts.rescanMs > 0) {
+        this.rescanner = setInterval(() => void this.scan().catch((err: unknown) => this.opts.log.warn('inbox rescan failed', { error: String(err) })), this.opts.rescanMs);
+      }
+    }
+    return names;
+  }
+
+  /** Lists the folder and treats every eligible entry as a candidate. */
+  async scan(): Promise<string[]> {
+    const names = (await readdir(this.opts.dir)).filter((n) => !isIgnoredName(n));
+    for (const n of names) this.hint(n);
+    return names;
+  }
+
+  /** Something may have happened to `name`: watch it until it settles. */
+  hint(name: string): void {
+    if (this.closed || isIgnoredName(name) || this.reported.has(name) || this.candidates.has(name)) return;
+    this.candidates.set(name, { size: -1, mtimeMs: -1, since: 0 });
+    void this.tick();
+  }
+
+  /** `name` was handled: a new file with that name may be reported again. */
+  forget(name: string): void {
+    this.reported.delete(name);
+    if (this.opts.watch) this.hint(name);
+  }
+
+  /** Files waiting in the inbox (candidates and reported but not yet forgotten). */
+  get backlog(): number {
+    return this.candidates.size + this.reported.size;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.ticker !== undefined) clearTimeout(this.ticker);
+    if (this.rescanner !== undefined) clearInterval(this.rescanner);
+    this.candidates.clear();
+    await this.watcher?.close();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.closed) return;
+    this.ticking = true;
+    if (this.ticker !== undefined) clearTimeout(this.ticker);
+    this.ticker = undefined;
+    try {
+      const now = Date.now();
+      await Promise.all([...this.candidates.keys()].map((name) => this.check(name, now)));
+    } finally {
+      this.ticking = false;
+      if (!this.closed && this.candidates.size > 0) this.ticker = setTimeout(() => void this.tick(), this.tickMs);
+    }
+  }
+
+  private async check(name: string, now: number): Promise<void> {
+    const c = this.candidates.get(name);
+    if (c === undefined) return;
+    let st;
+    try {
+      st = await lstat(join(this.opts.dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn('cannot stat inbox file', { file: name, error: String(err) });
+      this.candidates.delete(name);
+      this.onGone(name);
+      return;
+    }
+    let ready: boolean;
+    if (!st.isFile()) {
+      ready = true; // links, folders, FIFOs: refused at once, never waited on
+    } else if (st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
+      const first = c.size === -1;
+      c.size = st.size;
+      c.mtimeMs = st.mtimeMs;
+      c.since = now;
+      ready = first && now - st.mtimeMs >= this.opts.settleMs;
+    } else {
+      ready = now - c.since >= this.opts.settleMs || now - st.mtimeMs >= this.opts.settleMs;
+    }
+    if (ready && !this.closed) {
+      this.candidates.delete(name);
+      this.reported.add(name);
+      this.onReady(name);
+    }
+  }
+}
+
+function baseName(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i === -1 ? p : p.slice(i + 1);
+}

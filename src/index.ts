@@ -1,0 +1,20 @@
+// The library API: compose your own pipeline from the same pieces the daemon uses.
+export type { Row, RowBatch, Rejection } from './row.js';
+export { FileContext, type RowCounts } from './file-context.js';
+export { FlowGate } from './flow-gate.js';
+export { fileBytes, type FileBytesOptions } from './sources/file-bytes.js';
+export { parseCsv, type ParseCsvOptions } from './operators/parse-csv.js';
+export { CsvRecordReader, type CsvReadOptions, type RecordHandler, DEFAULT_MAX_RECORD_SIZE } from './csv/record-reader.js';
+export { dropNulls, nullRowTest, type DropNullsOptions } from './operators/drop-nulls.js';
+export { batch, type BatchOperatorOptions } from './operators/batch.js';
+export { BatchBuffer, normalizeBatchOptions, type BatchOptions } from './operators/batch-policy.js';
+export { rowOperator, columnIndexes, type BoundRowFunction } from './operators/row-operator.js';
+export { csvFileSink, type CsvFileSinkOptions } from './sinks/csv-file.js';
+export { RejectsFile } from './sinks/rejects-file.js';
+export { AtomicFile, type AtomicFileOptions } from './sinks/atomic-file.js';
+export type { RowSink, SinkResult } from './sinks/sink.js';
+export { processFile, type FileReport, type PipelineSettings, type PipelineHooks } from './pipeline/process-file.js';
+export { Daemon, type DaemonHooks } from './daemon/daemon.js';
+export { resolveConfig, type SluiceConfig, type ConfigInput } from './config/config.js';
+export { SluiceError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { createLogger, silentLogger, type Logger } from './log.js';

@@ -1,0 +1,67 @@
+// dropNulls: pandas' DataFrame.dropna for rows: drop a row when its fields are null (empty by default).
+import type { OperatorFunction } from 'rxjs';
+import type { Row } from '../row.js';
+import { columnIndexes, rowOperator } from './row-operator.js';
+
+export interface DropNullsOptions {
+  /** `any` (default): drop a row if any considered field is null; `all`: only if all of them are. */
+  how?: 'any' | 'all';
+  /** Consider only these columns (pandas `subset`). Default: every column. */
+  columns?: readonly string[];
+  /** Field values that count as null. Default `['']` (an empty field). */
+  nullValues?: readonly string[];
+  /** Keep a row only if it has at least this many non-null considered fields; overrides `how`. */
+  thresh?: number;
+}
+
+/** The pure predicate behind dropNulls: true when the row is kept. */
+export function nullRowTest(options: DropNullsOptions, indexes: readonly number[] | undefined): (row: Row) => boolean {
+  const nulls = options.nullValues ?? [''];
+  const onlyEmpty = nulls.length === 1 && nulls[0] === '';
+  const set = new Set(nulls);
+  const isNull = onlyEmpty ? (v: string | undefined) => v === '' : (v: string | undefined) => v !== undefined && set.has(v);
+  const { thresh } = options;
+  if (thresh !== undefined) {
+    return (row) => {
+      let present = 0;
+      if (indexes === undefined) for (const v of row) present += isNull(v) ? 0 : 1;
+      else for (const i of indexes) present += isNull(row[i]) ? 0 : 1;
+      return present >= thresh;
+    };
+  }
+  if ((options.how ?? 'any') === 'any') {
+    if (indexes === undefined) {
+      if (onlyEmpty) return (row) => !row.includes('');
+      return (row) => !row.some(isNull);
+    }
+    return (row) => {
+      for (const i of indexes) if (isNull(row[i])) return false;
+      return true;
+    };
+  }
+  if (indexes === undefined) return (row) => !row.every(isNull);
+  return (row) => {
+    for (const i of indexes) if (!isNull(row[i])) return true;
+    return false;
+  };
+}
+
+/**
+ * Drops rows whose fields are null, with pandas `dropna` semantics (`how`, `subset` as `columns`,
+ * `thresh`). Dropped rows are counted as filtered, not rejected.
+ *
+ * @example rows$.pipe(dropNulls({ how: 'all', columns: ['email', 'phone'] }))
+ * @throws UNKNOWN_COLUMN when `columns` names a column the header lacks.
+ */
+export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row, Row> {
+  const how = options.how ?? 'any';
+  if (how !== 'any' && how !== 'all') throw new RangeError(`dropNulls.how must be "any" or "all", got ${JSON.stringify(how)}`);
+  if (options.thresh !== undefined && !(Number.isInteger(options.thresh) && options.thresh >= 0)) {
+    throw new RangeError(`dropNulls.thresh must be a whole number >= 0, got ${options.thresh}`);
+  }
+  return rowOperator((header) => {
+    const indexes = options.columns === undefined ? undefined : columnIndexes(header, options.columns, 'dropNulls');
+    const keep = nullRowTest(options, indexes);
+    return { header, row: (row) => (keep(row) ? row : undefined) };
+  });
+}

@@ -1,0 +1,183 @@
+// Runs one file through its pipeline: bytes -> parseCsv -> steps -> batch -> sink, then publishes the
+// output and the rejects, and reports the counts. It never moves the input: the caller does.
+import { constants, open } from 'node:fs/promises';
+import { concatMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { CsvReadOptions } from '../csv/record-reader.js';
+import { SluiceError, toSluiceError } from '../errors.js';
+import { FileContext } from '../file-context.js';
+import { stemOf } from '../fs/no-clobber.js';
+import { batch } from '../operators/batch.js';
+import type { BatchOptions } from '../operators/batch-policy.js';
+import { parseCsv } from '../operators/parse-csv.js';
+import type { Row, RowBatch } from '../row.js';
+import { fileBytes } from '../sources/file-bytes.js';
+import { csvFileSink } from '../sinks/csv-file.js';
+import { RejectsFile } from '../sinks/rejects-file.js';
+
+export interface PipelineSettings {
+  outDir: string;
+  rejectsDir: string;
+  csv: CsvReadOptions;
+  /** The operators between parsing and batching, in order. */
+  steps: ReadonlyArray<OperatorFunction<Row, Row>>;
+  batch: BatchOptions;
+  /** Rows in flight (read, not yet written) before reading pauses. */
+  highWaterMark: number;
+  fsync: boolean;
+  /** Tag for temporary file names (the instance id). */
+  tempTag: string;
+  chunkSize?: number;
+}
+
+export interface PipelineHooks {
+  /** The rows-in-flight level moved by `delta` (for a gauge). */
+  onInFlight?: (delta: number) => void;
+  /** A batch of `rows` was written in `seconds`. */
+  onBatchWritten?: (rows: number, seconds: number) => void;
+}
+
+export interface RowTotals {
+  read: number;
+  written: number;
+  filtered: number;
+  rejected: number;
+}
+
+export interface FileReport {
+  name: string;
+  outcome: 'succeeded' | 'failed';
+  rows: RowTotals;
+  bytesRead: number;
+  bytesWritten: number;
+  durationMs: number;
+  output?: string;
+  rejects?: string;
+  error?: SluiceError;
+}
+
+/**
+ * Processes the file at `path` (already claimed) as `name`. Resolves with a report whether it succeeded or
+ * failed; on failure nothing is left in the output folders. An abort signal stops it the same way.
+ */
+export async function processFile(
+  path: string,
+  name: string,
+  settings: PipelineSettings,
+  hooks: PipelineHooks = {},
+  signal?: AbortSignal,
+): Promise<FileReport> {
+  const started = performance.now();
+  const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag };
+  const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
+  const rejects = new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
+  ctx.onReject = (r) => rejects.add(r);
+  const sink = csvFileSink(settings.outDir, name, fileOpts);
+  let output: string | undefined;
+  let rejectsPath: string | undefined;
+  let bytesWritten = 0;
+  try {
+    const fh = await openInput(path, name);
+    try {
+      const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onBytes: (n) => (ctx.bytesRead += n) }).pipe(
+        parseCsv({ ...settings.csv, context: ctx }),
+      );
+      const shaped$ = settings.steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
+      const written$ = shaped$.pipe(
+        batch({ ...settings.batch, context: ctx }),
+        concatMap((b) => writeBatch(b)),
+      );
+      await runToEnd(written$, signal, name);
+    } finally {
+      await fh.close();
+    }
+    const out = await sink.commit().catch((err: unknown) => {
+      throw new SluiceError('WRITE_FAILED', `could not publish the output: ${(err as Error).message}`, { file: name, cause: err });
+    });
+    output = out.path;
+    bytesWritten += out.bytes;
+    const rej = await rejects.commit().catch((err: unknown) => {
+      throw new SluiceError('WRITE_FAILED', `could not write the rejects file: ${(err as Error).message}`, { file: name, cause: err });
+    });
+    rejectsPath = rej.path;
+    bytesWritten += rej.bytes;
+    return report('succeeded');
+  } catch (err) {
+    await sink.abort().catch(() => undefined);
+    await rejects.abort().catch(() => undefined);
+    return report('failed', toSluiceError(err, 'READ_FAILED', name));
+  } finally {
+    ctx.gate.drain();
+  }
+
+  async function writeBatch(b: RowBatch): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await sink.write(b);
+    } catch (err) {
+      throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: name, cause: err });
+    }
+    const n = b.rows.length;
+    ctx.counts.written += n;
+    ctx.gate.give(n);
+    hooks.onBatchWritten?.(n, (performance.now() - t0) / 1000);
+  }
+
+  function report(outcome: FileReport['outcome'], error?: SluiceError): FileReport {
+    const c = ctx.counts;
+    const rows =
+      outcome === 'succeeded'
+        ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected }
+        : { read: c.read, written: 0, filtered: 0, rejected: 0 };
+    const r: FileReport = { name, outcome, rows, bytesRead: ctx.bytesRead, bytesWritten, durationMs: performance.now() - started };
+    if (output !== undefined) r.output = output;
+    if (rejectsPath !== undefined) r.rejects = rejectsPath;
+    if (error !== undefined) {
+      if (error.file === undefined) Object.assign(error, { file: name });
+      r.error = error;
+    }
+    return r;
+  }
+}
+
+/** Opens the input without following links and refuses anything but a regular file, without blocking. */
+async function openInput(path: string, name: string) {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new SluiceError('SYMLINK_REFUSED', 'the input is a symbolic link; sluice never follows links', { file: name });
+    }
+    throw new SluiceError('READ_FAILED', `could not open the input: ${(err as Error).message}`, { file: name, cause: err });
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new SluiceError('NOT_REGULAR_FILE', 'the input is not a regular file', { file: name });
+  }
+  return fh;
+}
+
+function runToEnd(o$: Observable<unknown>, signal: AbortSignal | undefined, name: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new SluiceError('ABORTED', 'processing was stopped before it finished', { file: name }));
+      return;
+    }
+    const onAbort = (): void => {
+      sub.unsubscribe();
+      reject(new SluiceError('ABORTED', 'processing was stopped before it finished', { file: name }));
+    };
+    const sub = o$.subscribe({
+      error: (err: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+      complete: () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

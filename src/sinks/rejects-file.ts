@@ -1,0 +1,93 @@
+// The rejects file: `line,code,message,raw` for every refused record, raw kept byte for byte.
+import type { FlowGate } from '../flow-gate.js';
+import type { Rejection } from '../row.js';
+import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
+import type { SinkResult } from './sink.js';
+
+const HEADER = Buffer.from('line,code,message,raw\n');
+const FLUSH_BYTES = 64 * 1024;
+const QUOTE = 0x22;
+
+/** A CSV field: quoted (quotes doubled) when it holds a delimiter, quote or line break. */
+export function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** The original bytes as one quoted CSV field, without decoding them. */
+export function rawField(raw: Buffer): Buffer {
+  const parts: Buffer[] = [Buffer.from('"')];
+  let from = 0;
+  for (let i = raw.indexOf(QUOTE); i !== -1; i = raw.indexOf(QUOTE, i + 1)) {
+    parts.push(raw.subarray(from, i + 1), Buffer.from('"'));
+    from = i + 1;
+  }
+  parts.push(raw.subarray(from), Buffer.from('"'));
+  return Buffer.concat(parts);
+}
+
+/** Collects rejections and writes them to `dir/name` (atomically, only if there are any). */
+export class RejectsFile {
+  private file: Promise<AtomicFile> | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingRows = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  rows = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly name: string,
+    private readonly options: AtomicFileOptions & { gate?: FlowGate } = {},
+  ) {}
+
+  add(r: Rejection): void {
+    const line = Buffer.from(`${r.line},${csvField(r.code)},${csvField(r.message)},`);
+    this.pending.push(line, rawField(r.raw), Buffer.from('\n'));
+    this.pendingBytes += line.length + r.raw.length + 3;
+    this.pendingRows++;
+    this.rows++;
+    this.options.gate?.take(1);
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pendingRows === 0) return;
+    const data = Buffer.concat(this.pending);
+    const n = this.pendingRows;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingRows = 0;
+    this.writing = this.writing.then(async () => {
+      try {
+        if (this.failure !== undefined) return;
+        if (this.file === undefined) {
+          this.file = AtomicFile.create(this.dir, this.name, this.options);
+          await (await this.file).write(HEADER);
+        }
+        await (await this.file).write(data);
+      } catch (err) {
+        this.failure ??= err;
+      } finally {
+        this.options.gate?.give(n);
+      }
+    });
+  }
+
+  /** Publishes the rejects file if any record was rejected. */
+  async commit(): Promise<SinkResult> {
+    this.flush();
+    await this.writing;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.file === undefined) return { rows: 0, bytes: 0 };
+    const file = await this.file;
+    const path = await file.commit();
+    return { path, rows: this.rows, bytes: file.bytes };
+  }
+
+  async abort(): Promise<void> {
+    await this.writing;
+    const file = await this.file?.catch(() => undefined);
+    await file?.abort();
+  }
+}
