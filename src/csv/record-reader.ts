@@ -190,7 +190,9 @@ export class CsvRecordReader {
   private startSkip(err: Error & { code?: string; lines?: number }): void {
     const code = (err.code !== undefined && err.code in ROW_ERROR_CODES ? err.code : 'CSV_PARSE_ERROR') as RowErrorCode;
     const errLine = Math.max(this.recordLine, this.lineBase + (err.lines ?? 1));
-    this.skipInfo = { line: this.recordLine, code, message: `line ${this.recordLine}: ${err.message}` };
+    // csv-parse counts lines from where this parser instance started: say them as lines of the file
+    const message = err.message.replace(/\b(at|on) line \d+/g, `$1 line ${errLine}`);
+    this.skipInfo = { line: this.recordLine, code, message: `line ${this.recordLine}: ${message}` };
     this.skipLines = this.skipTotal = errLine - this.recordLine + 1;
     this.skipPendingCR = false;
     this.skipRaw = [];
