@@ -1,0 +1,90 @@
+// The daemon end to end: files dropped while it runs, a file written slowly in place, names reused,
+// and SIGTERM (drain) / a second signal (abort) ending it with exit 0 and nothing half-done.
+import { execFileSync } from 'node:child_process';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, waitFor } from './harness.js';
+
+let d: Dirs;
+afterEach(() => cleanup(d));
+
+const GEN = resolve(import.meta.dirname, '../../../shared/bench/gen.mjs');
+const gen = (rows: number, nullPct = 0): Buffer => execFileSync(process.execPath, [GEN, String(rows), String(nullPct)], { maxBuffer: 1 << 30 });
+
+async function exists(dir: string, name: string): Promise<boolean> {
+  return (await list(dir)).includes(name);
+}
+
+describe('sluice run (daemon)', () => {
+  it('processes files renamed into the inbox while running, and exits 0 on SIGTERM', async () => {
+    d = await makeDirs();
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '200']);
+    const data: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      data.push(gen(100 + i));
+      await writeFile(join(d.root, `f${i}.csv`), data[i]!);
+      await rename(join(d.root, `f${i}.csv`), join(d.watch, `f${i}.csv`));
+    }
+    await waitFor(async () => (await list(d.archive)).length === 5, 'five archived inputs');
+    for (let i = 0; i < 5; i++) expect(await readFile(join(d.out, `f${i}.csv`))).toEqual(data[i]);
+    expect(await list(d.watch)).toEqual([]);
+    const r = await daemon.stop('SIGTERM');
+    expect(r).toEqual({ code: 0, signal: null });
+    expect(daemon.logs().at(-1)).toMatchObject({ msg: 'sluice stopped' });
+  });
+
+  it('waits for a file written slowly in place and processes it complete', async () => {
+    d = await makeDirs();
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '1500']);
+    const data = gen(3000);
+    const fh = await open(join(d.watch, 'slow.csv'), 'w');
+    const step = Math.ceil(data.length / 8);
+    for (let off = 0; off < data.length; off += step) {
+      await fh.write(data.subarray(off, off + step));
+      await new Promise((r) => setTimeout(r, 100)); // a slow writer, not a wait for sluice
+    }
+    await fh.close();
+    await waitFor(() => exists(d.archive, 'slow.csv'), 'slow.csv archived');
+    expect(await readFile(join(d.out, 'slow.csv'))).toEqual(data);
+    expect(await list(d.out)).toEqual(['slow.csv']);
+    await daemon.stop();
+  });
+
+  it('processes the same name dropped twice, without overwriting the first output', async () => {
+    d = await makeDirs();
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '100']);
+    await writeFile(join(d.root, 'x.csv'), 'a\n1\n');
+    await rename(join(d.root, 'x.csv'), join(d.watch, 'x.csv'));
+    await waitFor(() => exists(d.archive, 'x.csv'), 'first x.csv archived');
+    await writeFile(join(d.root, 'x.csv'), 'a\n2\n');
+    await rename(join(d.root, 'x.csv'), join(d.watch, 'x.csv'));
+    await waitFor(() => exists(d.archive, 'x-1.csv'), 'second x.csv archived');
+    expect(await readFile(join(d.out, 'x.csv'), 'utf8')).toBe('a\n1\n');
+    expect(await readFile(join(d.out, 'x-1.csv'), 'utf8')).toBe('a\n2\n');
+    await daemon.stop();
+  });
+
+  it('on SIGTERM then a second signal mid-file, either finishes the file or puts it back: never half-done', async () => {
+    d = await makeDirs();
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '1']);
+    const data = gen(300_000, 5);
+    await writeFile(join(d.root, 'big.csv'), data);
+    await rename(join(d.root, 'big.csv'), join(d.watch, 'big.csv'));
+    await waitFor(async () => !(await exists(d.watch, 'big.csv')), 'big.csv claimed');
+    daemon.child.kill('SIGTERM');
+    daemon.child.kill('SIGINT');
+    expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    const out = await list(d.out);
+    expect(out.filter((n) => n.startsWith('.'))).toEqual([]);
+    if (out.includes('big.csv')) {
+      expect(await list(d.archive)).toEqual(['big.csv']);
+      expect((await readFile(join(d.archive, 'big.csv'))).equals(data)).toBe(true);
+      expect(await list(d.watch)).toEqual([]);
+    } else {
+      expect(out).toEqual([]);
+      expect((await readFile(join(d.watch, 'big.csv'))).equals(data)).toBe(true); // toEqual on 30 MB is far too slow
+      expect(await list(d.archive)).toEqual([]);
+    }
+  });
+});
