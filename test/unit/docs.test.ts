@@ -1,0 +1,15 @@
+// Keeps the README true: its error table lists exactly the registry's codes.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../src/errors.js';
+
+const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+
+describe('README', () => {
+  it('lists every error code of the registry, and no other', () => {
+    const section = README.slice(README.indexOf('## Error codes'), README.indexOf('## Architecture'));
+    const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
+    expect(documented).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+});
