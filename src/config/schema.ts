@@ -1,0 +1,177 @@
+// The one schema of sluice.yaml: types, defaults and descriptions of every setting live here and only here.
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+const dir = (what: string, def: string) => z.string().min(1).default(def).describe(`${what} (relative to the working directory).`);
+const int = (min: number) => z.number().int().min(min);
+
+export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
+
+const dropNullsStep = z
+  .strictObject({
+    how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),
+    columns: z.array(z.string()).min(1).optional().describe('Only consider these columns (pandas `subset`).'),
+    nullValues: z
+      .union([z.literal('pandas'), z.array(z.string())])
+      .default([''])
+      .describe("Values that count as null: a list, or `pandas` for pandas' default NA tokens."),
+    thresh: int(0).optional().describe('Keep rows with at least this many non-null fields (overrides `how`).'),
+    trim: z.boolean().default(false).describe('Trim spaces before comparing with the null values.'),
+  })
+  .describe('Drop rows with null fields (pandas dropna).');
+
+const castSpec = z.union([
+  z.enum(CAST_TYPES),
+  z.strictObject({
+    type: z.enum(CAST_TYPES),
+    onError: z.enum(['reject', 'null']).default('reject').describe('A value that does not parse: reject the row, or make the field empty.'),
+  }),
+]);
+
+type Predicate =
+  | { column: string; op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'matches'; value: string | number | Array<string | number> }
+  | { all: Predicate[] }
+  | { any: Predicate[] };
+
+const predicate: z.ZodType<Predicate> = z.lazy(() =>
+  z.union([
+    z.strictObject({
+      column: z.string().min(1),
+      op: z.enum(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'in', 'matches']),
+      value: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))]),
+    }),
+    z.strictObject({ all: z.array(predicate).min(1) }),
+    z.strictObject({ any: z.array(predicate).min(1) }),
+  ]),
+);
+
+/** One step: an object with exactly one key, the operator's name. */
+export const stepSchema = z
+  .strictObject({
+    dropNulls: dropNullsStep.optional(),
+    select: z.array(z.string().min(1)).min(1).optional().describe('Keep these columns, in this order.'),
+    rename: z.record(z.string(), z.string().min(1)).optional().describe('Rename columns: { old: new }.'),
+    cast: z.record(z.string(), castSpec).optional().describe('Parse columns as types: { column: type } or { column: { type, onError } }.'),
+    filter: predicate.optional().describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
+    dedupe: z
+      .strictObject({ columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).') })
+      .optional()
+      .describe('Drop rows whose key was already seen in the file.'),
+    addColumn: z
+      .strictObject({
+        name: z.string().min(1),
+        constant: z.string().optional(),
+        source: z.enum(['fileName', 'timestamp']).optional(),
+      })
+      .refine((a) => (a.constant === undefined) !== (a.source === undefined), { message: 'give exactly one of constant or source' })
+      .optional()
+      .describe('Append a column: a constant, the input file name, or the processing timestamp.'),
+    module: z
+      .strictObject({
+        path: z.string().min(1).describe('A .js/.mjs file exporting a factory `(options) => OperatorFunction<Row, Row>`.'),
+        export: z.string().default('default'),
+        options: z.unknown().optional(),
+      })
+      .optional()
+      .describe("A user's own operator."),
+  })
+  .refine((s) => Object.values(s).filter((v) => v !== undefined).length === 1, {
+    message: 'a step has exactly one operator, e.g. { dropNulls: { how: any } }',
+  });
+
+export const inputSchema = z
+  .strictObject({
+    delimiter: z.string().min(1).optional().describe('Field delimiter; default `,`, or a tab for .tsv files.'),
+    quote: z.union([z.string().length(1), z.null()]).default('"').describe('Quote character; null turns quoting off.'),
+    escape: z.union([z.string().length(1), z.null()]).optional().describe('Escape character in quoted fields; default the quote itself.'),
+    encoding: z
+      .enum(['utf8', 'latin1', 'windows-1252', 'utf16le'])
+      .default('utf8')
+      .describe('Input encoding. utf8 is strict (invalid bytes reject the record); a UTF-16 BOM switches to UTF-16 by itself.'),
+    bom: z.boolean().default(true).describe('Strip a byte order mark.'),
+    maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
+  })
+  .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
+
+export const outputSchema = z
+  .discriminatedUnion('format', [
+    z.strictObject({
+      format: z.literal('csv'),
+      delimiter: z.string().min(1).default(','),
+      quote: z.enum(['minimal', 'all']).default('minimal').describe('`minimal`: quote only where CSV requires it.'),
+      header: z.boolean().default(true),
+      lineEnding: z.enum(['lf', 'crlf']).default('lf'),
+      gzip: z.boolean().default(false),
+      name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date}. Default `{name}` (`{stem}.csv.gz` with gzip).'),
+    }),
+    z.strictObject({
+      format: z.literal('ndjson'),
+      gzip: z.boolean().default(false),
+      name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
+    }),
+  ])
+  .describe('Where kept rows go.');
+
+export const pipelineSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it is a metrics label)')
+    .describe('The pipeline name (a metrics label).'),
+  match: z.array(z.string().min(1)).min(1).default(['*']).describe('Globs on the file name; the first pipeline that matches takes the file.'),
+  input: inputSchema.default(inputSchema.parse({})),
+  steps: z.array(stepSchema).default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
+  output: outputSchema.default(outputSchema.parse({ format: 'csv' })),
+});
+
+export const configSchema = z
+  .strictObject({
+    watch: dir('The inbox folder', 'watch'),
+    out: dir('Clean outputs', 'out'),
+    rejects: dir('Rejected records', 'rejects'),
+    archive: dir('Inputs processed successfully', 'archive'),
+    failed: dir('Inputs that failed, with .error.json', 'failed'),
+    state: z.string().min(1).optional().describe('Claims and the receipt ledger; default `.sluice` beside the inbox.'),
+    concurrency: int(1).default(availableParallelism()).describe('Files processed at once; default the number of CPUs.'),
+    settleMs: int(0).default(2000).describe('A file must be unchanged this long (ms) before it is taken.'),
+    rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),
+    drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
+    metrics: z
+      .strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: int(0).max(65535).default(9464).describe('0 turns the metrics server off.'),
+      })
+      .default({ host: '127.0.0.1', port: 9464 }),
+    batch: z
+      .strictObject({
+        size: int(1).default(1000).describe('Rows per write.'),
+        maxWaitMs: z.number().positive().default(1000).describe('A partial batch is written this long (ms) after its first row.'),
+      })
+      .default({ size: 1000, maxWaitMs: 1000 }),
+    highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
+    fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
+    instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the host name."),
+    pipelines: z.array(pipelineSchema).min(1).default([pipelineSchema.parse({ name: 'default' })]),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.pipelines.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'name'], message: `the name ${JSON.stringify(p.name)} is used twice`, input: p.name });
+      seen.add(p.name);
+    });
+  });
+
+export type ConfigFile = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type PipelineConfig = z.output<typeof pipelineSchema>;
+export type StepConfig = z.output<typeof stepSchema>;
+export type InputConfig = z.output<typeof inputSchema>;
+export type OutputConfig = z.output<typeof outputSchema>;
+
+/** The JSON Schema of sluice.yaml, for editors. `sluice schema` prints it; schema/sluice.schema.json is its committed copy. */
+export function configJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  // the CPU count of the machine that generated the schema is not a default worth committing
+  const props = schema.properties as Record<string, Record<string, unknown>>;
+  delete props.concurrency?.default;
+  return { ...schema, title: 'sluice configuration (sluice.yaml)' };
+}
