@@ -6,6 +6,8 @@ export const FILE_ERROR_CODES = {
   NOT_REGULAR_FILE: 'The inbox entry is not a regular file (directory, FIFO, socket or device).',
   BINARY_FILE: 'The file holds NUL bytes: it is binary, not CSV text.',
   UNKNOWN_COLUMN: 'An operator names a column that the file\'s header does not have.',
+  NO_PIPELINE: 'No pipeline\'s match globs match the file name.',
+  GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
   READ_FAILED: 'The input could not be read.',
   WRITE_FAILED: 'The output could not be written or published.',
   ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',

@@ -2,6 +2,7 @@
 import { constants, type FileHandle, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { fsyncDir, moveNoClobber } from '../fs/no-clobber.js';
 
 export interface AtomicFileOptions {
@@ -9,6 +10,8 @@ export interface AtomicFileOptions {
   fsync?: boolean;
   /** Tag in the temporary name so a restarted instance can find and remove its own leftovers. */
   tempTag?: string;
+  /** Compress what is written (each write becomes one gzip member; gunzip reads them as one stream). */
+  gzip?: boolean;
 }
 
 /** The prefix of every temporary file sluice writes; `.sluice-<tag>-…` is a dotfile consumers skip. */
@@ -24,17 +27,19 @@ export class AtomicFile {
     private readonly dir: string,
     private readonly name: string,
     private readonly fsync: boolean,
+    private readonly gzip: boolean,
   ) {}
 
   /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640, umask applies), exclusively. */
   static async create(dir: string, name: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
     const tempPath = join(dir, `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomBytes(4).toString('hex')}-${name}.tmp`);
     const fh = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
-    return new AtomicFile(fh, tempPath, dir, name, options.fsync ?? true);
+    return new AtomicFile(fh, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
   }
 
   async write(data: string | Buffer): Promise<void> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const buf = this.gzip ? gzipSync(bytes) : bytes;
     let off = 0;
     while (off < buf.length) {
       const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);

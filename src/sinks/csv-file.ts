@@ -9,6 +9,10 @@ export interface CsvFileSinkOptions extends AtomicFileOptions {
   delimiter?: string;
   /** Line ending. Default `\n`. */
   recordDelimiter?: '\n' | '\r\n';
+  /** `minimal` (default): quote only where CSV requires it; `all`: quote every field. */
+  quote?: 'minimal' | 'all';
+  /** Write the header row. Default true. */
+  header?: boolean;
 }
 
 /**
@@ -31,7 +35,11 @@ class CsvFileSink implements RowSink {
     private readonly name: string,
     private readonly options: CsvFileSinkOptions,
   ) {
-    this.stringifyOptions = { delimiter: options.delimiter ?? ',', record_delimiter: options.recordDelimiter ?? '\n' } as const;
+    this.stringifyOptions = {
+      delimiter: options.delimiter ?? ',',
+      record_delimiter: options.recordDelimiter ?? '\n',
+      quoted: options.quote === 'all',
+    } as const;
   }
 
   private open(): Promise<AtomicFile> {
@@ -41,7 +49,7 @@ class CsvFileSink implements RowSink {
 
   async write(batch: RowBatch): Promise<void> {
     const file = await this.open();
-    const records = batch.header === undefined ? batch.rows : [batch.header, ...batch.rows];
+    const records = batch.header === undefined || this.options.header === false ? batch.rows : [batch.header, ...batch.rows];
     if (records.length === 0) return;
     await file.write(stringify(records, this.stringifyOptions));
     this.rows += batch.rows.length;

@@ -1,6 +1,9 @@
 // The source: a file's bytes as a cold Observable of chunks, read only while the flow gate has credit.
+import { once } from 'node:events';
 import { constants, type FileHandle, open } from 'node:fs/promises';
-import { Observable } from 'rxjs';
+import { createGunzip, type Gunzip } from 'node:zlib';
+import { Observable, type Subscriber } from 'rxjs';
+import { SluiceError } from '../errors.js';
 import type { FlowGate } from '../flow-gate.js';
 
 export interface FileBytesOptions {
@@ -8,8 +11,10 @@ export interface FileBytesOptions {
   chunkSize?: number;
   /** When given, no read starts while the gate is closed: this is what bounds memory. */
   gate?: FlowGate;
-  /** Called with the size of each chunk read (for byte counters). */
+  /** Called with the size of each chunk read from disk (for byte counters). */
   onBytes?: (n: number) => void;
+  /** `auto` (default): a file starting with the gzip magic bytes is decompressed as a stream. */
+  decompress?: 'auto' | 'none';
 }
 
 /**
@@ -21,12 +26,14 @@ export interface FileBytesOptions {
 export function fileBytes(file: string | FileHandle, options: FileBytesOptions = {}): Observable<Buffer> {
   const chunkSize = options.chunkSize ?? 64 * 1024;
   const { gate, onBytes } = options;
+  const auto = (options.decompress ?? 'auto') === 'auto';
   return new Observable<Buffer>((subscriber) => {
     let stopped = false;
     const run = async (): Promise<void> => {
       const fh = typeof file === 'string' ? await open(file, constants.O_RDONLY | constants.O_NOFOLLOW) : file;
+      let gunzip: Gunzip | undefined;
       try {
-        for (;;) {
+        for (let first = true; ; first = false) {
           if (gate !== undefined && !gate.open) await gate.wait();
           if (stopped) return;
           const buf = Buffer.allocUnsafe(chunkSize);
@@ -34,9 +41,18 @@ export function fileBytes(file: string | FileHandle, options: FileBytesOptions =
           if (stopped) return;
           if (bytesRead === 0) break;
           onBytes?.(bytesRead);
-          subscriber.next(bytesRead < chunkSize ? buf.subarray(0, bytesRead) : buf);
+          const chunk = bytesRead < chunkSize ? buf.subarray(0, bytesRead) : buf;
+          if (first && auto && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+            gunzip = inflating(subscriber, gate, () => stopped);
+          }
+          if (gunzip === undefined) subscriber.next(chunk);
+          else if (!gunzip.write(chunk)) await once(gunzip, 'drain');
         }
-        subscriber.complete();
+        if (gunzip === undefined) subscriber.complete();
+        else {
+          gunzip.end();
+          await once(gunzip, 'end');
+        }
       } finally {
         if (typeof file === 'string') await fh.close();
       }
@@ -46,4 +62,20 @@ export function fileBytes(file: string | FileHandle, options: FileBytesOptions =
       stopped = true;
     };
   });
+}
+
+/** A gunzip stream whose output goes to the subscriber, paused while the flow gate is closed. */
+function inflating(subscriber: Subscriber<Buffer>, gate: FlowGate | undefined, stopped: () => boolean): Gunzip {
+  const z = createGunzip();
+  z.on('data', (b: Buffer) => {
+    if (stopped()) return;
+    subscriber.next(b);
+    if (gate !== undefined && !gate.open) {
+      z.pause();
+      void gate.wait().then(() => z.resume());
+    }
+  });
+  z.on('end', () => subscriber.complete());
+  z.on('error', (err) => subscriber.error(new SluiceError('GZIP_INVALID', `the gzip data is damaged: ${err.message}`, { cause: err })));
+  return z;
 }

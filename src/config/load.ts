@@ -1,0 +1,156 @@
+// Loading the configuration: file (sluice.yaml or JSON) < SLUICE_* environment < flags, checked by the
+// one schema, normalized once into the Readonly SluiceConfig the daemon sees.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { SluiceError } from '../errors.js';
+import { configSchema, type ConfigFile, type PipelineConfig } from './schema.js';
+
+export interface SluiceConfig {
+  readonly watch: string;
+  readonly out: string;
+  readonly rejects: string;
+  readonly archive: string;
+  readonly failed: string;
+  readonly state: string;
+  readonly concurrency: number;
+  readonly settleMs: number;
+  readonly rescanMs: number;
+  readonly drainTimeoutMs: number;
+  readonly metrics: { readonly host: string; readonly port: number };
+  readonly batch: { readonly size: number; readonly maxWaitMs: number };
+  readonly highWaterMark: number;
+  readonly fsync: boolean;
+  readonly instanceId: string;
+  readonly pipelines: readonly PipelineConfig[];
+  /** The config file read, if any. */
+  readonly source?: string;
+}
+
+/** The settings the SLUICE_* environment variables may set, and their config paths. */
+export const ENV_VARS = {
+  SLUICE_WATCH: 'watch',
+  SLUICE_OUT: 'out',
+  SLUICE_REJECTS: 'rejects',
+  SLUICE_ARCHIVE: 'archive',
+  SLUICE_FAILED: 'failed',
+  SLUICE_STATE: 'state',
+  SLUICE_CONCURRENCY: 'concurrency',
+  SLUICE_SETTLE_MS: 'settleMs',
+  SLUICE_METRICS_HOST: 'metrics.host',
+  SLUICE_METRICS_PORT: 'metrics.port',
+  SLUICE_INSTANCE_ID: 'instanceId',
+} as const;
+
+const NUMERIC = new Set(['concurrency', 'settleMs', 'metrics.port']);
+const DEFAULT_FILES = ['sluice.yaml', 'sluice.yml', 'sluice.json'];
+
+export interface LoadOptions {
+  /** `--config FILE`; else SLUICE_CONFIG; else ./sluice.yaml (.yml, .json) if present; else defaults. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Settings from flags, as config paths (`metrics.port`) to values. */
+  flags?: Record<string, string | number | boolean | undefined>;
+  cwd?: string;
+}
+
+/** Finds, reads, merges and checks the configuration. Throws CONFIG_INVALID naming the field. */
+export function loadConfig(options: LoadOptions = {}): SluiceConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const path = options.configPath ?? env.SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  const raw: Record<string, unknown> = path === undefined ? {} : readConfigFile(resolve(cwd, path));
+  for (const [name, key] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setPath(raw, key, NUMERIC.has(key) ? toNumber(value, name) : value);
+  }
+  for (const [key, value] of Object.entries(options.flags ?? {})) {
+    if (value !== undefined) setPath(raw, key, value);
+  }
+  const parsed = parseConfig(raw, path);
+  const abs = (p: string): string => resolve(cwd, p);
+  const watch = abs(parsed.watch);
+  const cfg: SluiceConfig = {
+    ...parsed,
+    watch,
+    out: abs(parsed.out),
+    rejects: abs(parsed.rejects),
+    archive: abs(parsed.archive),
+    failed: abs(parsed.failed),
+    state: parsed.state === undefined ? resolve(dirname(watch), '.sluice') : abs(parsed.state),
+    instanceId: sanitizeId(parsed.instanceId ?? hostname()),
+    ...(path === undefined ? {} : { source: resolve(cwd, path) }),
+  };
+  return cfg;
+}
+
+/** Checks a loose config against the schema; every problem is listed with its path, value and expectation. */
+export function parseConfig(raw: unknown, source?: string): z.output<typeof configSchema> {
+  const r = configSchema.safeParse(raw, { reportInput: true });
+  if (r.success) return r.data;
+  const lines = r.error.issues.map(formatIssue);
+  const first = r.error.issues[0];
+  throw new SluiceError('CONFIG_INVALID', `${source === undefined ? 'invalid configuration' : `invalid configuration in ${source}`}:\n  ${lines.join('\n  ')}`, {
+    field: first === undefined ? undefined : formatPath(first.path),
+  });
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path) || '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}`;
+  }
+  const got = 'input' in issue && issue.input !== undefined ? `got ${JSON.stringify(issue.input)}; ` : '';
+  return `${where}: ${got}${issue.message.replace(/^Invalid input: /, '')}`;
+}
+
+/** ['pipelines', 1, 'steps', 0, 'dropNulls', 'how'] -> pipelines[1].steps[0].dropNulls.how */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+/** Reads sluice.yaml or JSON (YAML is a superset). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SluiceError('CONFIG_INVALID', `cannot read the config file ${path}: ${(err as Error).message}`, { file: path });
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new SluiceError('CONFIG_INVALID', `${path} is not valid YAML/JSON: ${e.message}`, { file: path, line: e.linePos?.[0]?.line });
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new SluiceError('CONFIG_INVALID', `${path}: the top level must be a mapping of settings, got ${Array.isArray(data) ? 'a list' : typeof data}`, { file: path });
+  }
+  return data as Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let o = target;
+  for (const k of keys.slice(0, -1)) {
+    const next = o[k];
+    o = o[k] = typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...(next as Record<string, unknown>) } : {};
+  }
+  o[keys.at(-1)!] = value;
+}
+
+function toNumber(value: string, name: string): number {
+  if (!/^\d+$/.test(value)) throw new SluiceError('CONFIG_INVALID', `${name}: got ${JSON.stringify(value)}, expected a whole number`, { field: name });
+  return Number(value);
+}
+
+function sanitizeId(id: string): string {
+  return id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'sluice';
+}
+
+export type { ConfigFile };

@@ -1,0 +1,39 @@
+// Output names: a template such as `{stem}.csv` or `{date}/{stem}.ndjson`, filled with a sanitised stem.
+import { SluiceError } from '../errors.js';
+import { stemOf } from '../fs/no-clobber.js';
+
+/** Control characters, path separators and a leading dot are replaced, so a file name cannot escape or hide. */
+export function sanitizeName(name: string): string {
+  const s = name.replace(/[\x00-\x1f\x7f/\\]/g, '_');
+  return s.startsWith('.') ? `_${s.slice(1)}` : s;
+}
+
+export interface NameParts {
+  /** The input file name. */
+  name: string;
+  pipeline: string;
+  /** The output's extension without the dot (csv, ndjson, csv.gz). */
+  ext: string;
+  now?: Date;
+}
+
+/** Fills `{name} {stem} {ext} {pipeline} {date}`; the result is a relative path (folders from the template only). */
+export function outputName(template: string, parts: NameParts): string {
+  const name = sanitizeName(parts.name);
+  const date = (parts.now ?? new Date()).toISOString().slice(0, 10);
+  const values: Record<string, string> = { name, stem: stemOf(name), ext: parts.ext, pipeline: parts.pipeline, date };
+  return template.replace(/\{(\w+)\}/g, (m, key: string) => values[key] ?? m);
+}
+
+/** Checks a template at load time: known placeholders, no absolute path, no `..`. */
+export function checkNameTemplate(template: string, field: string): void {
+  const bad = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((k) => !['name', 'stem', 'ext', 'pipeline', 'date'].includes(k!));
+  const segments = template.split('/');
+  if (bad.length > 0 || template.startsWith('/') || segments.some((s) => s === '..' || s === '.' || s === '') || !/\{(name|stem)\}/.test(segments.at(-1)!)) {
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `${field}: got ${JSON.stringify(template)}, expected a relative name template using {name} or {stem} in its last part, with only {name} {stem} {ext} {pipeline} {date} and no '..'`,
+      { field },
+    );
+  }
+}
