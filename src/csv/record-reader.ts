@@ -31,6 +31,7 @@ export interface RecordHandler {
 export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
 const NL = 0x0a;
 const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 type CsvParseApi = {
   parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
@@ -58,11 +59,15 @@ export class CsvRecordReader {
   /** Absolute offset and line where the current record starts. */
   private recordStart = 0;
   private recordLine = 1;
+  /** Lines csv-parse counted twice in this parser instance: it counts a CRLF inside quotes as two. */
+  private lineFix = 0;
   private fed = 0;
   private retained: Chunk[] = [];
   private width = -1;
   private first = true;
   private utf8Carry: Buffer | undefined;
+  /** The first bytes of the file while they may still be the start of a BOM split across chunks. */
+  private head: Buffer | undefined;
   /** While > 0, bytes are skipped (after a parse error) until this many more line ends have passed. */
   private skipLines = 0;
   private skipTotal = 0;
@@ -90,6 +95,13 @@ export class CsvRecordReader {
   /** Feeds the next chunk of the file. Throws a SluiceError only for whole-file failures. */
   write(chunk: Buffer): void {
     if (this.first) {
+      if (this.head !== undefined) chunk = Buffer.concat([this.head, chunk]);
+      this.head = undefined;
+      if (chunk.length === 0) return;
+      if (this.opts.bom && chunk.length < 3 && BOM.subarray(0, chunk.length).equals(chunk)) {
+        this.head = Buffer.from(chunk);
+        return;
+      }
       this.first = false;
       if (this.opts.refuseBinary && chunk.indexOf(0) !== -1) {
         throw new SluiceError('BINARY_FILE', 'the file holds NUL bytes: it is binary, not CSV text');
@@ -106,7 +118,18 @@ export class CsvRecordReader {
 
   /** Signals the end of the file: flushes the last record. */
   end(): void {
+    // a file that is only a BOM prefix: text after all
+    if (this.head !== undefined) {
+      this.opts.bom = false;
+      this.write(this.head);
+    }
     this.first = false;
+    // bytes held back as the start of a multi-byte character never got one: the last chunk is not UTF-8
+    if (this.utf8Carry !== undefined) {
+      this.utf8Carry = undefined;
+      for (const c of this.retained) c.utf8 = false;
+      for (const c of this.queue) c.utf8 = false;
+    }
     for (;;) {
       this.drain();
       if (this.skipLines > 0) {
@@ -163,7 +186,10 @@ export class CsvRecordReader {
     const end = this.byteBase + info.bytes;
     const line = this.recordLine;
     this.recordStart = end;
-    this.recordLine = this.lineBase + info.lines + 1;
+    for (const f of fields) {
+      for (let i = f.indexOf('\r\n'); i !== -1; i = f.indexOf('\r\n', i + 2)) this.lineFix++;
+    }
+    this.recordLine = this.lineBase + info.lines - this.lineFix + 1;
     if (fields.length === 1 && fields[0] === '' && this.isBlank(start, end)) {
       this.release();
       return;
@@ -189,7 +215,8 @@ export class CsvRecordReader {
   /** csv-parse stopped on a malformed record: reject it and resume after the line the error is on. */
   private startSkip(err: Error & { code?: string; lines?: number }): void {
     const code = (err.code !== undefined && err.code in ROW_ERROR_CODES ? err.code : 'CSV_PARSE_ERROR') as RowErrorCode;
-    const errLine = Math.max(this.recordLine, this.lineBase + (err.lines ?? 1));
+    const counted = this.lineBase + (err.lines ?? 1) - this.lineFix - this.recordLine;
+    const errLine = this.recordLine + (counted > 0 ? this.linesInRecord(counted) : 0);
     // csv-parse counts lines from where this parser instance started: say them as lines of the file
     const message = err.message.replace(/\b(at|on) line \d+/g, `$1 line ${errLine}`);
     this.skipInfo = { line: this.recordLine, code, message: `line ${this.recordLine}: ${message}` };
@@ -254,7 +281,29 @@ export class CsvRecordReader {
     this.recordStart = this.byteBase = resumeAt;
     this.recordLine = info.line + this.skipTotal;
     this.lineBase = this.recordLine - 1;
+    this.lineFix = 0;
     this.parser = this.newParser();
+  }
+
+  /**
+   * The line ends from the current record's start to the point where csv-parse counted `counted` of
+   * them. Before a parse error every line end is inside the record's quotes, where csv-parse counts a
+   * CRLF twice; here it counts once.
+   */
+  private linesInRecord(counted: number): number {
+    let seen = 0;
+    let lines = 0;
+    let prevCR = false;
+    for (const c of this.retained) {
+      for (let i = Math.max(0, this.recordStart - c.start); i < c.buf.length && seen < counted; i++) {
+        const b = c.buf[i];
+        if (b === CR) lines++;
+        else if (b === NL && !prevCR) lines++;
+        if (b === CR || b === NL) seen++;
+        prevCR = b === CR;
+      }
+    }
+    return lines + Math.max(0, counted - seen);
   }
 
   private release(): void {
