@@ -2,10 +2,12 @@
 // The command line: argv -> config -> daemon; exit 0 ok, 1 some file failed, 2 usage or config error.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { readConfigFile, resolveConfig, type ConfigInput } from './config/config.js';
+import { loadConfig, type SluiceConfig } from './config/load.js';
+import { configJsonSchema } from './config/schema.js';
 import { Daemon } from './daemon/daemon.js';
 import { isUsageError, SluiceError } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, silentLogger } from './log.js';
+import { formatTable, preview } from './pipeline/preview.js';
 
 export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2 } as const;
 
@@ -14,28 +16,31 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 const HELP = `sluice ${VERSION}: turn a folder into a data pipeline.
 
 Usage:
-  sluice run [options]     process files dropped into the inbox (a daemon until SIGTERM/SIGINT)
-  sluice --help            this help
-  sluice --version         the version
+  sluice run [options]                 process files dropped into the inbox (a daemon until SIGTERM/SIGINT)
+  sluice validate [--config FILE]      check the configuration and exit (0 valid, 2 not)
+  sluice schema                        print the JSON Schema of sluice.yaml
+  sluice preview FILE [--config FILE] [--pipeline NAME] [--rows N]
+                                       run FILE through its pipeline without writing or moving anything
+  sluice --help | --version
 
 Options for run:
   --once                   process the files in the inbox now, then exit
-  --config FILE            a JSON config file (flags override it)
+  --config FILE            sluice.yaml or JSON (default ./sluice.yaml if present; also SLUICE_CONFIG)
   --watch DIR              inbox folder                      (default ./watch)
   --out DIR                clean outputs                     (default ./out)
   --rejects DIR            rejected rows, <stem>.rejects.csv (default ./rejects)
   --archive DIR            inputs processed successfully     (default ./archive)
   --failed DIR             inputs that failed, + .error.json (default ./failed)
-  --state DIR              claims and receipts               (default .sluice beside the inbox)
+  --state DIR              claims                            (default .sluice beside the inbox)
   --concurrency N          files processed at once           (default: number of CPUs)
   --settle-ms N            a file must be unchanged this long before it is taken (default 2000)
   --metrics-host H         metrics server address            (default 127.0.0.1)
   --metrics-port N         metrics server port, 0 = off      (default 9464)
   --instance-id ID         this instance's name in claim paths (default: the host name)
 
-Every row whose fields are all non-empty is written to out/<file name>; rows with an empty field are
-filtered; malformed records go to rejects/. The inbox, state, archive and failed folders must be on
-one filesystem (inputs move by rename).
+Settings come from defaults < the config file < SLUICE_* environment variables < flags.
+Without a config file, one pipeline takes every file and drops rows with an empty field (pandas dropna).
+The inbox, state, archive and failed folders must be on one filesystem (inputs move by rename).
 
 Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once), 2 usage or config error.
 `;
@@ -54,9 +59,19 @@ const OPTIONS = {
   'metrics-host': { type: 'string' },
   'metrics-port': { type: 'string' },
   'instance-id': { type: 'string' },
+  pipeline: { type: 'string' },
+  rows: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
+
+const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'instance-id'];
+const ALLOWED: Record<string, string[]> = {
+  run: ['config', ...RUN_ONLY],
+  validate: ['config'],
+  schema: [],
+  preview: ['config', 'pipeline', 'rows'],
+};
 
 function intFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -64,13 +79,22 @@ function intFlag(name: string, value: string | undefined): number | undefined {
   return Number(value);
 }
 
+function usage(message: string): number {
+  process.stderr.write(`sluice: ${message}\nRun 'sluice --help' for usage.\n`);
+  return EXIT.USAGE;
+}
+
+type Values = ReturnType<typeof parse>['values'];
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parse(argv);
   } catch (err) {
-    process.stderr.write(`sluice: ${(err as Error).message}\nRun 'sluice --help' for usage.\n`);
-    return EXIT.USAGE;
+    return usage((err as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -81,14 +105,43 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return EXIT.OK;
   }
-  if (positionals.length !== 1 || positionals[0] !== 'run') {
-    process.stderr.write(`sluice: ${positionals.length === 0 ? 'no command given' : `unknown command ${JSON.stringify(positionals.join(' '))}`}\nRun 'sluice --help' for usage.\n`);
-    return EXIT.USAGE;
-  }
-  const log = createLogger();
-  let daemon: Daemon;
+  const [command, ...args] = positionals;
+  if (command === undefined) return usage('no command given');
+  const allowed = ALLOWED[command];
+  if (allowed === undefined) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`);
+  const extra = Object.keys(values).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) return usage(`${command}: --${extra[0]} does not apply to this command`);
+  if (command !== 'preview' && args.length > 0) return usage(`${command}: unexpected argument ${JSON.stringify(args[0])}`);
   try {
-    const flags: ConfigInput = {
+    switch (command) {
+      case 'schema':
+        process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+        return EXIT.OK;
+      case 'validate': {
+        const cfg = loadFromFlags(values);
+        new Daemon(cfg, silentLogger); // builds every pipeline: steps, templates
+        const names = cfg.pipelines.map((p) => `${p.name} (${p.match.join(', ')})`).join('; ');
+        process.stdout.write(`${cfg.source ?? 'built-in defaults'}: valid; ${cfg.pipelines.length} pipeline(s): ${names}\n`);
+        return EXIT.OK;
+      }
+      case 'preview':
+        return await runPreview(values, args);
+      default:
+        return await runDaemon(values);
+    }
+  } catch (err) {
+    if (isUsageError(err)) {
+      process.stderr.write(`sluice: ${err.code}: ${err.message}\n`);
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+}
+
+function loadFromFlags(values: Values): SluiceConfig {
+  return loadConfig({
+    configPath: values.config,
+    flags: {
       watch: values.watch,
       out: values.out,
       rejects: values.rejects,
@@ -98,20 +151,46 @@ export async function main(argv: string[]): Promise<number> {
       concurrency: intFlag('concurrency', values.concurrency),
       settleMs: intFlag('settle-ms', values['settle-ms']),
       instanceId: values['instance-id'],
-      metrics: { host: values['metrics-host'], port: intFlag('metrics-port', values['metrics-port']) },
-    };
-    if (flags.concurrency === 0) throw new SluiceError('USAGE', '--concurrency: must be at least 1', { field: 'concurrency' });
-    const layers = values.config === undefined ? [] : [readConfigFile(values.config)];
-    const cfg = resolveConfig([...layers, stripUndefined(flags)]);
-    daemon = new Daemon(cfg, log, {}, values.once === true);
-    await daemon.start();
+      'metrics.host': values['metrics-host'],
+      'metrics.port': intFlag('metrics-port', values['metrics-port']),
+    },
+  });
+}
+
+async function runPreview(values: Values, args: string[]): Promise<number> {
+  if (args.length !== 1) return usage('preview: give exactly one FILE');
+  const cfg = loadFromFlags(values);
+  const rows = intFlag('rows', values.rows) ?? 10;
+  let r;
+  try {
+    r = await preview(args[0]!, cfg, { pipeline: values.pipeline, rows });
   } catch (err) {
-    if (isUsageError(err)) {
+    if (err instanceof SluiceError && err.code === 'NO_PIPELINE') {
       process.stderr.write(`sluice: ${err.code}: ${err.message}\n`);
-      return EXIT.USAGE;
+      return EXIT.FILES_FAILED;
     }
     throw err;
   }
+  const { report } = r;
+  const out = process.stdout;
+  out.write(`pipeline: ${r.pipeline}\n`);
+  if (report.outcome === 'failed') {
+    out.write(`the file would fail: ${report.error?.code}: ${report.error?.message}\n`);
+    return EXIT.FILES_FAILED;
+  }
+  if (r.header !== undefined) out.write(`${formatTable(r.header, r.rows)}\n`);
+  const { read, written, filtered, rejected } = report.rows;
+  const codes = Object.entries(r.rejectCodes).map(([c, n]) => `${c} x${n}`).join(', ');
+  out.write(`read ${read}, written ${written}, filtered ${filtered}, rejected ${rejected}${codes ? ` (${codes})` : ''}\n`);
+  for (const rej of r.rejects) out.write(`  line ${rej.line}: ${rej.code}: ${rej.message}\n`);
+  return EXIT.OK;
+}
+
+async function runDaemon(values: Values): Promise<number> {
+  const cfg = loadFromFlags(values);
+  const log = createLogger();
+  const daemon = new Daemon(cfg, log, {}, values.once === true);
+  await daemon.start();
   if (values.once) {
     await daemon.finished();
     await daemon.stop();
@@ -129,18 +208,6 @@ export async function main(argv: string[]): Promise<number> {
   });
   log.info('sluice stopped');
   return EXIT.OK;
-}
-
-function stripUndefined(input: ConfigInput): ConfigInput {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(input)) {
-    if (v === undefined) continue;
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const inner = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
-      if (Object.keys(inner).length > 0) out[k] = inner;
-    } else out[k] = v;
-  }
-  return out as ConfigInput;
 }
 
 main(process.argv.slice(2)).then(

@@ -3,13 +3,17 @@
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
-import type { SluiceConfig } from '../config/config.js';
+import type { SluiceConfig } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { Claims, type ClaimedFile } from '../inbox/claims.js';
 import { Inbox } from '../inbox/inbox.js';
 import type { Logger } from '../log.js';
-import { dropNulls } from '../operators/drop-nulls.js';
 import { processFile, type FileReport, type PipelineHooks, type PipelineSettings } from '../pipeline/process-file.js';
+import { createRouter, type Router } from '../pipeline/route.js';
+import { buildSteps } from '../pipeline/steps.js';
+import { checkNameTemplate } from '../sinks/output-name.js';
+import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 
 export interface DaemonHooks extends PipelineHooks {
@@ -25,7 +29,8 @@ export class Daemon {
   private readonly claims: Claims;
   private readonly inbox: Inbox;
   private readonly jobs = new Subject<Job>();
-  private readonly settings: PipelineSettings;
+  private readonly router: Router;
+  private readonly settings = new Map<string, PipelineSettings>();
   private readonly running = new Map<string, AbortController>();
   private subscription: Subscription | undefined;
   private stopping = false;
@@ -47,16 +52,8 @@ export class Daemon {
       (name) => this.jobs.next({ kind: 'name', name }),
       (name) => this.done(name, true),
     );
-    this.settings = {
-      outDir: cfg.out,
-      rejectsDir: cfg.rejects,
-      csv: cfg.csv,
-      steps: [dropNulls(cfg.dropNulls)],
-      batch: cfg.batch,
-      highWaterMark: cfg.highWaterMark,
-      fsync: cfg.fsync,
-      tempTag: cfg.instanceId,
-    };
+    this.router = createRouter(cfg.pipelines);
+    cfg.pipelines.forEach((p, i) => this.settings.set(p.name, pipelineSettings(cfg, p, i)));
   }
 
   /** Files that failed so far. */
@@ -147,7 +144,17 @@ export class Daemon {
   }
 
   private async handle(claimed: ClaimedFile, signal: AbortSignal): Promise<void> {
-    const report = await processFile(claimed.path, claimed.name, this.settings, this.hooks, signal);
+    const pipeline = this.router(claimed.name);
+    if (pipeline === undefined) {
+      this.failedCount++;
+      const err = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
+      const failed = await this.claims.fail(claimed, err);
+      this.log.error('file failed', { file: claimed.name, outcome: 'failed', failed, code: err.code, error: err.message });
+      this.hooks.onFileDone?.({ name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error: err });
+      return;
+    }
+    const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed.name);
+    const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
     const err = report.error;
     if (err?.code === 'ABORTED') {
       const back = await this.claims.release(claimed);
@@ -192,9 +199,43 @@ export class Daemon {
   }
 }
 
+/** A pipeline's settings, checked once at start (bad steps or templates are config errors). */
+function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): PipelineSettings {
+  if (p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
+  let steps;
+  try {
+    steps = buildSteps(p.steps);
+  } catch (err) {
+    if (err instanceof SluiceError) {
+      throw new SluiceError(err.code, `pipelines[${index}].${err.message}`, { field: `pipelines[${index}].${err.field ?? 'steps'}`, cause: err });
+    }
+    throw err;
+  }
+  const { delimiter, quote, escape, encoding, bom, maxRecordSize } = p.input;
+  return {
+    pipeline: p.name,
+    outDir: cfg.out,
+    rejectsDir: cfg.rejects,
+    csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
+    steps,
+    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, fsync: cfg.fsync, tempTag: cfg.instanceId }),
+    batch: cfg.batch,
+    highWaterMark: cfg.highWaterMark,
+    fsync: cfg.fsync,
+    tempTag: cfg.instanceId,
+  };
+}
+
+/** Per-file adjustments: a .tsv file is tab-separated unless the pipeline says otherwise. */
+function forFile(settings: PipelineSettings, p: PipelineConfig, name: string): PipelineSettings {
+  if (p.input.delimiter !== undefined || !/\.tsv(\.gz)?$/i.test(name)) return settings;
+  return { ...settings, csv: { ...settings.csv, delimiter: '\t' } };
+}
+
 function logFields(r: FileReport): Record<string, unknown> {
   return {
     file: r.name,
+    pipeline: r.pipeline,
     outcome: r.outcome,
     read: r.rows.read,
     written: r.rows.written,

@@ -8,18 +8,36 @@ import { FileContext } from '../file-context.js';
 import { stemOf } from '../fs/no-clobber.js';
 import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
+import { decodeText, type InputEncoding } from '../operators/decode-text.js';
 import { parseCsv } from '../operators/parse-csv.js';
-import type { Row, RowBatch } from '../row.js';
+import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
 import { csvFileSink } from '../sinks/csv-file.js';
 import { RejectsFile } from '../sinks/rejects-file.js';
+import type { RowSink, SinkResult } from '../sinks/sink.js';
+
+/** Where rejected records go: RejectsFile, or a collector (preview). */
+export interface RejectsTarget {
+  add(r: Rejection): void;
+  commit(): Promise<SinkResult>;
+  abort(): Promise<void>;
+}
+
+export type Steps = ReadonlyArray<OperatorFunction<Row, Row>>;
 
 export interface PipelineSettings {
+  /** The pipeline's name (logs and metrics). */
+  pipeline?: string;
   outDir: string;
   rejectsDir: string;
-  csv: CsvReadOptions;
-  /** The operators between parsing and batching, in order. */
-  steps: ReadonlyArray<OperatorFunction<Row, Row>>;
+  /** How the bytes are read; a non-UTF-8 `encoding` is decoded to UTF-8 before parsing. */
+  csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
+  /** The operators between parsing and batching, in order (or built per file, for those that need it). */
+  steps: Steps | ((ctx: FileContext) => Steps);
+  /** The output sink; default a CSV file `outDir/<name>`. */
+  sink?: (ctx: FileContext) => RowSink | Promise<RowSink>;
+  /** Where rejects go; default `rejectsDir/<stem>.rejects.csv`. */
+  rejects?: (ctx: FileContext) => RejectsTarget;
   batch: BatchOptions;
   /** Rows in flight (read, not yet written) before reading pauses. */
   highWaterMark: number;
@@ -45,6 +63,8 @@ export interface RowTotals {
 
 export interface FileReport {
   name: string;
+  /** The pipeline that processed the file. */
+  pipeline: string;
   outcome: 'succeeded' | 'failed';
   rows: RowTotals;
   bytesRead: number;
@@ -69,19 +89,22 @@ export async function processFile(
   const started = performance.now();
   const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag };
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
-  const rejects = new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
+  const rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
   ctx.onReject = (r) => rejects.add(r);
-  const sink = csvFileSink(settings.outDir, name, fileOpts);
+  let sink: RowSink | undefined;
   let output: string | undefined;
   let rejectsPath: string | undefined;
   let bytesWritten = 0;
   try {
+    const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
+    sink = await (settings.sink?.(ctx) ?? csvFileSink(settings.outDir, name, fileOpts));
     const fh = await openInput(path, name);
     try {
       const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onBytes: (n) => (ctx.bytesRead += n) }).pipe(
-        parseCsv({ ...settings.csv, context: ctx }),
+        decodeText(settings.csv.encoding),
+        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx }),
       );
-      const shaped$ = settings.steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
+      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
       const written$ = shaped$.pipe(
         batch({ ...settings.batch, context: ctx }),
         concatMap((b) => writeBatch(b)),
@@ -102,7 +125,7 @@ export async function processFile(
     bytesWritten += rej.bytes;
     return report('succeeded');
   } catch (err) {
-    await sink.abort().catch(() => undefined);
+    await sink?.abort().catch(() => undefined);
     await rejects.abort().catch(() => undefined);
     return report('failed', toSluiceError(err, 'READ_FAILED', name));
   } finally {
@@ -112,7 +135,7 @@ export async function processFile(
   async function writeBatch(b: RowBatch): Promise<void> {
     const t0 = performance.now();
     try {
-      await sink.write(b);
+      await sink!.write(b);
     } catch (err) {
       throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: name, cause: err });
     }
@@ -128,7 +151,7 @@ export async function processFile(
       outcome === 'succeeded'
         ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected }
         : { read: c.read, written: 0, filtered: 0, rejected: 0 };
-    const r: FileReport = { name, outcome, rows, bytesRead: ctx.bytesRead, bytesWritten, durationMs: performance.now() - started };
+    const r: FileReport = { name, pipeline: settings.pipeline ?? 'default', outcome, rows, bytesRead: ctx.bytesRead, bytesWritten, durationMs: performance.now() - started };
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
     if (error !== undefined) {

@@ -132,7 +132,7 @@ describe('sluice usage', () => {
     [[], /no command given/],
     [['launch'], /unknown command "launch"/],
     [['run', '--concurrency', 'many'], /--concurrency: got "many", expected a whole number/],
-    [['run', '--metrics-port', '70000'], /metrics\.port: got 70000/],
+    [['run', '--metrics-port', '70000'], /metrics\.port: got 70000; Too big: expected number to be <=65535/],
   ])('exits 2 on %j', async (args, message) => {
     const r = await runCli(args);
     expect(r.code).toBe(2);
@@ -145,10 +145,10 @@ describe('sluice usage', () => {
     await writeFile(cfg, JSON.stringify({ batch: { size: 0 } }));
     const r = await runCli(['run', '--once', '--config', cfg, ...dirFlags(d)]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('batch.size: got 0, expected a whole number >= 1');
+    expect(r.stderr).toContain('batch.size: got 0; Too small: expected number to be >=1');
     await writeFile(cfg, JSON.stringify({ wach: './in' }));
     const r2 = await runCli(['run', '--once', '--config', cfg, ...dirFlags(d)]);
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toContain('wach: unknown setting');
+    expect(r2.stderr).toContain('unknown setting wach');
   });
 });

@@ -1,0 +1,43 @@
+// The output of a pipeline as configured: format, options and name template -> a sink per file.
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { OutputConfig } from '../config/schema.js';
+import type { FileContext } from '../file-context.js';
+import { csvFileSink } from './csv-file.js';
+import { ndjsonFileSink } from './ndjson-file.js';
+import { outputName } from './output-name.js';
+import type { RowSink } from './sink.js';
+
+export interface OutputPlace {
+  outDir: string;
+  pipeline: string;
+  fsync: boolean;
+  tempTag: string;
+}
+
+/** The default name template of each output. */
+export function defaultTemplate(output: OutputConfig): string {
+  if (output.format === 'ndjson') return output.gzip ? '{stem}.ndjson.gz' : '{stem}.ndjson';
+  return output.gzip ? '{stem}.csv.gz' : '{name}';
+}
+
+/** Builds the sink factory of an output config. */
+export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext) => Promise<RowSink> {
+  const template = output.name ?? defaultTemplate(output);
+  const ext = `${output.format}${output.gzip ? '.gz' : ''}`;
+  return async (ctx) => {
+    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext });
+    const dir = join(place.outDir, dirname(rel));
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    if (rel.includes('/')) await mkdir(dir, { recursive: true });
+    const fileOpts = { fsync: place.fsync, tempTag: place.tempTag, gzip: output.gzip };
+    if (output.format === 'ndjson') return ndjsonFileSink(dir, name, fileOpts);
+    return csvFileSink(dir, name, {
+      ...fileOpts,
+      delimiter: output.delimiter,
+      quote: output.quote,
+      header: output.header,
+      recordDelimiter: output.lineEnding === 'crlf' ? '\r\n' : '\n',
+    });
+  };
+}
