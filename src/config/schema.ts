@@ -91,26 +91,28 @@ export const inputSchema = z
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
     maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
   })
+  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024 })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 
 export const outputSchema = z
   .discriminatedUnion('format', [
     z.strictObject({
       format: z.literal('csv'),
-      delimiter: z.string().min(1).default(','),
-      quote: z.enum(['minimal', 'all']).default('minimal').describe('`minimal`: quote only where CSV requires it.'),
-      header: z.boolean().default(true),
-      lineEnding: z.enum(['lf', 'crlf']).default('lf'),
-      gzip: z.boolean().default(false),
+      delimiter: z.string().min(1).default(',').describe('Field delimiter of the output.'),
+      quote: z.enum(['minimal', 'all']).default('minimal').describe('`minimal`: quote only where CSV requires it; `all`: every field.'),
+      header: z.boolean().default(true).describe('Write the header row.'),
+      lineEnding: z.enum(['lf', 'crlf']).default('lf').describe('Line ending of the output.'),
+      gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
       name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date}. Default `{name}` (`{stem}.csv.gz` with gzip).'),
     }),
     z.strictObject({
       format: z.literal('ndjson'),
-      gzip: z.boolean().default(false),
+      gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
     }),
   ])
-  .describe('Where kept rows go.');
+  .default({ format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false })
+  .describe('Where kept rows go: a CSV or NDJSON file in `out`.');
 
 export const pipelineSchema = z.strictObject({
   name: z
@@ -118,9 +120,9 @@ export const pipelineSchema = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it is a metrics label)')
     .describe('The pipeline name (a metrics label).'),
   match: z.array(z.string().min(1)).min(1).default(['*']).describe('Globs on the file name; the first pipeline that matches takes the file.'),
-  input: inputSchema.default(inputSchema.parse({})),
-  steps: z.array(stepSchema).default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
-  output: outputSchema.default(outputSchema.parse({ format: 'csv' })),
+  input: inputSchema,
+  steps: z.array(stepSchema).describe('The operators each row goes through, in order.').default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
+  output: outputSchema,
 });
 
 export const configSchema = z
@@ -137,7 +139,7 @@ export const configSchema = z
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     metrics: z
       .strictObject({
-        host: z.string().min(1).default('127.0.0.1'),
+        host: z.string().min(1).default('127.0.0.1').describe('Address the metrics server listens on.'),
         port: int(0).max(65535).default(9464).describe('0 turns the metrics server off.'),
       })
       .default({ host: '127.0.0.1', port: 9464 }),
@@ -150,7 +152,11 @@ export const configSchema = z
     highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
     instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the host name."),
-    pipelines: z.array(pipelineSchema).min(1).default([pipelineSchema.parse({ name: 'default' })]),
+    pipelines: z
+    .array(pipelineSchema)
+    .min(1)
+    .default([pipelineSchema.parse({ name: 'default' })])
+    .describe('The pipelines; the first whose `match` takes a file processes it. A file no pipeline matches goes to `failed/` (NO_PIPELINE).'),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
