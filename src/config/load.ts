@@ -102,8 +102,13 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}`;
   }
-  const got = 'input' in issue && issue.input !== undefined ? `got ${JSON.stringify(issue.input)}; ` : '';
-  return `${where}: ${got}${issue.message.replace(/^Invalid input: /, '')}`;
+  const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
+  if (issue.code === 'invalid_union' && u.discriminator !== undefined) {
+    const value = (u.input as Record<string, unknown> | undefined)?.[u.discriminator];
+    return `${where}: got ${JSON.stringify(value)}; expected one of ${(u.options ?? []).map((o) => JSON.stringify(o)).join('|')}`;
+  }
+  const got = u.input !== undefined ? `got ${JSON.stringify(u.input)}; ` : '';
+  return `${where}: ${got}${issue.message.replace(/^Invalid (input|option): /, '')}`;
 }
 
 /** ['pipelines', 1, 'steps', 0, 'dropNulls', 'how'] -> pipelines[1].steps[0].dropNulls.how */

@@ -1,0 +1,101 @@
+// Loading the configuration: precedence, defaults, and errors that name the field, the value and the expectation.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { formatPath, loadConfig } from '../../src/config/load.js';
+import { SluiceError } from '../../src/errors.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-config-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+function errorOf(fn: () => unknown): SluiceError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SluiceError) return err;
+    throw err;
+  }
+  throw new Error('expected a SluiceError');
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults without a file', () => {
+    const cfg = loadConfig({ cwd: dir, env: {} });
+    expect(cfg.watch).toBe(join(dir, 'watch'));
+    expect(cfg.state).toBe(join(dir, '.sluice'));
+    expect(cfg.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(cfg.pipelines).toEqual([
+      {
+        name: 'default',
+        match: ['*'],
+        input: { quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024 },
+        steps: [{ dropNulls: { how: 'any', nullValues: [''], trim: false } }],
+        output: { format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false },
+      },
+    ]);
+    expect(cfg.source).toBeUndefined();
+  });
+
+  it('reads ./sluice.yaml, then SLUICE_* variables, then flags, each overriding the one before', async () => {
+    await writeFile(join(dir, 'sluice.yaml'), 'watch: ./in\nout: ./clean\nmetrics: { port: 9000, host: 0.0.0.0 }\nconcurrency: 3\n');
+    const cfg = loadConfig({ cwd: dir, env: { SLUICE_OUT: 'envout', SLUICE_METRICS_PORT: '9100' }, flags: { 'metrics.port': 9200, concurrency: undefined } });
+    expect(cfg.source).toBe(join(dir, 'sluice.yaml'));
+    expect(cfg.watch).toBe(join(dir, 'in'));
+    expect(cfg.out).toBe(join(dir, 'envout'));
+    expect(cfg.metrics).toEqual({ host: '0.0.0.0', port: 9200 });
+    expect(cfg.concurrency).toBe(3);
+    expect(cfg.state).toBe(join(dir, '.sluice'));
+  });
+
+  it('reads JSON too, from --config or SLUICE_CONFIG', async () => {
+    await writeFile(join(dir, 'c.json'), JSON.stringify({ settleMs: 5 }));
+    expect(loadConfig({ cwd: dir, env: {}, configPath: 'c.json' }).settleMs).toBe(5);
+    expect(loadConfig({ cwd: dir, env: { SLUICE_CONFIG: join(dir, 'c.json') } }).settleMs).toBe(5);
+  });
+
+  it('names every wrong field with its path, value and expectation', async () => {
+    await writeFile(
+      join(dir, 'sluice.yaml'),
+      [
+        'pipelines:',
+        '  - name: orders',
+        '    match: ["orders*.csv"]',
+        '    steps:',
+        '      - dropNulls: { how: some }',
+        '  - name: b',
+        '    steps:',
+        '      - dropNulls: {}',
+        '        select: [a]',
+        '    output: { format: xml }',
+        'bogus: 1',
+      ].join('\n'),
+    );
+    const err = errorOf(() => loadConfig({ cwd: dir, env: {} }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.field).toBe('pipelines[0].steps[0].dropNulls.how');
+    expect(err.message.split('\n').slice(1).map((l) => l.trim())).toEqual([
+      'pipelines[0].steps[0].dropNulls.how: got "some"; expected one of "any"|"all"',
+      'pipelines[1].steps[0]: got {"dropNulls":{"how":"any","nullValues":[""],"trim":false},"select":["a"]}; a step has exactly one operator, e.g. { dropNulls: { how: any } }',
+      'pipelines[1].output.format: got "xml"; expected one of "csv"|"ndjson"',
+      'unknown setting bogus',
+    ]);
+  });
+
+  it('refuses duplicate pipeline names, bad env numbers and bad YAML', async () => {
+    await writeFile(join(dir, 'sluice.yaml'), 'pipelines:\n  - name: a\n  - name: a\n');
+    expect(errorOf(() => loadConfig({ cwd: dir, env: {} })).message).toContain('pipelines[1].name: got "a"; the name "a" is used twice');
+    expect(errorOf(() => loadConfig({ cwd: dir, env: { SLUICE_METRICS_PORT: 'x' }, configPath: '/dev/null' })).message).toBe(
+      'SLUICE_METRICS_PORT: got "x", expected a whole number',
+    );
+    await writeFile(join(dir, 'sluice.yaml'), 'watch: [unclosed\n');
+    expect(errorOf(() => loadConfig({ cwd: dir, env: {} })).message).toMatch(/sluice\.yaml is not valid YAML\/JSON/);
+  });
+
+  it('formats paths the way users write them', () => {
+    expect(formatPath(['pipelines', 1, 'steps', 0, 'dropNulls', 'how'])).toBe('pipelines[1].steps[0].dropNulls.how');
+  });
+});
