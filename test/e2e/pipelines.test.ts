@@ -1,0 +1,102 @@
+// Pipelines from sluice.yaml end to end: routing by glob, gzip input, NDJSON and gzip output, TSV, encodings,
+// NO_PIPELINE, and the validate / schema / preview commands.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './harness.js';
+
+let d: Dirs;
+afterEach(() => cleanup(d));
+
+const CONFIG = `
+pipelines:
+  - name: orders
+    match: ["orders*.csv", "orders*.csv.gz"]
+    steps:
+      - dropNulls: { how: any, columns: [email] }
+    output: { format: ndjson }
+  - name: people
+    match: ["people*"]
+    input: { encoding: windows-1252 }
+    steps:
+      - dropNulls: { how: all }
+    output: { format: csv, gzip: true, name: "{pipeline}/{stem}.csv.gz" }
+  - name: tsv
+    match: ["*.tsv"]
+    steps: []
+    output: { format: csv, quote: all, lineEnding: crlf }
+`;
+
+describe('pipelines from sluice.yaml', () => {
+  it('routes by glob, decompresses gzip, writes NDJSON and gzip CSV, and fails unmatched files with NO_PIPELINE', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.root, 'sluice.yaml'), CONFIG);
+    await writeFile(join(d.watch, 'orders-1.csv'), 'id,email,note\n1,a@x.io,\n2,,hi\n3,"c@x.io","say ""hi"""\n');
+    await writeFile(join(d.watch, 'orders-2.csv.gz'), gzipSync('id,email,note\n4,d@x.io,ok\n5,,x\n'));
+    await writeFile(join(d.watch, 'people.csv'), Buffer.concat([Buffer.from('name,city\nJos'), Buffer.from([0xe9, 0x2c, 0x80]), Buffer.from('uro\n,\n')]));
+    await writeFile(join(d.watch, 'sheet.tsv'), 'a\tb\n1\tx,y\n');
+    await writeFile(join(d.watch, 'notes.txt'), 'hello\n');
+    const r = await runCli(['run', '--once', '--settle-ms', '1', '--config', join(d.root, 'sluice.yaml'), ...dirFlags(d)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    expect(await list(d.out)).toEqual(['orders-1.ndjson', 'orders-2.csv.ndjson', 'people', 'sheet.tsv']);
+    expect(await readFile(join(d.out, 'orders-1.ndjson'), 'utf8')).toBe(
+      '{"id":"1","email":"a@x.io","note":""}\n{"id":"3","email":"c@x.io","note":"say \\"hi\\""}\n',
+    );
+    expect(await readFile(join(d.out, 'orders-2.csv.ndjson'), 'utf8')).toBe('{"id":"4","email":"d@x.io","note":"ok"}\n');
+    expect(await list(join(d.out, 'people'))).toEqual(['people.csv.gz']);
+    expect(gunzipSync(await readFile(join(d.out, 'people', 'people.csv.gz'))).toString('utf8')).toBe('name,city\nJosé,€uro\n');
+    expect(await readFile(join(d.out, 'sheet.tsv'), 'utf8')).toBe('"a","b"\r\n"1","x,y"\r\n');
+    expect(await list(d.failed)).toEqual(['notes.txt', 'notes.txt.error.json']);
+    expect(JSON.parse(await readFile(join(d.failed, 'notes.txt.error.json'), 'utf8'))).toMatchObject({ code: 'NO_PIPELINE', file: 'notes.txt' });
+    expect(await list(d.archive)).toEqual(['orders-1.csv', 'orders-2.csv.gz', 'people.csv', 'sheet.tsv']);
+  });
+
+  it('validate says which pipelines a valid config has, and exits 2 naming the field of an invalid one', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, CONFIG);
+    const ok = await runCli(['validate', '--config', cfg]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(`${cfg}: valid; 3 pipeline(s): orders (orders*.csv, orders*.csv.gz); people (people*); tsv (*.tsv)\n`);
+    await writeFile(cfg, 'pipelines:\n  - name: a\n    steps:\n      - dropNulls: { how: some }\n');
+    const bad = await runCli(['validate', '--config', cfg]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('pipelines[0].steps[0].dropNulls.how: got "some"; expected one of "any"|"all"');
+    await writeFile(cfg, 'pipelines:\n  - name: a\n    output: { format: csv, name: "../{stem}.csv" }\n');
+    const tpl = await runCli(['validate', '--config', cfg]);
+    expect(tpl.code).toBe(2);
+    expect(tpl.stderr).toContain('pipelines[0].output.name: got "../{stem}.csv"');
+  });
+
+  it('schema prints the JSON Schema', async () => {
+    const r = await runCli(['schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { title: string; properties: Record<string, unknown> };
+    expect(schema.title).toBe('sluice configuration (sluice.yaml)');
+    expect(Object.keys(schema.properties)).toContain('pipelines');
+  });
+
+  it('preview prints the first rows and the counts without writing or moving anything', async () => {
+    d = await makeDirs();
+    const file = join(d.root, 'orders-9.csv');
+    await writeFile(file, 'id,email\n1,a@x.io\n2,\n3,c@x.io\n4\n');
+    await writeFile(join(d.root, 'sluice.yaml'), CONFIG);
+    const r = await runCli(['preview', file, '--config', join(d.root, 'sluice.yaml'), '--rows', '1']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        'pipeline: orders',
+        'id | email',
+        '---+-------',
+        '1  | a@x.io',
+        'read 4, written 2, filtered 1, rejected 1 (CSV_RECORD_INCONSISTENT_COLUMNS x1)',
+        '  line 5: CSV_RECORD_INCONSISTENT_COLUMNS: line 5: expected 2 fields as in the header, got 1',
+        '',
+      ].join('\n'),
+    );
+    expect(await list(d.root)).toEqual(['orders-9.csv', 'sluice.yaml', 'watch']);
+  });
+});
