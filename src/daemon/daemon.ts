@@ -1,6 +1,6 @@
 // The daemon: prepares the folders, recovers its own unfinished claims, turns settled inbox files into
-// pipeline runs (up to `concurrency` at once), moves inputs to archive/ or failed/, and drains on stop.
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+// pipeline runs (up to `concurrency` at once), commits each outcome (daemon/commit.ts), and drains on stop.
+import { lstat, mkdir, readdir, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { SluiceConfig } from '../config/load.js';
@@ -15,19 +15,29 @@ import { buildSteps } from '../pipeline/steps.js';
 import { checkNameTemplate } from '../sinks/output-name.js';
 import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
+import { Committer, type CommitRecord } from './commit.js';
+import { failpoint } from './failpoint.js';
+import { Ledger } from './ledger.js';
 
 export interface DaemonHooks extends PipelineHooks {
   /** A file finished (either way). */
   onFileDone?: (report: FileReport) => void;
   /** The number of files being processed changed by `delta`. */
   onFilesInFlight?: (delta: number) => void;
+  /** Claiming paused (true) because the disk is full, or resumed (false). */
+  onDiskFull?: (full: boolean) => void;
 }
 
 type Job = { kind: 'name'; name: string } | { kind: 'claimed'; claimed: ClaimedFile };
 
+/** Errors of the disk or filesystem that may pass: the file is retried, not failed at once. */
+const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
+
 export class Daemon {
   private readonly claims: Claims;
   private readonly inbox: Inbox;
+  private readonly ledger: Ledger;
+  private readonly committer: Committer;
   private readonly jobs = new Subject<Job>();
   private readonly router: Router;
   private readonly settings = new Map<string, PipelineSettings>();
@@ -38,6 +48,8 @@ export class Daemon {
   private idle: Array<() => void> = [];
   /** --once: the names still to be done. */
   private pending: Set<string> | undefined;
+  /** While the disk is full, no new file is claimed. */
+  private diskFull: Promise<void> | undefined;
   ready = false;
 
   constructor(
@@ -46,7 +58,9 @@ export class Daemon {
     private readonly hooks: DaemonHooks = {},
     private readonly once = false,
   ) {
-    this.claims = new Claims(cfg.state, cfg.instanceId, { inbox: cfg.watch, archive: cfg.archive, failed: cfg.failed }, cfg.fsync);
+    this.claims = new Claims(cfg.state, cfg.instanceId, { inbox: cfg.watch });
+    this.ledger = new Ledger(cfg.state, cfg.fsync);
+    this.committer = new Committer(this.claims, this.ledger, { archive: cfg.archive, failed: cfg.failed }, cfg.fsync);
     this.inbox = new Inbox(
       { dir: cfg.watch, settleMs: cfg.settleMs, rescanMs: cfg.rescanMs, watch: !once, log },
       (name) => this.jobs.next({ kind: 'name', name }),
@@ -65,27 +79,35 @@ export class Daemon {
     return this.inbox.backlog;
   }
 
-  /** Prepares folders, recovers leftovers and starts taking files. Resolves when ready. */
+  /** Prepares folders, finishes or redoes what an earlier run left, and starts taking files. */
   async start(): Promise<void> {
     await prepareFolders(this.cfg);
     await this.claims.init();
+    const redo: ClaimedFile[] = [];
+    for (const claimed of await this.claims.leftovers()) {
+      const record = await this.committer.pending(claimed);
+      if (record !== undefined) {
+        const receipt = await this.committer.finish(claimed, record);
+        this.log.warn('finished a file whose commit a crash interrupted', { file: claimed.name, claimId: claimed.claimId, outcome: receipt.outcome });
+      } else {
+        this.log.warn('redoing a file this instance had claimed before it stopped', { file: claimed.name, claimId: claimed.claimId });
+        redo.push(claimed);
+      }
+    }
     await this.removeOwnTempFiles();
     this.subscription = this.jobs
       .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
-    const leftovers = await this.claims.leftovers();
-    for (const claimed of leftovers) {
-      this.log.warn('redoing a file this instance had claimed before it stopped', { file: claimed.name, claimId: claimed.claimId });
-      this.jobs.next({ kind: 'claimed', claimed });
-    }
+    if (this.once) this.pending = new Set(redo.map((c) => `claim:${c.claimId}`));
+    for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
     if (this.once) {
-      this.pending = new Set(leftovers.map((c) => `claim:${c.claimId}`));
-      for (const n of await this.inbox.scan()) this.pending.add(n);
+      for (const n of await this.inbox.scan()) this.pending!.add(n);
+      if (this.pending!.size === 0) this.wake();
     } else {
       await this.inbox.start();
     }
     this.ready = true;
-    this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: this.cfg.instanceId });
+    this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: this.cfg.instanceId, pipelines: this.cfg.pipelines.map((p) => p.name) });
   }
 
   /** --once: resolves when every file present at start is done. */
@@ -117,6 +139,7 @@ export class Daemon {
   }
 
   private async run(job: Job): Promise<void> {
+    if (job.kind === 'name' && this.diskFull !== undefined) await this.diskFull;
     if (this.stopping) return;
     let claimed: ClaimedFile | undefined;
     const key = job.kind === 'name' ? job.name : `claim:${job.claimed.claimId}`;
@@ -144,32 +167,86 @@ export class Daemon {
   }
 
   private async handle(claimed: ClaimedFile, signal: AbortSignal): Promise<void> {
+    const startedAt = new Date();
+    const input = await lstat(claimed.path);
     const pipeline = this.router(claimed.name);
+    let report: FileReport;
     if (pipeline === undefined) {
-      this.failedCount++;
-      const err = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
-      const failed = await this.claims.fail(claimed, err);
-      this.log.error('file failed', { file: claimed.name, outcome: 'failed', failed, code: err.code, error: err.message });
-      this.hooks.onFileDone?.({ name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error: err });
-      return;
+      const error = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
+      report = { name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error };
+    } else {
+      const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.cfg.instanceId);
+      report = await this.processWithRetries(claimed, settings, signal);
     }
-    const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed.name);
-    const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
     const err = report.error;
     if (err?.code === 'ABORTED') {
       const back = await this.claims.release(claimed);
       this.log.warn('file put back in the inbox: stopped before it finished', { file: claimed.name, inbox: back });
       return;
     }
+    const staged = report.staged ?? {};
+    const record: CommitRecord = {
+      claimId: claimed.claimId,
+      file: claimed.name,
+      pipeline: report.pipeline,
+      outcome: report.outcome,
+      input: { ino: input.ino, size: input.size, ...(report.sha256 === undefined ? {} : { sha256: report.sha256 }) },
+      staged: [
+        ...(staged.output?.file === undefined ? [] : [{ role: 'output' as const, file: staged.output.file, rows: staged.output.rows }]),
+        ...(staged.rejects?.file === undefined ? [] : [{ role: 'rejects' as const, file: staged.rejects.file, rows: staged.rejects.rows }]),
+      ],
+      rows: report.rows,
+      startedAt: startedAt.toISOString(),
+      durationMs: report.durationMs,
+      ...(err === undefined ? {} : { error: { code: err.code, message: err.message, ...(err.line === undefined ? {} : { line: err.line }), ...(err.field === undefined ? {} : { field: err.field }), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
+    };
+    failpoint('before-commit-record');
+    const receipt = await this.committer.commit(claimed, record);
+    for (const o of receipt.outputs) if (o.role === 'output') report.output = o.path;
+    for (const o of receipt.outputs) if (o.role === 'rejects') report.rejects = o.path;
+    const published = receipt.outputs.find((o) => o.role === 'output')?.path;
+    const renamed = published !== undefined && !published.endsWith(`/${staged.output?.file?.name ?? ''}`);
     if (report.outcome === 'succeeded') {
-      const archived = await this.claims.archive(claimed);
-      this.log.info('file processed', { ...logFields(report), archived });
+      this.log.info('file processed', { ...logFields(report), archived: receipt.input, ...(renamed ? { note: 'the output name was taken: published under a numbered name' } : {}) });
     } else {
       this.failedCount++;
-      const failed = await this.claims.fail(claimed, err ?? new SluiceError('INTERNAL', 'failed without an error'), { bytesRead: report.bytesRead });
-      this.log.error('file failed', { ...logFields(report), failed, code: err?.code, error: err?.message, line: err?.line });
+      this.log.error('file failed', { ...logFields(report), failed: receipt.input, code: err?.code, error: err?.message, line: err?.line });
     }
     this.hooks.onFileDone?.(report);
+  }
+
+  /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
+  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal): Promise<FileReport> {
+    const { attempts, backoffMs } = RETRY;
+    for (let attempt = 1; ; attempt++) {
+      const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
+      const errno = causeCode(report.error);
+      if (report.error?.code !== 'WRITE_FAILED' || errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) return report;
+      const delay = backoffMs * 4 ** (attempt - 1);
+      this.log.warn('writing failed; the file will be retried', { file: claimed.name, errno, attempt, of: attempts, retryInMs: delay });
+      if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
+      if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
+    }
+  }
+
+  /** Stops claiming until the output and state folders have room again (checked every few seconds). */
+  private pauseForDisk(): void {
+    if (this.diskFull !== undefined) return;
+    this.log.error('disk full: no new files are claimed until space returns', { out: this.cfg.out });
+    this.hooks.onDiskFull?.(true);
+    this.diskFull = new Promise<void>((resolve) => {
+      const check = async (): Promise<void> => {
+        const dirs = [this.cfg.out, this.cfg.rejects, this.cfg.state];
+        const free = await Promise.all(dirs.map(async (d) => { const s = await statfs(d); return s.bavail * s.bsize; })).catch(() => [0]);
+        if (Math.min(...free) >= MIN_FREE_BYTES || this.stopping) {
+          this.diskFull = undefined;
+          this.hooks.onDiskFull?.(false);
+          this.log.info('disk space is back: claiming files again');
+          resolve();
+        } else setTimeout(() => void check(), DISK_CHECK_MS).unref();
+      };
+      setTimeout(() => void check(), DISK_CHECK_MS).unref();
+    });
   }
 
   /** A job ended (or its file vanished from the inbox, `gone`). */
@@ -181,22 +258,54 @@ export class Daemon {
       if (!gone && !key.startsWith('claim:')) this.inbox.forget(key);
       if (this.running.size > 0) return;
     }
+    this.wake();
+  }
+
+  private wake(): void {
     const w = this.idle;
     this.idle = [];
     for (const resolve of w) resolve();
   }
 
-  /** Temporary files an earlier run of this instance left behind (it was killed mid-write). */
+  /** Temporary files an earlier run of this instance left behind (killed mid-write, before its commit). */
   private async removeOwnTempFiles(): Promise<void> {
-    const prefix = `${TEMP_PREFIX}${this.cfg.instanceId}-`;
-    for (const dir of [this.cfg.out, this.cfg.rejects, this.cfg.failed]) {
-      for (const name of await readdir(dir)) {
-        if (!name.startsWith(prefix)) continue;
-        await unlink(join(dir, name)).catch(() => undefined);
-        this.log.warn('removed a temporary file left by an earlier run', { file: join(dir, name) });
+    const prefix = `${TEMP_PREFIX}${this.cfg.instanceId}~`;
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const path = join(dir, e.name);
+        if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) await walk(path, depth - 1);
+        else if (e.isFile() && e.name.startsWith(prefix)) {
+          await unlink(path).catch(() => undefined);
+          this.log.warn('removed a temporary file left by an earlier run', { file: path });
+        }
       }
-    }
+    };
+    for (const dir of new Set([this.cfg.out, this.cfg.rejects, this.cfg.failed])) await walk(dir, 3);
   }
+}
+
+const RETRY = { attempts: 4, backoffMs: 1000 };
+const MIN_FREE_BYTES = 64 * 1024 * 1024;
+const DISK_CHECK_MS = 5000;
+
+function causeCode(err: SluiceError | undefined): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** A pipeline's settings, checked once at start (bad steps or templates are config errors). */
@@ -218,18 +327,24 @@ function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): 
     rejectsDir: cfg.rejects,
     csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
     steps,
-    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, fsync: cfg.fsync, tempTag: cfg.instanceId }),
+    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name }),
     batch: cfg.batch,
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,
     tempTag: cfg.instanceId,
+    stageOnly: true,
+    hash: true,
   };
 }
 
-/** Per-file adjustments: a .tsv file is tab-separated unless the pipeline says otherwise. */
-function forFile(settings: PipelineSettings, p: PipelineConfig, name: string): PipelineSettings {
-  if (p.input.delimiter !== undefined || !/\.tsv(\.gz)?$/i.test(name)) return settings;
-  return { ...settings, csv: { ...settings.csv, delimiter: '\t' } };
+/** Per-file settings: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */
+function forFile(settings: PipelineSettings, p: PipelineConfig, claimed: ClaimedFile, instanceId: string): PipelineSettings {
+  const tsv = p.input.delimiter === undefined && /\.tsv(\.gz)?$/i.test(claimed.name);
+  return {
+    ...settings,
+    tempTag: `${instanceId}~${claimed.claimId}`,
+    ...(tsv ? { csv: { ...settings.csv, delimiter: '\t' } } : {}),
+  };
 }
 
 function logFields(r: FileReport): Record<string, unknown> {

@@ -19,25 +19,24 @@ const MAX_TRIES = 10_000;
 
 /**
  * Gives `src` the name `dir/name`, or `dir/name-1…` when that exists: never replaces a file. Uses a hard
- * link then removes `src`; where links are impossible (a directory, a filesystem without them) it renames
- * after checking that the target is free. Returns the final path.
+ * link then removes `src` (so a crash in between is recognised by inode and finished, not duplicated);
+ * where links are impossible (a directory, a filesystem without them) it renames after checking that the
+ * target is free. Returns the final path.
  */
 export async function moveNoClobber(src: string, dir: string, name: string): Promise<string> {
-  for (let n = 0; n < MAX_TRIES; n++) {
-    const dst = join(dir, numberedName(name, n));
+  const st = await lstat(src);
+  if (!st.isDirectory()) {
     try {
-      await link(src, dst);
+      return await publishStaged({ tmp: src, dir, name, ino: st.ino, bytes: st.size });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
-      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-        if (await exists(dst)) continue;
-        await rename(src, dst);
-        return dst;
-      }
-      throw err;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
     }
-    await unlink(src);
+  }
+  for (let n = 0; n < MAX_TRIES; n++) {
+    const dst = join(dir, numberedName(name, n));
+    if (await exists(dst)) continue;
+    await rename(src, dst);
     return dst;
   }
   throw new Error(`no free name for ${name} in ${dir} after ${MAX_TRIES} tries`);
@@ -51,6 +50,74 @@ async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** A complete, durable temporary file and where it is to be published. Serializable (commit records). */
+export interface StagedFile {
+  tmp: string;
+  dir: string;
+  name: string;
+  /** The file's inode: how a publish that already happened is recognised after a crash. */
+  ino: number;
+  bytes: number;
+}
+
+/**
+ * Publishes a staged file as `dir/name` (or a numbered name), never replacing anything. Idempotent: after a
+ * crash at any point it can be called again, and finds the name the file was already published under.
+ */
+export async function publishStaged(s: StagedFile): Promise<string> {
+  for (let n = 0; n < MAX_TRIES; n++) {
+    const dst = join(s.dir, numberedName(s.name, n));
+    try {
+      await link(s.tmp, dst);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') {
+        if (await sameFile(dst, s.ino)) {
+          await unlink(s.tmp).catch(ignoreMissing);
+          return dst;
+        }
+        continue;
+      }
+      if (code === 'ENOENT') {
+        // the temporary name is gone: published and unlinked before a crash; find where
+        const found = await findByIno(s.dir, s.name, s.ino);
+        if (found !== undefined) return found;
+      }
+      throw err;
+    }
+    await unlink(s.tmp);
+    return dst;
+  }
+  throw new Error(`no free name for ${s.name} in ${s.dir} after ${MAX_TRIES} tries`);
+}
+
+/** The numbered name of `name` in `dir` that is the file with inode `ino`, if any. */
+export async function findByIno(dir: string, name: string, ino: number): Promise<string | undefined> {
+  let missing = 0;
+  for (let n = 0; n < MAX_TRIES && missing < 16; n++) {
+    const p = join(dir, numberedName(name, n));
+    try {
+      if ((await lstat(p)).ino === ino) return p;
+      missing = 0;
+    } catch {
+      missing++;
+    }
+  }
+  return undefined;
+}
+
+async function sameFile(path: string, ino: number): Promise<boolean> {
+  try {
+    return (await lstat(path)).ino === ino;
+  } catch {
+    return false;
+  }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
 }
 
 /** Makes a directory's entries (a new name, a removed name) durable. */

@@ -1,10 +1,8 @@
-// The input's lifecycle on disk: inbox -> claimed (atomic rename, instance id in the path) -> archive/ or
-// failed/ (+ error file), or back to the inbox when processing was stopped.
-import { mkdir, readdir, rename } from 'node:fs/promises';
+// Claims: inbox -> claimed (an atomic rename into <state>/claimed/<instance id>/<claimId>-<name>), or back to
+// the inbox when processing was stopped. What happens after a claim is the commit protocol's (daemon/commit.ts).
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SluiceError } from '../errors.js';
 import { moveNoClobber } from '../fs/no-clobber.js';
-import { AtomicFile } from '../sinks/atomic-file.js';
 
 /** Dotfiles, `*.tmp` and `*.part` are never picked up: they are how writers stage files. */
 export function isIgnoredName(name: string): boolean {
@@ -27,8 +25,7 @@ export class Claims {
   constructor(
     stateDir: string,
     readonly instanceId: string,
-    private readonly dirs: { inbox: string; archive: string; failed: string },
-    private readonly fsync: boolean,
+    private readonly dirs: { inbox: string },
   ) {
     this.dir = join(stateDir, 'claimed', instanceId);
   }
@@ -50,47 +47,23 @@ export class Claims {
     return { name, claimId, path };
   }
 
-  /** Claims left by an earlier run of this instance (it stopped without finishing them). */
+  /**
+   * Claims left by an earlier run of this instance (it stopped without finishing them): claimed inputs, and
+   * commit records whose input already moved on. Leftover record temporaries are removed.
+   */
   async leftovers(): Promise<ClaimedFile[]> {
-    const entries = await readdir(this.dir);
-    return entries
-      .filter((e) => e.includes('-'))
-      .sort()
-      .map((e) => {
-        const dash = e.indexOf('-');
-        return { claimId: e.slice(0, dash), name: e.slice(dash + 1), path: join(this.dir, e) };
-      });
-  }
-
-  /** Success: the input goes to archive/ (never replacing a file there). */
-  archive(c: ClaimedFile): Promise<string> {
-    return moveNoClobber(c.path, this.dirs.archive, c.name);
-  }
-
-  /** Failure: the input goes to failed/ and `<its name>.error.json` beside it says why. */
-  async fail(c: ClaimedFile, error: SluiceError, details: Record<string, unknown> = {}): Promise<string> {
-    const dest = await moveNoClobber(c.path, this.dirs.failed, c.name);
-    const finalName = dest.slice(this.dirs.failed.length + 1);
-    const body = {
-      file: c.name,
-      code: error.code,
-      message: error.message,
-      ...(error.line === undefined ? {} : { line: error.line }),
-      ...(error.field === undefined ? {} : { field: error.field }),
-      claimId: c.claimId,
-      instance: this.instanceId,
-      time: new Date().toISOString(),
-      ...details,
-    };
-    const file = await AtomicFile.create(this.dirs.failed, `${finalName}.error.json`, { fsync: this.fsync, tempTag: this.instanceId });
-    try {
-      await file.write(`${JSON.stringify(body, null, 2)}\n`);
-      await file.commit();
-    } catch (err) {
-      await file.abort();
-      throw err;
+    const byId = new Map<string, ClaimedFile>();
+    for (const e of await readdir(this.dir)) {
+      const claim = /^([0-9a-z]+)-(.+)$/.exec(e);
+      const record = /^([0-9a-z]+)\.commit\.json(\.tmp)?$/.exec(e);
+      if (claim !== null) byId.set(claim[1]!, { claimId: claim[1]!, name: claim[2]!, path: join(this.dir, e) });
+      else if (record !== null && record[2] !== undefined) await unlink(join(this.dir, e));
+      else if (record !== null && !byId.has(record[1]!)) {
+        const { file } = JSON.parse(await readFile(join(this.dir, e), 'utf8')) as { file: string };
+        byId.set(record[1]!, { claimId: record[1]!, name: file, path: join(this.dir, `${record[1]}-${file}`) });
+      }
     }
-    return dest;
+    return [...byId.values()].sort((x, y) => (x.claimId < y.claimId ? -1 : 1));
   }
 
   /** Stopped before it finished: the input goes back to the inbox, to be done again. */

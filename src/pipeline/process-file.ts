@@ -1,5 +1,6 @@
 // Runs one file through its pipeline: bytes -> parseCsv -> steps -> batch -> sink, then publishes the
 // output and the rejects, and reports the counts. It never moves the input: the caller does.
+import { createHash } from 'node:crypto';
 import { constants, open } from 'node:fs/promises';
 import { concatMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { CsvReadOptions } from '../csv/record-reader.js';
@@ -14,12 +15,13 @@ import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
 import { csvFileSink } from '../sinks/csv-file.js';
 import { RejectsFile } from '../sinks/rejects-file.js';
-import type { RowSink, SinkResult } from '../sinks/sink.js';
+import type { RowSink, SinkResult, StagedOutput } from '../sinks/sink.js';
 
 /** Where rejected records go: RejectsFile, or a collector (preview). */
 export interface RejectsTarget {
   add(r: Rejection): void;
   commit(): Promise<SinkResult>;
+  stage?(): Promise<StagedOutput>;
   abort(): Promise<void>;
 }
 
@@ -34,8 +36,8 @@ export interface PipelineSettings {
   csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
-  /** The output sink; default a CSV file `outDir/<name>`. */
-  sink?: (ctx: FileContext) => RowSink | Promise<RowSink>;
+  /** The output sink; default a CSV file `outDir/<name>`. Temporary files must carry `file.tempTag`. */
+  sink?: (ctx: FileContext, file: { tempTag: string; fsync: boolean }) => RowSink | Promise<RowSink>;
   /** Where rejects go; default `rejectsDir/<stem>.rejects.csv`. */
   rejects?: (ctx: FileContext) => RejectsTarget;
   batch: BatchOptions;
@@ -45,6 +47,13 @@ export interface PipelineSettings {
   /** Tag for temporary file names (the instance id). */
   tempTag: string;
   chunkSize?: number;
+  /**
+   * Stage the outputs (durable under temporary names) instead of publishing them: the caller publishes
+   * after recording its intent (the daemon's commit protocol). Default false.
+   */
+  stageOnly?: boolean;
+  /** Compute the input's sha256 (for receipts). Default false. */
+  hash?: boolean;
 }
 
 export interface PipelineHooks {
@@ -72,7 +81,13 @@ export interface FileReport {
   durationMs: number;
   output?: string;
   rejects?: string;
+  /** With `stageOnly`: the outputs to publish. */
+  staged?: { output?: StagedOutput; rejects?: StagedOutput };
+  /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
+  sha256?: string;
   error?: SluiceError;
+  /** For a failed file: records read before it failed (its row counts are all 0: nothing of it was kept). */
+  readBeforeFailure?: number;
 }
 
 /**
@@ -95,12 +110,17 @@ export async function processFile(
   let output: string | undefined;
   let rejectsPath: string | undefined;
   let bytesWritten = 0;
+  let staged: FileReport['staged'];
+  const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
-    sink = await (settings.sink?.(ctx) ?? csvFileSink(settings.outDir, name, fileOpts));
+    sink = await (settings.sink?.(ctx, fileOpts) ?? csvFileSink(settings.outDir, name, fileOpts));
     const fh = await openInput(path, name);
     try {
-      const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onBytes: (n) => (ctx.bytesRead += n) }).pipe(
+      const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
+        ctx.bytesRead += chunk.length;
+        hash?.update(chunk);
+      } }).pipe(
         decodeText(settings.csv.encoding),
         parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx }),
       );
@@ -112,6 +132,11 @@ export async function processFile(
       await runToEnd(written$, signal, name);
     } finally {
       await fh.close();
+    }
+    if (settings.stageOnly === true) {
+      staged = await stageBoth(sink, rejects);
+      bytesWritten = (staged?.output?.bytes ?? 0) + (staged?.rejects?.bytes ?? 0);
+      return report('succeeded');
     }
     const out = await sink.commit().catch((err: unknown) => {
       throw new SluiceError('WRITE_FAILED', `could not publish the output: ${(err as Error).message}`, { file: name, cause: err });
@@ -150,16 +175,29 @@ export async function processFile(
     const rows =
       outcome === 'succeeded'
         ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected }
-        : { read: c.read, written: 0, filtered: 0, rejected: 0 };
+        : { read: 0, written: 0, filtered: 0, rejected: 0 };
     const r: FileReport = { name, pipeline: settings.pipeline ?? 'default', outcome, rows, bytesRead: ctx.bytesRead, bytesWritten, durationMs: performance.now() - started };
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
+    if (staged !== undefined) r.staged = staged;
+    if (hash !== undefined && outcome === 'succeeded') r.sha256 = hash.digest('hex');
+    if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {
       if (error.file === undefined) Object.assign(error, { file: name });
       r.error = error;
     }
     return r;
   }
+}
+
+async function stageBoth(sink: RowSink, rejects: RejectsTarget): Promise<FileReport['staged']> {
+  const wrap = (what: string) => (err: unknown) => {
+    throw new SluiceError('WRITE_FAILED', `could not write the ${what}: ${(err as Error).message}`, { cause: err });
+  };
+  if (sink.stage === undefined || rejects.stage === undefined) throw new SluiceError('INTERNAL', 'this sink cannot stage its output');
+  const output = await sink.stage().catch(wrap('output'));
+  const rej = await rejects.stage().catch(wrap('rejects file'));
+  return { output, rejects: rej };
 }
 
 /** Opens the input without following links and refuses anything but a regular file, without blocking. */

@@ -3,7 +3,7 @@ import { constants, type FileHandle, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { fsyncDir, moveNoClobber } from '../fs/no-clobber.js';
+import { fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 
 export interface AtomicFileOptions {
   /** fsync the file before publishing and the folder after. Default true. */
@@ -48,11 +48,18 @@ export class AtomicFile {
     this.bytes += buf.length;
   }
 
-  /** Flushes, closes and publishes under `name` (or `name-1…` if taken). Returns the final path. */
-  async commit(): Promise<string> {
+  /** Flushes and closes: the content is durable under the temporary name, ready to be published. */
+  async stage(): Promise<StagedFile> {
     if (this.fsync) await this.fh.sync();
+    const { ino } = await this.fh.stat();
     await this.close();
-    const final = await moveNoClobber(this.tempPath, this.dir, this.name);
+    return { tmp: this.tempPath, dir: this.dir, name: this.name, ino, bytes: this.bytes };
+  }
+
+  /** Stages and publishes under `name` (or `name-1…` if taken). Returns the final path. */
+  async commit(): Promise<string> {
+    const staged = await this.stage();
+    const final = await publishStaged(staged);
     if (this.fsync) await fsyncDir(this.dir);
     return final;
   }

@@ -2,7 +2,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { RowBatch } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
-import type { RowSink, SinkResult } from './sink.js';
+import type { RowSink, SinkResult, StagedOutput } from './sink.js';
 
 export interface CsvFileSinkOptions extends AtomicFileOptions {
   /** Output delimiter. Default `,`. */
@@ -59,6 +59,11 @@ class CsvFileSink implements RowSink {
     const file = await this.open();
     const path = await file.commit();
     return { path, rows: this.rows, bytes: file.bytes };
+  }
+
+  async stage(): Promise<StagedOutput> {
+    const file = await this.open();
+    return { file: await file.stage(), rows: this.rows, bytes: file.bytes };
   }
 
   async abort(): Promise<void> {

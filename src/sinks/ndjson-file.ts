@@ -1,7 +1,7 @@
 // ndjsonFileSink: one JSON object per row, keys from the header, published atomically like CSV outputs.
 import type { Row, RowBatch } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
-import type { RowSink, SinkResult } from './sink.js';
+import type { RowSink, SinkResult, StagedOutput } from './sink.js';
 
 /**
  * A sink that writes `dir/name` as newline-delimited JSON: `{"id":"1","email":"a@x.io"}` per row, values
@@ -26,6 +26,10 @@ export function ndjsonFileSink(dir: string, name: string, options: AtomicFileOpt
       const f = await open();
       const path = await f.commit();
       return { path, rows, bytes: f.bytes };
+    },
+    async stage(): Promise<StagedOutput> {
+      const f = await open();
+      return { file: await f.stage(), rows, bytes: f.bytes };
     },
     async abort(): Promise<void> {
       const f = await file?.catch(() => undefined);

@@ -11,8 +11,6 @@ import type { RowSink } from './sink.js';
 export interface OutputPlace {
   outDir: string;
   pipeline: string;
-  fsync: boolean;
-  tempTag: string;
 }
 
 /** The default name template of each output. */
@@ -22,15 +20,15 @@ export function defaultTemplate(output: OutputConfig): string {
 }
 
 /** Builds the sink factory of an output config. */
-export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext) => Promise<RowSink> {
+export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: { tempTag: string; fsync: boolean }) => Promise<RowSink> {
   const template = output.name ?? defaultTemplate(output);
   const ext = `${output.format}${output.gzip ? '.gz' : ''}`;
-  return async (ctx) => {
+  return async (ctx, file) => {
     const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext });
     const dir = join(place.outDir, dirname(rel));
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (rel.includes('/')) await mkdir(dir, { recursive: true });
-    const fileOpts = { fsync: place.fsync, tempTag: place.tempTag, gzip: output.gzip };
+    const fileOpts = { ...file, gzip: output.gzip };
     if (output.format === 'ndjson') return ndjsonFileSink(dir, name, fileOpts);
     return csvFileSink(dir, name, {
       ...fileOpts,

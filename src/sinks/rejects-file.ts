@@ -2,7 +2,7 @@
 import type { FlowGate } from '../flow-gate.js';
 import type { Rejection } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
-import type { SinkResult } from './sink.js';
+import type { SinkResult, StagedOutput } from './sink.js';
 
 const HEADER = Buffer.from('line,code,message,raw\n');
 const FLUSH_BYTES = 64 * 1024;
@@ -72,6 +72,16 @@ export class RejectsFile {
         this.options.gate?.give(n);
       }
     });
+  }
+
+  /** Makes the rejects file durable (not yet visible), if any record was rejected. */
+  async stage(): Promise<StagedOutput> {
+    this.flush();
+    await this.writing;
+    if (this.failure !== undefined) throw this.failure;
+    if (this.file === undefined) return { rows: 0, bytes: 0 };
+    const file = await this.file;
+    return { file: await file.stage(), rows: this.rows, bytes: file.bytes };
   }
 
   /** Publishes the rejects file if any record was rejected. */

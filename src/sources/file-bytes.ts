@@ -11,8 +11,8 @@ export interface FileBytesOptions {
   chunkSize?: number;
   /** When given, no read starts while the gate is closed: this is what bounds memory. */
   gate?: FlowGate;
-  /** Called with the size of each chunk read from disk (for byte counters). */
-  onBytes?: (n: number) => void;
+  /** Called with each chunk as read from disk, before decompression (byte counters, hashing). */
+  onRead?: (chunk: Buffer) => void;
   /** `auto` (default): a file starting with the gzip magic bytes is decompressed as a stream. */
   decompress?: 'auto' | 'none';
 }
@@ -25,7 +25,7 @@ export interface FileBytesOptions {
  */
 export function fileBytes(file: string | FileHandle, options: FileBytesOptions = {}): Observable<Buffer> {
   const chunkSize = options.chunkSize ?? 64 * 1024;
-  const { gate, onBytes } = options;
+  const { gate, onRead } = options;
   const auto = (options.decompress ?? 'auto') === 'auto';
   return new Observable<Buffer>((subscriber) => {
     let stopped = false;
@@ -40,8 +40,8 @@ export function fileBytes(file: string | FileHandle, options: FileBytesOptions =
           const { bytesRead } = await fh.read(buf, 0, chunkSize, null);
           if (stopped) return;
           if (bytesRead === 0) break;
-          onBytes?.(bytesRead);
           const chunk = bytesRead < chunkSize ? buf.subarray(0, bytesRead) : buf;
+          onRead?.(chunk);
           if (first && auto && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
             gunzip = inflating(subscriber, gate, () => stopped);
           }

@@ -1,0 +1,140 @@
+// The commit protocol that makes each file's outcome exactly-once across crashes. Once a file's outputs are
+// durable under temporary names, a commit record is written beside its claim; from then on every step is
+// idempotent and a restart rolls it forward: publish outputs, move the input, append the receipt, drop
+// the record. Without a record, a claim is redone from the start (its temporary files are discarded).
+import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import type { ClaimedFile, Claims } from '../inbox/claims.js';
+import { AtomicFile } from '../sinks/atomic-file.js';
+import { failpoint } from './failpoint.js';
+import type { Ledger, Receipt } from './ledger.js';
+
+export interface CommitRecord {
+  claimId: string;
+  file: string;
+  pipeline: string;
+  outcome: 'succeeded' | 'failed';
+  /** The claimed input's inode and size: how it is found again if it moved before a crash. */
+  input: { ino: number; size: number; sha256?: string };
+  staged: Array<{ role: 'output' | 'rejects'; file: StagedFile; rows: number }>;
+  rows: Receipt['rows'];
+  startedAt: string;
+  durationMs: number;
+  error?: { code: string; message: string; line?: number; field?: string; readBeforeFailure?: number };
+}
+
+export interface Folders {
+  archive: string;
+  failed: string;
+}
+
+export class Committer {
+  constructor(
+    private readonly claims: Claims,
+    private readonly ledger: Ledger,
+    private readonly folders: Folders,
+    private readonly fsync: boolean,
+  ) {}
+
+  recordPath(c: ClaimedFile): string {
+    return join(this.claims.dir, `${c.claimId}.commit.json`);
+  }
+
+  /** Writes the commit record (the point of no return), then finishes. */
+  async commit(c: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+    const path = this.recordPath(c);
+    const tmp = `${path}.tmp`;
+    const fh = await open(tmp, 'w', 0o640);
+    try {
+      await fh.write(JSON.stringify(record));
+      if (this.fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    if (this.fsync) await fsyncDir(this.claims.dir);
+    failpoint('after-commit-record');
+    return this.finish(c, record);
+  }
+
+  /** A commit record left by a crash, if any. */
+  async pending(c: ClaimedFile): Promise<CommitRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.recordPath(c), 'utf8')) as CommitRecord;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** Rolls a commit forward; every step may already have happened, and is then recognised and skipped. */
+  async finish(c: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+    const outputs: Receipt['outputs'] = [];
+    for (const s of record.staged) {
+      const path = await publishStaged(s.file);
+      outputs.push({ role: s.role, path, rows: s.rows, bytes: s.file.bytes });
+    }
+    if (this.fsync) for (const dir of new Set(record.staged.map((s) => s.file.dir))) await fsyncDir(dir);
+    failpoint('after-publish');
+    const dest = record.outcome === 'succeeded' ? this.folders.archive : this.folders.failed;
+    const input = (await exists(c.path)) ? await moveNoClobber(c.path, dest, c.name) : await findByIno(dest, c.name, record.input.ino);
+    if (this.fsync) await fsyncDir(dest);
+    failpoint('after-move');
+    if (record.outcome === 'failed' && input !== undefined) await this.writeErrorFile(input, c, record);
+    const receipt: Receipt = {
+      claimId: c.claimId,
+      instance: this.claims.instanceId,
+      file: c.name,
+      size: record.input.size,
+      ...(record.input.sha256 === undefined ? {} : { sha256: record.input.sha256 }),
+      pipeline: record.pipeline,
+      outcome: record.outcome,
+      outputs,
+      input: input ?? '(moved; not found)',
+      rows: record.rows,
+      startedAt: record.startedAt,
+      finishedAt: new Date().toISOString(),
+      durationMs: Math.round(record.durationMs),
+      ...(record.error === undefined ? {} : { error: { code: record.error.code, message: record.error.message, ...(record.error.line === undefined ? {} : { line: record.error.line }) } }),
+    };
+    if (!(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
+    failpoint('after-receipt');
+    await unlink(this.recordPath(c)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    return receipt;
+  }
+
+  private async writeErrorFile(input: string, c: ClaimedFile, record: CommitRecord): Promise<void> {
+    const path = `${input}.error.json`;
+    if (await exists(path)) return;
+    const body = {
+      file: c.name,
+      ...record.error,
+      pipeline: record.pipeline,
+      claimId: c.claimId,
+      instance: this.claims.instanceId,
+      time: new Date().toISOString(),
+    };
+    const name = path.slice(this.folders.failed.length + 1);
+    const file = await AtomicFile.create(this.folders.failed, name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}.${c.claimId}` });
+    try {
+      await file.write(`${JSON.stringify(body, null, 2)}\n`);
+      await file.commit();
+    } catch (err) {
+      await file.abort();
+      throw err;
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}

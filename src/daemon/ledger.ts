@@ -1,0 +1,77 @@
+// The receipt ledger: one JSON line per finished file in <state>/receipts.jsonl, appended and fsync'ed.
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Receipt {
+  claimId: string;
+  instance: string;
+  file: string;
+  size: number;
+  sha256?: string;
+  pipeline: string;
+  outcome: 'succeeded' | 'failed';
+  outputs: Array<{ role: 'output' | 'rejects'; path: string; rows: number; bytes: number }>;
+  input: string;
+  rows: { read: number; written: number; filtered: number; rejected: number };
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  error?: { code: string; message: string; line?: number };
+}
+
+/** How far back `has` looks: recovery only ever asks about the files of the last moments. */
+const TAIL_BYTES = 8 * 1024 * 1024;
+
+export class Ledger {
+  readonly path: string;
+  constructor(stateDir: string, private readonly fsync: boolean) {
+    this.path = join(stateDir, 'receipts.jsonl');
+  }
+
+  async append(r: Receipt): Promise<void> {
+    const fh = await open(this.path, 'a', 0o640);
+    try {
+      await fh.write(`${JSON.stringify(r)}\n`);
+      if (this.fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** True if a receipt for this claim was written (looks at the end of the ledger). */
+  async has(claimId: string): Promise<boolean> {
+    return (await this.tail()).includes(`"claimId":${JSON.stringify(claimId)}`);
+  }
+
+  /** The receipts at the end of the ledger (up to the last 8 MiB), oldest first. */
+  async recent(): Promise<Receipt[]> {
+    return (await this.tail())
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Receipt];
+        } catch {
+          return []; // a line cut by the tail window
+        }
+      });
+  }
+
+  private async tail(): Promise<string> {
+    let size: number;
+    try {
+      size = (await stat(this.path)).size;
+    } catch {
+      return '';
+    }
+    if (size <= TAIL_BYTES) return readFile(this.path, 'utf8');
+    const fh = await open(this.path, 'r');
+    try {
+      const buf = Buffer.alloc(TAIL_BYTES);
+      await fh.read(buf, 0, TAIL_BYTES, size - TAIL_BYTES);
+      return buf.toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+}
