@@ -29,6 +29,8 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
       const reader = new CsvRecordReader(
         {
           record(fields, line) {
+            // a subscriber that closed mid-chunk (an error or unsubscribe downstream) gets nothing more counted
+            if (subscriber.closed) return;
             if (ctx !== undefined) {
               ctx.line = line;
               if (header) ctx.counts.read++;
@@ -37,6 +39,7 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
             subscriber.next(fields);
           },
           reject(line, code, message, raw) {
+            if (subscriber.closed) return;
             if (!header || ctx === undefined) {
               throw new SluiceError(code, header ? message : `the header is malformed: ${message}`, { file: ctx?.name, line });
             }
@@ -48,6 +51,7 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
       );
       return source.subscribe({
         next(chunk) {
+          if (subscriber.closed) return;
           try {
             reader.write(chunk);
           } catch (err) {
@@ -58,6 +62,7 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
           subscriber.error(err);
         },
         complete() {
+          if (subscriber.closed) return;
           try {
             reader.end();
           } catch (err) {
