@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
-import { failpoint } from './failpoint.js';
+import { failpoint } from '../failpoint.js';
 import type { Ledger, Receipt } from './ledger.js';
 
 export interface CommitRecord {

@@ -16,7 +16,7 @@ import { checkNameTemplate } from '../sinks/output-name.js';
 import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
-import { failpoint } from './failpoint.js';
+import { failpoint } from '../failpoint.js';
 import { Ledger } from './ledger.js';
 
 export interface DaemonHooks extends PipelineHooks {

@@ -1,6 +1,7 @@
 // Moves and publishes that never replace an existing file: link() then unlink(), with numbered names.
 import { link, open, rename, lstat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { failpoint } from '../failpoint.js';
 
 /** `name` with `-n` before its first extension: orders.csv -> orders-1.csv, a.rejects.csv -> a-1.rejects.csv. */
 export function numberedName(name: string, n: number): string {
@@ -87,6 +88,7 @@ export async function publishStaged(s: StagedFile): Promise<string> {
       }
       throw err;
     }
+    failpoint('linked');
     await unlink(s.tmp);
     return dst;
   }
