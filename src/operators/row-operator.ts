@@ -27,6 +27,8 @@ export function rowOperator(bind: (header: Row) => BoundRowFunction): OperatorFu
       let bound: BoundRowFunction | undefined;
       return source.subscribe({
         next(row) {
+          // a synchronous source may go on after the subscriber closed: map nothing more
+          if (subscriber.closed) return;
           let out: Row | undefined;
           try {
             if (bound === undefined) {
