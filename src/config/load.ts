@@ -22,6 +22,7 @@ export interface SluiceConfig {
   readonly metrics: { readonly host: string; readonly port: number };
   readonly batch: { readonly size: number; readonly maxWaitMs: number };
   readonly highWaterMark: number;
+  readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly diskCheckMs: number; readonly minFreeBytes: number };
   readonly fsync: boolean;
   readonly instanceId: string;
   readonly pipelines: readonly PipelineConfig[];

@@ -149,6 +149,15 @@ export const configSchema = z
         maxWaitMs: z.number().positive().default(1000).describe('A partial batch is written this long (ms) after its first row.'),
       })
       .default({ size: 1000, maxWaitMs: 1000 }),
+    retry: z
+      .strictObject({
+        attempts: int(1).default(4).describe('Tries of a file whose output hits a disk error (full, I/O, permission) before it fails.'),
+        backoffMs: int(1).default(1000).describe('Wait before the first retry (ms); each next wait is 4 times longer.'),
+        diskCheckMs: int(1).default(5000).describe('While the disk is full, how often (ms) free space is checked.'),
+        minFreeBytes: int(0).default(64 * 1024 * 1024).describe('Claiming resumes when the output, rejects and state folders have this much free space.'),
+      })
+      .default({ attempts: 4, backoffMs: 1000, diskCheckMs: 5000, minFreeBytes: 64 * 1024 * 1024 })
+      .describe('Retries of transient disk errors.'),
     highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
     instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the host name."),

@@ -17,7 +17,7 @@ import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
-import { Ledger } from './ledger.js';
+import { Ledger, type Receipt } from './ledger.js';
 
 export interface DaemonHooks extends PipelineHooks {
   /** A file finished (either way). */
@@ -201,7 +201,7 @@ export class Daemon {
       ...(err === undefined ? {} : { error: { code: err.code, message: err.message, ...(err.line === undefined ? {} : { line: err.line }), ...(err.field === undefined ? {} : { field: err.field }), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
     };
     failpoint('before-commit-record');
-    const receipt = await this.committer.commit(claimed, record);
+    const receipt = await this.commitWithRetries(claimed, record);
     for (const o of receipt.outputs) if (o.role === 'output') report.output = o.path;
     for (const o of receipt.outputs) if (o.role === 'rejects') report.rejects = o.path;
     const published = receipt.outputs.find((o) => o.role === 'output')?.path;
@@ -217,7 +217,7 @@ export class Daemon {
 
   /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
   private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal): Promise<FileReport> {
-    const { attempts, backoffMs } = RETRY;
+    const { attempts, backoffMs } = this.cfg.retry;
     for (let attempt = 1; ; attempt++) {
       const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
       const errno = causeCode(report.error);
@@ -226,6 +226,23 @@ export class Daemon {
       this.log.warn('writing failed; the file will be retried', { file: claimed.name, errno, attempt, of: attempts, retryInMs: delay });
       if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
       if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
+    }
+  }
+
+  /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */
+  private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+    const { attempts, backoffMs } = this.cfg.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.committer.commit(claimed, record);
+      } catch (err) {
+        const errno = (err as NodeJS.ErrnoException).code;
+        if (errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) throw err;
+        const delay = backoffMs * 4 ** (attempt - 1);
+        this.log.warn('publishing failed; it will be retried', { file: claimed.name, errno, attempt, of: attempts, retryInMs: delay });
+        if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   }
 
@@ -238,14 +255,14 @@ export class Daemon {
       const check = async (): Promise<void> => {
         const dirs = [this.cfg.out, this.cfg.rejects, this.cfg.state];
         const free = await Promise.all(dirs.map(async (d) => { const s = await statfs(d); return s.bavail * s.bsize; })).catch(() => [0]);
-        if (Math.min(...free) >= MIN_FREE_BYTES || this.stopping) {
+        if (Math.min(...free) >= this.cfg.retry.minFreeBytes || this.stopping) {
           this.diskFull = undefined;
           this.hooks.onDiskFull?.(false);
           this.log.info('disk space is back: claiming files again');
           resolve();
-        } else setTimeout(() => void check(), DISK_CHECK_MS).unref();
+        } else setTimeout(() => void check(), this.cfg.retry.diskCheckMs).unref();
       };
-      setTimeout(() => void check(), DISK_CHECK_MS).unref();
+      setTimeout(() => void check(), this.cfg.retry.diskCheckMs).unref();
     });
   }
 
@@ -284,9 +301,6 @@ export class Daemon {
   }
 }
 
-const RETRY = { attempts: 4, backoffMs: 1000 };
-const MIN_FREE_BYTES = 64 * 1024 * 1024;
-const DISK_CHECK_MS = 5000;
 
 function causeCode(err: SluiceError | undefined): string | undefined {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;

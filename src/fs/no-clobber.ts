@@ -1,7 +1,7 @@
 // Moves and publishes that never replace an existing file: link() then unlink(), with numbered names.
 import { link, open, rename, lstat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { failpoint } from '../failpoint.js';
+import { failpoint, fault } from '../failpoint.js';
 
 /** `name` with `-n` before its first extension: orders.csv -> orders-1.csv, a.rejects.csv -> a-1.rejects.csv. */
 export function numberedName(name: string, n: number): string {
@@ -68,6 +68,7 @@ export interface StagedFile {
  * crash at any point it can be called again, and finds the name the file was already published under.
  */
 export async function publishStaged(s: StagedFile): Promise<string> {
+  fault('publish');
   for (let n = 0; n < MAX_TRIES; n++) {
     const dst = join(s.dir, numberedName(s.name, n));
     try {

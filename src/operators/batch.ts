@@ -38,6 +38,8 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
       };
       const sub = source.subscribe({
         next(row) {
+          // a synchronous source may go on after the subscriber closed: count and take credit for nothing more
+          if (subscriber.closed) return;
           if (!seenHeader) {
             seenHeader = true;
             header = row;

@@ -3,6 +3,7 @@ import { constants, type FileHandle, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
+import { fault } from '../failpoint.js';
 import { fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 
 export interface AtomicFileOptions {
@@ -38,6 +39,7 @@ export class AtomicFile {
   }
 
   async write(data: string | Buffer): Promise<void> {
+    fault('write');
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const buf = this.gzip ? gzipSync(bytes) : bytes;
     let off = 0;
