@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
 import { Daemon } from './daemon/daemon.js';
+import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger } from './log.js';
 import { formatTable, preview } from './pipeline/preview.js';
@@ -19,6 +20,8 @@ Usage:
   sluice run [options]                 process files dropped into the inbox (a daemon until SIGTERM/SIGINT)
   sluice validate [--config FILE]      check the configuration and exit (0 valid, 2 not)
   sluice schema                        print the JSON Schema of sluice.yaml
+  sluice status [--config FILE] [--json]
+                                       what was done (the receipt ledger), what is in progress, the inbox
   sluice preview FILE [--config FILE] [--pipeline NAME] [--rows N]
                                        run FILE through its pipeline without writing or moving anything
   sluice --help | --version
@@ -61,6 +64,7 @@ const OPTIONS = {
   'instance-id': { type: 'string' },
   pipeline: { type: 'string' },
   rows: { type: 'string' },
+  json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -70,6 +74,7 @@ const ALLOWED: Record<string, string[]> = {
   run: ['config', ...RUN_ONLY],
   validate: ['config'],
   schema: [],
+  status: ['config', 'json', 'watch', 'state'],
   preview: ['config', 'pipeline', 'rows'],
 };
 
@@ -126,6 +131,11 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'preview':
         return await runPreview(values, args);
+      case 'status': {
+        const status = await readStatus(loadFromFlags(values));
+        process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        return EXIT.OK;
+      }
       default:
         return await runDaemon(values);
     }

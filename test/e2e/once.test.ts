@@ -1,5 +1,6 @@
 // `sluice run --once` end to end: the real CLI on real folders, exact outputs, rejects, error files, exit codes.
 import { mkdir, readFile, symlink, writeFile, lstat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
@@ -113,6 +114,35 @@ describe('sluice run --once', () => {
     const r = await runCli(['run', '--once', '--settle-ms', '1', ...dirFlags(d)]);
     expect(r.code).toBe(0);
     expect(await readFile(join(d.out, 'crlf.csv'), 'utf8')).toBe('id,v\n1,a\n3,"b\r\nc"\n');
+  });
+});
+
+describe('sluice status', () => {
+  it('summarizes the receipt ledger, the claims in progress and the inbox', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'good.csv'), GOOD);
+    await writeFile(join(d.watch, 'bin.csv'), Buffer.from([0]));
+    const r = await runCli(['run', '--once', '--settle-ms', '1', ...dirFlags(d)]);
+    expect(r.code).toBe(1);
+    await writeFile(join(d.watch, 'later.csv'), GOOD);
+    const s = await runCli(['status', '--json', '--watch', d.watch]);
+    expect(s.code).toBe(0);
+    const status = JSON.parse(s.stdout) as {
+      totals: { succeeded: number; failed: number; rows: Record<string, number> };
+      recent: Array<{ file: string; outcome: string; sha256?: string; size: number; outputs: Array<{ role: string; path: string }> }>;
+      inProgress: unknown[];
+      inbox: { files: number };
+    };
+    expect(status.totals).toEqual({ succeeded: 1, failed: 1, rows: { read: 5, written: 3, filtered: 2, rejected: 0 } });
+    expect(status.inProgress).toEqual([]);
+    expect(status.inbox.files).toBe(1);
+    const good = status.recent.find((x) => x.file === 'good.csv')!;
+    expect(good.size).toBe(GOOD.length);
+    expect(good.sha256).toBe(createHash('sha256').update(GOOD).digest('hex'));
+    expect(good.outputs).toEqual([{ role: 'output', path: join(d.out, 'good.csv'), rows: 3, bytes: GOOD_OUT.length }]);
+    const text = await runCli(['status', '--watch', d.watch]);
+    expect(text.stdout).toContain('1 succeeded, 1 failed');
+    expect(text.stdout).toMatch(/FAIL bin\.csv \[default\] .* BINARY_FILE/);
   });
 });
 
