@@ -51,7 +51,9 @@ class CsvFileSink implements RowSink {
     const file = await this.open();
     const records = batch.header === undefined || this.options.header === false ? batch.rows : [batch.header, ...batch.rows];
     if (records.length === 0) return;
-    await file.write(stringify(records, this.stringifyOptions));
+    // in a one-column file an empty field unquoted is a blank line, which readers skip: quote it
+    const options = records[0]?.length === 1 ? { ...this.stringifyOptions, quoted_empty: true } : this.stringifyOptions;
+    await file.write(stringify(records, options));
     this.rows += batch.rows.length;
   }
 
