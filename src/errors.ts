@@ -8,6 +8,8 @@ export const FILE_ERROR_CODES = {
   UNKNOWN_COLUMN: 'An operator names a column that the file\'s header does not have.',
   NO_PIPELINE: 'No pipeline\'s match globs match the file name.',
   GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
+  TOO_MANY_COLUMNS: 'The header has more columns than input.maxColumns allows.',
+  INPUT_CHANGED: 'The input changed while it was read (still being written?); it is retried, then failed.',
   READ_FAILED: 'The input could not be read.',
   WRITE_FAILED: 'The output could not be written or published.',
   ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',

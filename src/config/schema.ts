@@ -90,8 +90,9 @@ export const inputSchema = z
       .describe('Input encoding. utf8 is strict (invalid bytes reject the record); a UTF-16 BOM switches to UTF-16 by itself.'),
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
     maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
+    maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
   })
-  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024 })
+  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000 })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 
 export const outputSchema = z
@@ -103,6 +104,10 @@ export const outputSchema = z
       header: z.boolean().default(true).describe('Write the header row.'),
       lineEnding: z.enum(['lf', 'crlf']).default('lf').describe('Line ending of the output.'),
       gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
+      escapeFormulas: z
+        .boolean()
+        .default(false)
+        .describe('Guard against formula injection in spreadsheets: a field starting with = + - @ tab or CR gets a leading quote character.'),
       name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date}. Default `{name}` (`{stem}.csv.gz` with gzip).'),
     }),
     z.strictObject({
@@ -111,7 +116,7 @@ export const outputSchema = z
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
     }),
   ])
-  .default({ format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false })
+  .default({ format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
   .describe('Where kept rows go: a CSV or NDJSON file in `out`.');
 
 export const pipelineSchema = z.strictObject({

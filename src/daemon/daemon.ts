@@ -221,9 +221,17 @@ export class Daemon {
     for (let attempt = 1; ; attempt++) {
       const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
       const errno = causeCode(report.error);
-      if (report.error?.code !== 'WRITE_FAILED' || errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) return report;
+      const changed = report.error?.code === 'INPUT_CHANGED';
+      const transient = changed || (report.error?.code === 'WRITE_FAILED' && errno !== undefined && TRANSIENT.has(errno));
+      if (!transient || attempt >= attempts) return report;
       const delay = backoffMs * 4 ** (attempt - 1);
-      this.log.warn('writing failed; the file will be retried', { file: claimed.name, errno, attempt, of: attempts, retryInMs: delay });
+      this.log.warn(changed ? 'the input changed while it was read; it will be read again' : 'writing failed; the file will be retried', {
+        file: claimed.name,
+        ...(changed ? {} : { errno }),
+        attempt,
+        of: attempts,
+        retryInMs: delay,
+      });
       if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
       if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
     }
@@ -334,8 +342,9 @@ function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): 
     }
     throw err;
   }
-  const { delimiter, quote, escape, encoding, bom, maxRecordSize } = p.input;
+  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns } = p.input;
   return {
+    maxColumns,
     pipeline: p.name,
     outDir: cfg.out,
     rejectsDir: cfg.rejects,

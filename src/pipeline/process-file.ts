@@ -11,6 +11,7 @@ import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import { decodeText, type InputEncoding } from '../operators/decode-text.js';
 import { parseCsv } from '../operators/parse-csv.js';
+import { rowOperator } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
 import { csvFileSink } from '../sinks/csv-file.js';
@@ -54,6 +55,8 @@ export interface PipelineSettings {
   stageOnly?: boolean;
   /** Compute the input's sha256 (for receipts). Default false. */
   hash?: boolean;
+  /** A header with more columns fails the file (TOO_MANY_COLUMNS). Default 10000. */
+  maxColumns?: number;
 }
 
 export interface PipelineHooks {
@@ -116,6 +119,7 @@ export async function processFile(
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
     sink = await (settings.sink?.(ctx, fileOpts) ?? csvFileSink(settings.outDir, name, fileOpts));
     const fh = await openInput(path, name);
+    const before = await fh.stat();
     try {
       const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
         ctx.bytesRead += chunk.length;
@@ -124,12 +128,16 @@ export async function processFile(
         decodeText(settings.csv.encoding),
         parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx }),
       );
-      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
+      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$.pipe(headerWidthAtMost(settings.maxColumns ?? 10_000)));
       const written$ = shaped$.pipe(
         batch({ ...settings.batch, context: ctx }),
         concatMap((b) => writeBatch(b)),
       );
       await runToEnd(written$, signal, name);
+      const after = await fh.stat();
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+        throw new SluiceError('INPUT_CHANGED', `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end)`, { file: name });
+      }
     } finally {
       await fh.close();
     }
@@ -188,6 +196,16 @@ export async function processFile(
     }
     return r;
   }
+}
+
+/** Fails the file when its header is wider than `max` (a cap on what one file may make us hold per row). */
+function headerWidthAtMost(max: number): OperatorFunction<Row, Row> {
+  return rowOperator((header) => {
+    if (header.length > max) {
+      throw new SluiceError('TOO_MANY_COLUMNS', `the header has ${header.length} columns; input.maxColumns allows ${max}`, { line: 1 });
+    }
+    return { header, row: (row) => row };
+  });
 }
 
 async function stageBoth(sink: RowSink, rejects: RejectsTarget): Promise<FileReport['staged']> {

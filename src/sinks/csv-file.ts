@@ -13,6 +13,8 @@ export interface CsvFileSinkOptions extends AtomicFileOptions {
   quote?: 'minimal' | 'all';
   /** Write the header row. Default true. */
   header?: boolean;
+  /** Prefix fields that start with = + - @ tab or CR with `'` (spreadsheet formula injection). Default false. */
+  escapeFormulas?: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ class CsvFileSink implements RowSink {
       delimiter: options.delimiter ?? ',',
       record_delimiter: options.recordDelimiter ?? '\n',
       quoted: options.quote === 'all',
+      escape_formulas: options.escapeFormulas === true,
     } as const;
   }
 

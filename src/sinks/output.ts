@@ -35,6 +35,7 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
       delimiter: output.delimiter,
       quote: output.quote,
       header: output.header,
+      escapeFormulas: output.escapeFormulas,
       recordDelimiter: output.lineEnding === 'crlf' ? '\r\n' : '\n',
     });
   };
