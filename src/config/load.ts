@@ -18,6 +18,8 @@ export interface SluiceConfig {
   readonly concurrency: number;
   readonly settleMs: number;
   readonly rescanMs: number;
+  readonly poll: boolean;
+  readonly pollIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly metrics: { readonly host: string; readonly port: number };
   readonly batch: { readonly size: number; readonly maxWaitMs: number };

@@ -141,6 +141,8 @@ export const configSchema = z
     concurrency: int(1).default(availableParallelism()).describe('Files processed at once; default the number of CPUs.'),
     settleMs: int(0).default(2000).describe('A file must be unchanged this long (ms) before it is taken.'),
     rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),
+    poll: z.boolean().default(false).describe('Watch the inbox by polling instead of inotify (network filesystems). sluice also falls back to polling by itself when the inotify watch limit is reached.'),
+    pollIntervalMs: int(10).default(1000).describe('Polling period (ms) when polling.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     metrics: z
       .strictObject({

@@ -62,7 +62,7 @@ export class Daemon {
     this.ledger = new Ledger(cfg.state, cfg.fsync);
     this.committer = new Committer(this.claims, this.ledger, { archive: cfg.archive, failed: cfg.failed }, cfg.fsync);
     this.inbox = new Inbox(
-      { dir: cfg.watch, settleMs: cfg.settleMs, rescanMs: cfg.rescanMs, watch: !once, log },
+      { dir: cfg.watch, settleMs: cfg.settleMs, rescanMs: cfg.rescanMs, watch: !once, poll: cfg.poll, pollIntervalMs: cfg.pollIntervalMs, log },
       (name) => this.jobs.next({ kind: 'name', name }),
       (name) => this.done(name, true),
     );

@@ -14,6 +14,9 @@ export interface InboxOptions {
   rescanMs: number;
   /** Watch for events (daemon); false for a single scan (--once). */
   watch: boolean;
+  /** Poll the folder instead of using inotify (network filesystems). */
+  poll?: boolean;
+  pollIntervalMs?: number;
   log: Logger;
 }
 
@@ -31,6 +34,8 @@ export class Inbox {
   private ticker: NodeJS.Timeout | undefined;
   private rescanner: NodeJS.Timeout | undefined;
   private ticking = false;
+  private polling = false;
+  private gone = false;
   private closed = false;
   private readonly tickMs: number;
 
@@ -46,17 +51,11 @@ export class Inbox {
   async start(): Promise<string[]> {
     const names = await this.scan();
     if (this.opts.watch) {
-      const w = watch(this.opts.dir, { depth: 0, ignoreInitial: true, ignored: (p: string) => p !== this.opts.dir && isIgnoredName(baseName(p)) });
-      this.watcher = w;
-      w.on('add', (p: string) => this.hint(baseName(p)));
-      w.on('change', (p: string) => this.hint(baseName(p)));
-      w.on('error', (err: unknown) => this.opts.log.warn('inbox watcher error; relying on rescans', { error: String(err) }));
-      await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+      this.polling = this.opts.poll === true;
+      await this.startWatcher();
       // a file that arrived between the scan and the watcher's start is caught here
       await this.scan();
-      if (this.opts.rescanMs > 0) {
-        this.rescanner = setInterval(() => void this.scan().catch((err: unknown) => this.opts.log.warn('inbox rescan failed', { error: String(err) })), this.opts.rescanMs);
-      }
+      if (this.opts.rescanMs > 0) this.rescanner = setInterval(() => void this.rescan(), this.opts.rescanMs);
     }
     return names;
   }
@@ -66,6 +65,58 @@ export class Inbox {
     const names = (await readdir(this.opts.dir)).filter((n) => !isIgnoredName(n));
     for (const n of names) this.hint(n);
     return names;
+  }
+
+  private async startWatcher(): Promise<void> {
+    const w = watch(this.opts.dir, {
+      depth: 0,
+      ignoreInitial: true,
+      usePolling: this.polling,
+      interval: this.opts.pollIntervalMs ?? 1000,
+      ignored: (p: string) => p !== this.opts.dir && isIgnoredName(baseName(p)),
+    });
+    this.watcher = w;
+    w.on('add', (p: string) => this.hint(baseName(p)));
+    w.on('change', (p: string) => this.hint(baseName(p)));
+    w.on('error', (err: unknown) => void this.onWatchError(err));
+    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+  }
+
+  /** The inotify watch limit (ENOSPC) or file table (EMFILE): fall back to polling; anything else: rescans. */
+  private async onWatchError(err: unknown): Promise<void> {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === 'ENOSPC' || code === 'EMFILE') && !this.polling && !this.closed) {
+      this.opts.log.warn('inotify watch limit reached: watching the inbox by polling instead', { error: String(err) });
+      this.polling = true;
+      await this.watcher?.close();
+      await this.startWatcher();
+      return;
+    }
+    this.opts.log.warn('inbox watcher error; relying on rescans', { error: String(err) });
+  }
+
+  /** The periodic rescan; notices an inbox folder that was removed, and watches it again once it is back. */
+  private async rescan(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.scan();
+      if (this.gone) {
+        this.gone = false;
+        this.opts.log.info('the inbox folder is back: watching it again', { dir: this.opts.dir });
+        await this.watcher?.close();
+        await this.startWatcher();
+        await this.scan();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.opts.log.warn('inbox rescan failed', { error: String(err) });
+        return;
+      }
+      if (!this.gone) this.opts.log.error('the inbox folder is gone; waiting for it to come back', { dir: this.opts.dir });
+      this.gone = true;
+      // look again soon rather than at the next full rescan
+      setTimeout(() => void this.rescan(), Math.min(1000, this.opts.rescanMs)).unref();
+    }
   }
 
   /** Something may have happened to `name`: watch it until it settles. */

@@ -1,7 +1,7 @@
 // The daemon end to end: files dropped while it runs, a file written slowly in place, names reused,
 // and SIGTERM (drain) / a second signal (abort) ending it with exit 0 and nothing half-done.
 import { execFileSync } from 'node:child_process';
-import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, waitFor } from './harness.js';
@@ -62,6 +62,34 @@ describe('sluice run (daemon)', () => {
     await waitFor(() => exists(d.archive, 'x-1.csv'), 'second x.csv archived');
     expect(await readFile(join(d.out, 'x.csv'), 'utf8')).toBe('a\n1\n');
     expect(await readFile(join(d.out, 'x-1.csv'), 'utf8')).toBe('a\n2\n');
+    await daemon.stop();
+  });
+
+  it('notices an inbox folder removed and recreated, and takes files dropped into the new one', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'rescanMs: 100\n');
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '50', '--config', cfg]);
+    await rm(d.watch, { recursive: true });
+    await waitFor(() => daemon.stdout.includes('the inbox folder is gone'), 'the daemon to notice the inbox is gone');
+    await mkdir(d.watch);
+    await waitFor(() => daemon.stdout.includes('the inbox folder is back'), 'the daemon to notice the inbox is back');
+    await writeFile(join(d.root, 'n.csv'), 'a\n1\n');
+    await rename(join(d.root, 'n.csv'), join(d.watch, 'n.csv'));
+    await waitFor(() => exists(d.archive, 'n.csv'), 'n.csv archived');
+    expect(await readFile(join(d.out, 'n.csv'), 'utf8')).toBe('a\n1\n');
+    expect(await daemon.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('poll: true watches the inbox by polling (network filesystems)', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'poll: true\npollIntervalMs: 50\nrescanMs: 600000\n');
+    const daemon = await Daemon.start([...dirFlags(d), '--settle-ms', '50', '--config', cfg]);
+    await writeFile(join(d.root, 'p.csv'), 'a\n1\n');
+    await rename(join(d.root, 'p.csv'), join(d.watch, 'p.csv'));
+    await waitFor(() => exists(d.archive, 'p.csv'), 'p.csv archived');
+    expect(await readFile(join(d.out, 'p.csv'), 'utf8')).toBe('a\n1\n');
     await daemon.stop();
   });
 
