@@ -13,7 +13,8 @@ export interface BatchOperatorOptions extends BatchOptions {
 
 /**
  * Groups the stream's rows into batches of `size`, or fewer when `maxWaitMs` passed since a batch's first
- * row. The first row (the header) is not counted: it rides on the first batch as `header`. On complete,
+ * row, or at once when the context's flow gate closes (the source is waiting for this batch to be written).
+ * The first row (the header) is not counted: it rides on the first batch as `header`. On complete,
  * a partial batch is flushed; a header-only stream yields one batch with no rows.
  *
  * @example rows$.pipe(batch({ size: 500, maxWaitMs: 200 }))
@@ -49,7 +50,8 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
             ctx.counts.batched++;
             ctx.gate.take(1);
           }
-          if (buffer.add(row, ctx === undefined ? 0 : ctx.line)) emit();
+          // a closed gate means the source waits for this batch: waiting for size or time would stall it
+          if (buffer.add(row, ctx === undefined ? 0 : ctx.line) || (ctx !== undefined && !ctx.gate.open)) emit();
           else if (timer === undefined && maxWaitMs !== Infinity) timer = scheduler.schedule(emit, maxWaitMs);
         },
         error(err) {

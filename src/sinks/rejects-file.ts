@@ -48,7 +48,9 @@ export class RejectsFile {
     this.pendingRows++;
     this.rows++;
     this.options.gate?.take(1);
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    // a closed gate means the source waits for credit that these rejects hold: write them now
+    const gate = this.options.gate;
+    if (this.pendingBytes >= FLUSH_BYTES || (gate !== undefined && !gate.open)) this.flush();
   }
 
   private flush(): void {

@@ -39,6 +39,14 @@ describe('processFile', () => {
     expect((await readFile(join(dir, 'x.rejects.csv'), 'utf8')).split('\n')[1]).toBe('4,CSV_RECORD_INCONSISTENT_COLUMNS,"line 4: expected 2 fields as in the header, got 1","4"');
   });
 
+  it('never stalls when the high-water mark is below the batch size or held by rejects (no time trigger)', async () => {
+    const input = join(dir, 'in.csv');
+    await writeFile(input, `a,b\n${'1,2\n'.repeat(50)}${'3\n'.repeat(20)}${'4,5\n'.repeat(50)}`);
+    // without the flush-on-closed-gate rule this deadlocks: the source waits for credit the batcher holds
+    const r = await processFile(input, 'x.csv', settings({ highWaterMark: 3, batch: { size: 100, maxWaitMs: Infinity }, chunkSize: 8 }));
+    expect(r.rows).toEqual({ read: 120, written: 100, filtered: 0, rejected: 20 });
+  });
+
   it('fails with INPUT_CHANGED when the file grows while it is read, and leaves no output', async () => {
     const input = join(dir, 'in.csv');
     await writeFile(input, 'a,b\n1,2\n');
