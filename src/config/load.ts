@@ -19,6 +19,7 @@ export interface SluiceConfig {
   readonly settleMs: number;
   readonly rescanMs: number;
   readonly poll: boolean;
+  readonly instances: { readonly heartbeatMs: number; readonly staleAfterMs: number };
   readonly pollIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly metrics: { readonly host: string; readonly port: number };

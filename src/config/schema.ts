@@ -143,6 +143,13 @@ export const configSchema = z
     rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),
     poll: z.boolean().default(false).describe('Watch the inbox by polling instead of inotify (network filesystems). sluice also falls back to polling by itself when the inotify watch limit is reached.'),
     pollIntervalMs: int(10).default(1000).describe('Polling period (ms) when polling.'),
+    instances: z
+      .strictObject({
+        heartbeatMs: int(100).default(10_000).describe('How often (ms) this instance writes its heartbeat in <state>/instances/.'),
+        staleAfterMs: int(100).default(60_000).describe('An instance whose heartbeat is older than this (ms) is dead: its claims are adopted and finished.'),
+      })
+      .default({ heartbeatMs: 10_000, staleAfterMs: 60_000 })
+      .describe('Several instances may share one inbox and state folder.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     metrics: z
       .strictObject({

@@ -17,6 +17,7 @@ import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
+import { Instances } from './instances.js';
 import { Ledger, type Receipt } from './ledger.js';
 
 export interface DaemonHooks extends PipelineHooks {
@@ -38,6 +39,8 @@ export class Daemon {
   private readonly inbox: Inbox;
   private readonly ledger: Ledger;
   private readonly committer: Committer;
+  private readonly instances: Instances;
+  private heartbeat: NodeJS.Timeout | undefined;
   private readonly jobs = new Subject<Job>();
   private readonly router: Router;
   private readonly settings = new Map<string, PipelineSettings>();
@@ -60,6 +63,7 @@ export class Daemon {
   ) {
     this.claims = new Claims(cfg.state, cfg.instanceId, { inbox: cfg.watch });
     this.ledger = new Ledger(cfg.state, cfg.fsync);
+    this.instances = new Instances(cfg.state, cfg.instanceId, cfg.instances.staleAfterMs);
     this.committer = new Committer(this.claims, this.ledger, { archive: cfg.archive, failed: cfg.failed }, cfg.fsync);
     this.inbox = new Inbox(
       { dir: cfg.watch, settleMs: cfg.settleMs, rescanMs: cfg.rescanMs, watch: !once, poll: cfg.poll, pollIntervalMs: cfg.pollIntervalMs, log },
@@ -83,6 +87,8 @@ export class Daemon {
   async start(): Promise<void> {
     await prepareFolders(this.cfg);
     await this.claims.init();
+    await this.instances.beat();
+    const adopted = await this.adoptStaleClaims(false);
     const redo: ClaimedFile[] = [];
     for (const claimed of await this.claims.leftovers()) {
       const record = await this.committer.pending(claimed);
@@ -94,7 +100,7 @@ export class Daemon {
         redo.push(claimed);
       }
     }
-    await this.removeOwnTempFiles();
+    await this.removeTempFiles([this.cfg.instanceId, ...adopted]);
     this.subscription = this.jobs
       .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
@@ -106,6 +112,8 @@ export class Daemon {
     } else {
       await this.inbox.start();
     }
+    // --once beats too: a long run must not look dead to a daemon sharing the state folder
+    this.heartbeat = setInterval(() => void this.onHeartbeat(), this.cfg.instances.heartbeatMs);
     this.ready = true;
     this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: this.cfg.instanceId, pipelines: this.cfg.pipelines.map((p) => p.name) });
   }
@@ -134,8 +142,38 @@ export class Daemon {
     }, this.cfg.drainTimeoutMs);
     while (this.running.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     clearTimeout(timer);
+    clearInterval(this.heartbeat);
+    await this.instances.retire();
     this.subscription?.unsubscribe();
     this.jobs.complete();
+  }
+
+  /** Beats, and adopts the claims of instances that died (their files would otherwise wait forever). */
+  private async onHeartbeat(): Promise<void> {
+    try {
+      await this.instances.beat();
+      if (!this.stopping) await this.adoptStaleClaims(true);
+    } catch (err) {
+      this.log.warn('heartbeat failed', { error: String(err) });
+    }
+  }
+
+  /** Returns the instances adopted from. At start (`enqueue` false) the caller recovers them with its own. */
+  private async adoptStaleClaims(enqueue: boolean): Promise<string[]> {
+    const { instances, claimIds } = await this.instances.adoptStale(this.claims.dir);
+    if (instances.length === 0) return instances;
+    this.log.warn('adopted the claims of instances that stopped beating', { instances, claims: claimIds.size });
+    if (!enqueue) return instances;
+    const redo: ClaimedFile[] = [];
+    for (const claimed of await this.claims.leftovers()) {
+      if (!claimIds.has(claimed.claimId)) continue;
+      const record = await this.committer.pending(claimed);
+      if (record !== undefined) await this.committer.finish(claimed, record);
+      else redo.push(claimed);
+    }
+    await this.removeTempFiles(instances);
+    for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
+    return instances;
   }
 
   private async run(job: Job): Promise<void> {
@@ -292,14 +330,14 @@ export class Daemon {
     for (const resolve of w) resolve();
   }
 
-  /** Temporary files an earlier run of this instance left behind (killed mid-write, before its commit). */
-  private async removeOwnTempFiles(): Promise<void> {
-    const prefix = `${TEMP_PREFIX}${this.cfg.instanceId}~`;
+  /** Temporary files that an earlier run of these instances left (killed mid-write, before its commit). */
+  private async removeTempFiles(instances: string[]): Promise<void> {
+    const prefixes = instances.map((i) => `${TEMP_PREFIX}${i}~`);
     const walk = async (dir: string, depth: number): Promise<void> => {
       for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
         const path = join(dir, e.name);
         if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) await walk(path, depth - 1);
-        else if (e.isFile() && e.name.startsWith(prefix)) {
+        else if (e.isFile() && prefixes.some((p) => e.name.startsWith(p))) {
           await unlink(path).catch(() => undefined);
           this.log.warn('removed a temporary file left by an earlier run', { file: path });
         }

@@ -1,7 +1,7 @@
 // Crash safety: the process is SIGKILLed at each step of the commit protocol (failpoints), and at arbitrary
 // moments; after a restart every input has exactly one complete, correct outcome and nothing is left behind.
 import { execFileSync, spawn } from 'node:child_process';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './harness.js';
@@ -90,5 +90,25 @@ describe('crash safety', () => {
     expect((await walk(join(d.root, '.sluice'))).filter((f) => f !== 'receipts.jsonl')).toEqual([]);
     const receipts = (await readFile(join(d.root, '.sluice', 'receipts.jsonl'), 'utf8')).trim().split('\n');
     expect(receipts).toHaveLength(1);
+  });
+});
+
+describe('instances sharing a state folder', () => {
+  it("adopts and finishes the claims of an instance that stopped beating", async () => {
+    d = await makeDirs();
+    const state = join(d.root, '.sluice');
+    const ghost = join(state, 'claimed', 'ghost');
+    await mkdir(ghost, { recursive: true });
+    await mkdir(join(state, 'instances'), { recursive: true });
+    await writeFile(join(state, 'instances', 'ghost.json'), JSON.stringify({ instance: 'ghost', heartbeatAt: '2020-01-01T00:00:00.000Z' }));
+    await writeFile(join(ghost, 'abc0001-left.csv'), GOOD);
+    await mkdir(d.out, { recursive: true });
+    await writeFile(join(d.out, '.sluice-ghost~abc0001-dead-left.csv.tmp'), 'id,name\n1,a\n');
+    const r = await runCli(['run', '--once', '--settle-ms', '1', '--instance-id', 'live', ...dirFlags(d)]);
+    expect(r.code).toBe(0);
+    expect(await list(d.out)).toEqual(['left.csv']);
+    expect(await readFile(join(d.out, 'left.csv'), 'utf8')).toBe('id,name\n1,a\n3,c\n');
+    expect(await list(d.archive)).toEqual(['left.csv']);
+    expect(await walk(join(state, 'claimed'))).toEqual([]);
   });
 });
