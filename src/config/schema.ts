@@ -111,13 +111,28 @@ export const outputSchema = z
       name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date}. Default `{name}` (`{stem}.csv.gz` with gzip).'),
     }),
     z.strictObject({
+      format: z.literal('postgres'),
+      table: z.string().min(1).describe('(postgres) The table to load into.'),
+      schema: z.string().min(1).optional().describe("(postgres) The table's schema; default the connection's current schema."),
+      url: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('(postgres) A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.'),
+      columns: z
+        .union([z.array(z.string().min(1)).min(1), z.record(z.string(), z.string().min(1))])
+        .optional()
+        .describe('(postgres) Header columns to load (a list), or a map from header names to table columns.'),
+      create: z.boolean().default(false).describe('(postgres) Create the table if missing: text columns, or the types a cast step declares.'),
+    }),
+    z.strictObject({
       format: z.literal('ndjson'),
       gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
     }),
   ])
   .default({ format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
-  .describe('Where kept rows go: a CSV or NDJSON file in `out`.');
+  .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
 
 export const pipelineSchema = z.strictObject({
   name: z

@@ -17,7 +17,10 @@ export interface CommitRecord {
   outcome: 'succeeded' | 'failed';
   /** The claimed input's inode and size: how it is found again if it moved before a crash. */
   input: { ino: number; size: number; sha256?: string };
-  staged: Array<{ role: 'output' | 'rejects'; file: StagedFile; rows: number }>;
+  /** Files to publish by link, or (`table`) a database load whose transaction commits after this record. */
+  staged: Array<{ role: 'output' | 'rejects'; file?: StagedFile; table?: string; rows: number; bytes?: number }>;
+  /** The output is a database load: if this record exists, the load may or may not have committed (ask it). */
+  db?: boolean;
   rows: Receipt['rows'];
   startedAt: string;
   durationMs: number;
@@ -42,7 +45,11 @@ export class Committer {
   }
 
   /** Writes the commit record (the point of no return), then finishes. */
-  async commit(c: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+  /**
+   * `beforeFinish` runs once the record is durable: a database COMMIT goes there, so that a crash before it
+   * leaves a record that recovery resolves by asking the database.
+   */
+  async commit(c: ClaimedFile, record: CommitRecord, beforeFinish?: () => Promise<void>): Promise<Receipt> {
     const path = this.recordPath(c);
     const tmp = `${path}.tmp`;
     const fh = await open(tmp, 'w', 0o640);
@@ -55,7 +62,17 @@ export class Committer {
     await rename(tmp, path);
     if (this.fsync) await fsyncDir(this.claims.dir);
     failpoint('after-commit-record');
+    if (beforeFinish !== undefined) {
+      await beforeFinish();
+      failpoint('after-db-commit');
+    }
     return this.finish(c, record);
+  }
+
+  /** Drops a record whose database load did not commit, and its staged files: the claim is redone. */
+  async discard(c: ClaimedFile, record: CommitRecord): Promise<void> {
+    for (const s of record.staged) if (s.file !== undefined) await unlink(s.file.tmp).catch(() => undefined);
+    await unlink(this.recordPath(c)).catch(() => undefined);
   }
 
   /** A commit record left by a crash, if any. */
@@ -72,10 +89,14 @@ export class Committer {
   async finish(c: ClaimedFile, record: CommitRecord): Promise<Receipt> {
     const outputs: Receipt['outputs'] = [];
     for (const s of record.staged) {
+      if (s.file === undefined) {
+        outputs.push({ role: s.role, path: s.table ?? '', rows: s.rows, bytes: s.bytes ?? 0 });
+        continue;
+      }
       const path = await publishStaged(s.file);
       outputs.push({ role: s.role, path, rows: s.rows, bytes: s.file.bytes });
     }
-    if (this.fsync) for (const dir of new Set(record.staged.map((s) => s.file.dir))) await fsyncDir(dir);
+    if (this.fsync) for (const dir of new Set(record.staged.flatMap((s) => (s.file === undefined ? [] : [s.file.dir])))) await fsyncDir(dir);
     failpoint('after-publish');
     const dest = record.outcome === 'succeeded' ? this.folders.archive : this.folders.failed;
     const input = (await exists(c.path)) ? await moveNoClobber(c.path, dest, c.name) : await findByIno(dest, c.name, record.input.ino);

@@ -17,6 +17,8 @@ import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
+import { loadCommitted, probe } from '../sinks/postgres.js';
+import type { StagedOutput } from '../sinks/sink.js';
 import { Instances } from './instances.js';
 import { Ledger, type Receipt } from './ledger.js';
 
@@ -27,6 +29,8 @@ export interface DaemonHooks extends PipelineHooks {
   onFilesInFlight?: (delta: number) => void;
   /** Claiming paused (true) because the disk is full, or resumed (false). */
   onDiskFull?: (full: boolean) => void;
+  /** A pipeline's database became unreachable (false) or reachable again (true). */
+  onSinkUp?: (pipeline: string, up: boolean) => void;
 }
 
 type Job = { kind: 'name'; name: string } | { kind: 'claimed'; claimed: ClaimedFile };
@@ -41,6 +45,8 @@ export class Daemon {
   private readonly committer: Committer;
   private readonly instances: Instances;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Pipelines whose database is unreachable, with the files waiting for it. */
+  private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout }>();
   private readonly jobs = new Subject<Job>();
   private readonly router: Router;
   private readonly settings = new Map<string, PipelineSettings>();
@@ -90,9 +96,14 @@ export class Daemon {
     await this.instances.beat();
     const adopted = await this.adoptStaleClaims(false);
     const redo: ClaimedFile[] = [];
+    const keep = new Set<string>();
     for (const claimed of await this.claims.leftovers()) {
       const record = await this.committer.pending(claimed);
-      if (record !== undefined) {
+      if (record?.db === true) {
+        // resolved by asking the database (in handle); its staged files must survive the cleanup below
+        for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
+        redo.push(claimed);
+      } else if (record !== undefined) {
         const receipt = await this.committer.finish(claimed, record);
         this.log.warn('finished a file whose commit a crash interrupted', { file: claimed.name, claimId: claimed.claimId, outcome: receipt.outcome });
       } else {
@@ -100,7 +111,7 @@ export class Daemon {
         redo.push(claimed);
       }
     }
-    await this.removeTempFiles([this.cfg.instanceId, ...adopted]);
+    await this.removeTempFiles([this.cfg.instanceId, ...adopted], keep);
     this.subscription = this.jobs
       .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
@@ -143,6 +154,14 @@ export class Daemon {
     while (this.running.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     clearTimeout(timer);
     clearInterval(this.heartbeat);
+    for (const d of this.down.values()) {
+      clearTimeout(d.timer);
+      // claimed files that waited for their database go back to the inbox (unless a commit record holds them)
+      for (const j of d.jobs) {
+        if (j.kind !== 'claimed' || (await this.committer.pending(j.claimed)) !== undefined) continue;
+        await this.claims.release(j.claimed).catch(() => undefined);
+      }
+    }
     await this.instances.retire();
     this.subscription?.unsubscribe();
     this.jobs.complete();
@@ -165,13 +184,15 @@ export class Daemon {
     this.log.warn('adopted the claims of instances that stopped beating', { instances, claims: claimIds.size });
     if (!enqueue) return instances;
     const redo: ClaimedFile[] = [];
+    const keep = new Set<string>();
     for (const claimed of await this.claims.leftovers()) {
       if (!claimIds.has(claimed.claimId)) continue;
       const record = await this.committer.pending(claimed);
-      if (record !== undefined) await this.committer.finish(claimed, record);
+      if (record?.db === true) for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
+      if (record !== undefined && record.db !== true) await this.committer.finish(claimed, record);
       else redo.push(claimed);
     }
-    await this.removeTempFiles(instances);
+    await this.removeTempFiles(instances, keep);
     for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
     return instances;
   }
@@ -179,6 +200,14 @@ export class Daemon {
   private async run(job: Job): Promise<void> {
     if (job.kind === 'name' && this.diskFull !== undefined) await this.diskFull;
     if (this.stopping) return;
+    if (job.kind === 'name') {
+      const p = this.router(job.name);
+      // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
+      if (p !== undefined && this.down.has(p.name)) {
+        this.down.get(p.name)!.jobs.push(job);
+        return;
+      }
+    }
     let claimed: ClaimedFile | undefined;
     const key = job.kind === 'name' ? job.name : `claim:${job.claimed.claimId}`;
     try {
@@ -206,8 +235,29 @@ export class Daemon {
 
   private async handle(claimed: ClaimedFile, signal: AbortSignal): Promise<void> {
     const startedAt = new Date();
-    const input = await lstat(claimed.path);
     const pipeline = this.router(claimed.name);
+    const prior = await this.committer.pending(claimed);
+    if (prior !== undefined) {
+      // a database load whose COMMIT may or may not have happened before a crash or an outage: ask the database
+      const p = this.cfg.pipelines.find((x) => x.name === prior.pipeline);
+      if (p === undefined || p.output.format !== 'postgres') throw new Error(`a database commit record for an unknown pipeline ${prior.pipeline}`);
+      let committed: boolean;
+      try {
+        committed = await loadCommitted(p.output, claimed.claimId);
+      } catch (err) {
+        if (!(err instanceof SluiceError && err.code === 'SINK_UNAVAILABLE')) throw err;
+        this.markDown(p, { kind: 'claimed', claimed });
+        return;
+      }
+      if (committed) {
+        const receipt = await this.committer.finish(claimed, prior);
+        this.log.info('file processed (its load had committed before an interruption)', { file: claimed.name, pipeline: p.name, archived: receipt.input });
+        return;
+      }
+      this.log.warn('the load did not commit before an interruption: loading the file again', { file: claimed.name, pipeline: p.name });
+      await this.committer.discard(claimed, prior);
+    }
+    const input = await lstat(claimed.path);
     let report: FileReport;
     if (pipeline === undefined) {
       const error = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
@@ -217,6 +267,10 @@ export class Daemon {
       report = await this.processWithRetries(claimed, settings, signal);
     }
     const err = report.error;
+    if (err?.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
+      this.markDown(pipeline, { kind: 'claimed', claimed });
+      return;
+    }
     if (err?.code === 'ABORTED') {
       const back = await this.claims.release(claimed);
       this.log.warn('file put back in the inbox: stopped before it finished', { file: claimed.name, inbox: back });
@@ -231,15 +285,34 @@ export class Daemon {
       input: { ino: input.ino, size: input.size, ...(report.sha256 === undefined ? {} : { sha256: report.sha256 }) },
       staged: [
         ...(staged.output?.file === undefined ? [] : [{ role: 'output' as const, file: staged.output.file, rows: staged.output.rows }]),
+        ...(staged.output?.table === undefined ? [] : [{ role: 'output' as const, table: staged.output.table, rows: staged.output.rows, bytes: staged.output.bytes }]),
         ...(staged.rejects?.file === undefined ? [] : [{ role: 'rejects' as const, file: staged.rejects.file, rows: staged.rejects.rows }]),
       ],
       rows: report.rows,
       startedAt: startedAt.toISOString(),
       durationMs: report.durationMs,
+      ...(staged.output?.publish === undefined ? {} : { db: true }),
       ...(err === undefined ? {} : { error: { code: err.code, message: err.message, ...(err.line === undefined ? {} : { line: err.line }), ...(err.field === undefined ? {} : { field: err.field }), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
     };
     failpoint('before-commit-record');
-    const receipt = await this.commitWithRetries(claimed, record);
+    let receipt: Receipt;
+    try {
+      receipt = await this.commitWithRetries(claimed, record, staged.output);
+    } catch (e) {
+      if (e instanceof SluiceError && e.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
+        // the COMMIT's fate is unknown: the record stays, and is resolved with the database once it is back
+        this.markDown(pipeline, { kind: 'claimed', claimed });
+        return;
+      }
+      if (e instanceof SluiceError && e.code === 'DB_REFUSED') {
+        // refused at COMMIT (a deferred constraint): rolled back, so the file fails
+        await this.committer.discard(claimed, record);
+        await staged.output?.abort?.();
+        return this.handleRefusedAtCommit(claimed, record, e);
+      }
+      await staged.output?.abort?.();
+      throw e;
+    }
     for (const o of receipt.outputs) if (o.role === 'output') report.output = o.path;
     for (const o of receipt.outputs) if (o.role === 'rejects') report.rejects = o.path;
     const published = receipt.outputs.find((o) => o.role === 'output')?.path;
@@ -275,13 +348,54 @@ export class Daemon {
     }
   }
 
+  private async handleRefusedAtCommit(claimed: ClaimedFile, record: CommitRecord, e: SluiceError): Promise<void> {
+    const failed: CommitRecord = { ...record, outcome: 'failed', staged: [], rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, error: { code: e.code, message: e.message, ...(e.line === undefined ? {} : { line: e.line }) } };
+    delete failed.db;
+    const receipt = await this.committer.commit(claimed, failed);
+    this.failedCount++;
+    this.log.error('file failed', { file: claimed.name, pipeline: record.pipeline, failed: receipt.input, code: e.code, error: e.message });
+  }
+
+  /** The database of a pipeline is unreachable: its files wait (no slot held) until a probe succeeds. */
+  private markDown(pipeline: PipelineConfig, job: Job): void {
+    if (this.once && job.kind === 'claimed') this.pending?.add(`claim:${job.claimed.claimId}`);
+    let d = this.down.get(pipeline.name);
+    if (d === undefined) {
+      d = { jobs: [], delay: this.cfg.retry.backoffMs };
+      this.down.set(pipeline.name, d);
+      this.hooks.onSinkUp?.(pipeline.name, false);
+      this.log.error('the database is unavailable: files of this pipeline wait until it is back', { pipeline: pipeline.name });
+      const state = d;
+      const retry = async (): Promise<void> => {
+        if (this.stopping) return;
+        const out = pipeline.output;
+        if (out.format === 'postgres' && (await probe(out))) {
+          this.down.delete(pipeline.name);
+          this.hooks.onSinkUp?.(pipeline.name, true);
+          this.log.info('the database is back: loading the waiting files', { pipeline: pipeline.name, files: state.jobs.length });
+          for (const j of state.jobs) this.jobs.next(j);
+          return;
+        }
+        state.delay = Math.min(state.delay * 2, 30_000);
+        this.log.warn('the database is still unavailable', { pipeline: pipeline.name, retryInMs: state.delay, waiting: state.jobs.length });
+        state.timer = setTimeout(() => void retry(), state.delay);
+      };
+      state.timer = setTimeout(() => void retry(), state.delay);
+    }
+    d.jobs.push(job);
+  }
+
   /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */
-  private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+  private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord, output?: StagedOutput): Promise<Receipt> {
     const { attempts, backoffMs } = this.cfg.retry;
+    let dbCommit = output?.publish === undefined ? undefined : async (): Promise<void> => void (await output.publish!());
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.committer.commit(claimed, record);
+        return await this.committer.commit(claimed, record, dbCommit);
       } catch (err) {
+        if (err instanceof SluiceError) throw err;
+        // the database COMMIT happened (or the record says so): a retry only finishes the files
+        if (dbCommit !== undefined && (await this.committer.pending(claimed)) !== undefined) dbCommit = undefined;
         const errno = (err as NodeJS.ErrnoException).code;
         if (errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) throw err;
         const delay = backoffMs * 4 ** (attempt - 1);
@@ -331,13 +445,13 @@ export class Daemon {
   }
 
   /** Temporary files that an earlier run of these instances left (killed mid-write, before its commit). */
-  private async removeTempFiles(instances: string[]): Promise<void> {
+  private async removeTempFiles(instances: string[], keep: ReadonlySet<string> = new Set()): Promise<void> {
     const prefixes = instances.map((i) => `${TEMP_PREFIX}${i}~`);
     const walk = async (dir: string, depth: number): Promise<void> => {
       for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
         const path = join(dir, e.name);
         if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) await walk(path, depth - 1);
-        else if (e.isFile() && prefixes.some((p) => e.name.startsWith(p))) {
+        else if (e.isFile() && prefixes.some((p) => e.name.startsWith(p)) && !keep.has(path)) {
           await unlink(path).catch(() => undefined);
           this.log.warn('removed a temporary file left by an earlier run', { file: path });
         }
@@ -370,7 +484,7 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
 
 /** A pipeline's settings, checked once at start (bad steps or templates are config errors). */
 function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): PipelineSettings {
-  if (p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
+  if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
   let steps;
   try {
     steps = buildSteps(p.steps);
@@ -404,6 +518,7 @@ function forFile(settings: PipelineSettings, p: PipelineConfig, claimed: Claimed
   return {
     ...settings,
     tempTag: `${instanceId}~${claimed.claimId}`,
+    claimId: claimed.claimId,
     ...(tsv ? { csv: { ...settings.csv, delimiter: '\t' } } : {}),
   };
 }

@@ -1,6 +1,7 @@
 // Claims: inbox -> claimed (an atomic rename into <state>/claimed/<instance id>/<claimId>-<name>), or back to
 // the inbox when processing was stopped. What happens after a claim is the commit protocol's (daemon/commit.ts).
 import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { moveNoClobber } from '../fs/no-clobber.js';
 
@@ -36,7 +37,8 @@ export class Claims {
 
   /** Moves `name` out of the inbox into this instance's claim folder; undefined if another took it first. */
   async claim(name: string): Promise<ClaimedFile | undefined> {
-    const claimId = `${Date.now().toString(36)}${(this.counter++ % 36 ** 4).toString(36).padStart(4, '0')}`;
+    // unique across instances too (it keys a database load): time, a counter and randomness
+    const claimId = `${Date.now().toString(36)}${(this.counter++ % 36 ** 4).toString(36).padStart(4, '0')}${randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0')}`;
     const path = join(this.dir, `${claimId}-${name}`);
     try {
       await rename(join(this.dirs.inbox, name), path);

@@ -38,7 +38,9 @@ export interface PipelineSettings {
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
   /** The output sink; default a CSV file `outDir/<name>`. Temporary files must carry `file.tempTag`. */
-  sink?: (ctx: FileContext, file: { tempTag: string; fsync: boolean }) => RowSink | Promise<RowSink>;
+  sink?: (ctx: FileContext, file: { tempTag: string; fsync: boolean; claimId: string }) => RowSink | Promise<RowSink>;
+  /** The claim this run belongs to (database sinks record it with the load). Default: the temp tag. */
+  claimId?: string;
   /** Where rejects go; default `rejectsDir/<stem>.rejects.csv`. */
   rejects?: (ctx: FileContext) => RejectsTarget;
   batch: BatchOptions;
@@ -114,10 +116,11 @@ export async function processFile(
   let rejectsPath: string | undefined;
   let bytesWritten = 0;
   let staged: FileReport['staged'];
+  let sha256: string | undefined;
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
-    sink = await (settings.sink?.(ctx, fileOpts) ?? csvFileSink(settings.outDir, name, fileOpts));
+    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag }) ?? csvFileSink(settings.outDir, name, fileOpts));
     const fh = await openInput(path, name);
     const before = await fh.stat();
     try {
@@ -142,7 +145,8 @@ export async function processFile(
       await fh.close();
     }
     if (settings.stageOnly === true) {
-      staged = await stageBoth(sink, rejects);
+      sha256 = hash?.digest('hex');
+      staged = await stageBoth(sink, rejects, { size: ctx.bytesRead, ...(sha256 === undefined ? {} : { sha256 }) });
       bytesWritten = (staged?.output?.bytes ?? 0) + (staged?.rejects?.bytes ?? 0);
       return report('succeeded');
     }
@@ -170,6 +174,7 @@ export async function processFile(
     try {
       await sink!.write(b);
     } catch (err) {
+      if (err instanceof SluiceError) throw err;
       throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: name, cause: err });
     }
     const n = b.rows.length;
@@ -188,7 +193,7 @@ export async function processFile(
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
     if (staged !== undefined) r.staged = staged;
-    if (hash !== undefined && outcome === 'succeeded') r.sha256 = hash.digest('hex');
+    if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {
       if (error.file === undefined) Object.assign(error, { file: name });
@@ -208,12 +213,15 @@ function headerWidthAtMost(max: number): OperatorFunction<Row, Row> {
   });
 }
 
-async function stageBoth(sink: RowSink, rejects: RejectsTarget): Promise<FileReport['staged']> {
+async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: number; sha256?: string }): Promise<FileReport['staged']> {
   const wrap = (what: string) => (err: unknown) => {
     throw new SluiceError('WRITE_FAILED', `could not write the ${what}: ${(err as Error).message}`, { cause: err });
   };
   if (sink.stage === undefined || rejects.stage === undefined) throw new SluiceError('INTERNAL', 'this sink cannot stage its output');
-  const output = await sink.stage().catch(wrap('output'));
+  const output = await sink.stage(info).catch((err: unknown) => {
+    if (err instanceof SluiceError) throw err;
+    return wrap('output')(err);
+  });
   const rej = await rejects.stage().catch(wrap('rejects file'));
   return { output, rejects: rej };
 }

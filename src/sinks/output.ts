@@ -5,6 +5,7 @@ import type { OutputConfig } from '../config/schema.js';
 import type { FileContext } from '../file-context.js';
 import { csvFileSink } from './csv-file.js';
 import { ndjsonFileSink } from './ndjson-file.js';
+import { postgresSink } from './postgres.js';
 import { outputName } from './output-name.js';
 import type { RowSink } from './sink.js';
 
@@ -13,14 +14,21 @@ export interface OutputPlace {
   pipeline: string;
 }
 
-/** The default name template of each output. */
-export function defaultTemplate(output: OutputConfig): string {
+type FileOutput = Exclude<OutputConfig, { format: 'postgres' }>;
+
+/** The default name template of each file output. */
+export function defaultTemplate(output: FileOutput): string {
   if (output.format === 'ndjson') return output.gzip ? '{stem}.ndjson.gz' : '{stem}.ndjson';
   return output.gzip ? '{stem}.csv.gz' : '{name}';
 }
 
 /** Builds the sink factory of an output config. */
-export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: { tempTag: string; fsync: boolean }) => Promise<RowSink> {
+export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: { tempTag: string; fsync: boolean; claimId: string }) => Promise<RowSink> {
+  if (output.format === 'postgres') {
+    const { table, schema, url, columns, create } = output;
+    const opts = { table, create, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
+    return async (ctx, file) => postgresSink(opts, { claimId: file.claimId, file: ctx.name, pipeline: place.pipeline });
+  }
   const template = output.name ?? defaultTemplate(output);
   const ext = `${output.format}${output.gzip ? '.gz' : ''}`;
   return async (ctx, file) => {
@@ -28,7 +36,7 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
     const dir = join(place.outDir, dirname(rel));
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (rel.includes('/')) await mkdir(dir, { recursive: true });
-    const fileOpts = { ...file, gzip: output.gzip };
+    const fileOpts = { tempTag: file.tempTag, fsync: file.fsync, gzip: output.gzip };
     if (output.format === 'ndjson') return ndjsonFileSink(dir, name, fileOpts);
     return csvFileSink(dir, name, {
       ...fileOpts,

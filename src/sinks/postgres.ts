@@ -1,0 +1,313 @@
+// postgresSink: loads a file's rows into a table with COPY ... FROM STDIN (FORMAT csv), in one transaction
+// that also records the load in `sluice_loads` under the claim id, so a file is loaded exactly once.
+import { stringify } from 'csv-stringify/sync';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { SluiceError } from '../errors.js';
+import type { Row, RowBatch } from '../row.js';
+import type { RowSink, SinkResult, StagedOutput } from './sink.js';
+
+export interface PostgresOutputOptions {
+  table: string;
+  /** Default: the connection's current schema. */
+  schema?: string;
+  /** A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGUSER, …). */
+  url?: string;
+  /** Map header names to table columns (`{ "Order Id": order_id }`), or list the header columns to load. */
+  columns?: Record<string, string> | string[];
+  /** Create the table if it does not exist: text columns, or the types given in `types`. */
+  create?: boolean;
+  /** Column types for `create` (table column -> SQL type), e.g. from the pipeline's cast step. */
+  types?: Record<string, string>;
+}
+
+export interface LoadIdentity {
+  claimId: string;
+  file: string;
+  pipeline: string;
+}
+
+/** SQLSTATE classes and socket errors that mean "the database is not there right now", not "the data is bad". */
+export function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return (
+    code.startsWith('08') || // connection exception
+    ['57P01', '57P02', '57P03', '53300', '53000', 'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)
+  );
+}
+
+/** `"name"` with embedded quotes doubled: every identifier sluice sends is quoted this way, never interpolated raw. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+const RING = 65_536;
+
+/** Creates the sink for one file. Nothing is visible in the table until `publish()` commits. */
+export function postgresSink(options: PostgresOutputOptions, identity: LoadIdentity): PostgresSink {
+  return new PostgresSink(options, identity);
+}
+
+export class PostgresSink implements RowSink {
+  private client: pg.Client | undefined;
+  private copy: ReturnType<typeof copyFrom> | undefined;
+  private failure: unknown;
+  private rows = 0;
+  private bytes = 0;
+  private indexes: number[] | undefined;
+  /** For the last RING records sent: the COPY line each ends on (PostgreSQL counts physical lines) and its source line. */
+  private readonly copyEnd = new Float64Array(RING);
+  private readonly lines = new Int32Array(RING);
+  private copyLines = 0;
+  private target = '';
+
+  constructor(
+    private readonly options: PostgresOutputOptions,
+    private readonly identity: LoadIdentity,
+  ) {}
+
+  async write(batch: RowBatch): Promise<void> {
+    if (batch.header !== undefined) await this.open(batch.header);
+    if (this.failure !== undefined) throw this.error(this.failure);
+    if (batch.rows.length === 0) return;
+    const idx = this.indexes!;
+    const records = batch.rows.map((r) => idx.map((i) => r[i] ?? ''));
+    for (let k = 0; k < records.length; k++) {
+      let nl = 1;
+      for (const f of records[k]!) if (f.includes('\n')) nl += f.split('\n').length - 1;
+      this.copyLines += nl;
+      const slot = (this.rows + k) % RING;
+      this.copyEnd[slot] = this.copyLines;
+      this.lines[slot] = batch.lines[k] ?? 0;
+    }
+    const data = Buffer.from(stringify(records));
+    this.rows += records.length;
+    this.bytes += data.length;
+    if (!this.copy!.write(data)) await this.drained();
+  }
+
+  /** Ends the COPY and records the load in sluice_loads, in the still-open transaction. */
+  async stage(info: { size?: number; sha256?: string } = {}): Promise<StagedOutput> {
+    if (this.client === undefined) throw new SluiceError('WRITE_FAILED', 'the file had no header: nothing to load');
+    try {
+      await this.endCopy();
+      await this.client.query(
+        `insert into ${this.loadsTable()} (claim_id, input_name, size, sha256, pipeline, target, rows) values ($1, $2, $3, $4, $5, $6, $7)`,
+        [this.identity.claimId, this.identity.file, info.size ?? null, info.sha256 ?? null, this.identity.pipeline, this.target, this.rows],
+      );
+    } catch (err) {
+      throw this.error(err);
+    }
+    return { rows: this.rows, bytes: this.bytes, table: this.target, publish: () => this.publish(), abort: () => this.abort() };
+  }
+
+  /** Commits: the rows and the load record become visible together. */
+  async publish(): Promise<string> {
+    try {
+      await this.client!.query('commit');
+    } catch (err) {
+      throw this.error(err);
+    } finally {
+      await this.close();
+    }
+    return this.target;
+  }
+
+  async commit(): Promise<SinkResult> {
+    await this.stage();
+    const path = await this.publish();
+    return { path, rows: this.rows, bytes: this.bytes };
+  }
+
+  async abort(): Promise<void> {
+    const c = this.client;
+    if (c === undefined) return;
+    this.copy?.destroy();
+    await c.query('rollback').catch(() => undefined);
+    await this.close();
+  }
+
+  private async open(header: Row): Promise<void> {
+    const client = new pg.Client(connectionConfig(this.options.url));
+    client.on('error', (err) => (this.failure ??= err));
+    try {
+      await client.connect();
+    } catch (err) {
+      throw this.error(err);
+    }
+    this.client = client;
+    try {
+      const schema = this.options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
+      this.target = `${quoteIdent(schema)}.${quoteIdent(this.options.table)}`;
+      await ensureLoadsTable(client, schema);
+      this.schema = schema;
+      await client.query('begin');
+      const { names, columns } = mapColumns(header, this.options.columns);
+      let existing = await tableColumns(client, schema, this.options.table);
+      if (existing.length === 0 && this.options.create === true) {
+        const types = this.options.types ?? {};
+        const defs = columns.map((c) => `${quoteIdent(c)} ${types[c] ?? 'text'}`).join(', ');
+        await client.query(`create table if not exists ${this.target} (${defs})`);
+        existing = columns;
+      }
+      if (existing.length === 0) {
+        throw new SluiceError('TABLE_MISSING', `the table ${schema}.${this.options.table} does not exist (set create: true to create it)`);
+      }
+      const missing = columns.filter((c) => !existing.includes(c));
+      if (missing.length > 0) {
+        throw new SluiceError('UNKNOWN_COLUMN', `the table ${schema}.${this.options.table} has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}`, { field: missing[0] });
+      }
+      this.indexes = names.map((n) => header.indexOf(n));
+      this.copy = client.query(copyFrom(`copy ${this.target} (${columns.map(quoteIdent).join(', ')}) from stdin (format csv)`));
+      this.copy.on('error', (err: Error) => (this.failure ??= err));
+    } catch (err) {
+      throw this.error(err);
+    }
+  }
+
+  private schema = 'public';
+
+  private loadsTable(): string {
+    return `${quoteIdent(this.schema)}.sluice_loads`;
+  }
+
+  private drained(): Promise<void> {
+    const copy = this.copy!;
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        copy.off('drain', done);
+        copy.off('error', fail);
+        resolve();
+      };
+      const fail = (err: Error): void => {
+        copy.off('drain', done);
+        reject(this.error(err));
+      };
+      copy.once('drain', done);
+      copy.once('error', fail);
+    });
+  }
+
+  private endCopy(): Promise<void> {
+    const copy = this.copy!;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      copy.once('finish', () => resolve());
+      copy.once('error', reject);
+      copy.end();
+    });
+  }
+
+  private async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => undefined);
+  }
+
+  /** A database error as a SluiceError: unavailable (retried) or refused (the file fails) with SQLSTATE and line. */
+  private error(err: unknown): SluiceError {
+    if (err instanceof SluiceError) return err;
+    const e = err as { code?: string; message?: string; where?: string; detail?: string };
+    if (isUnavailable(err)) {
+      return new SluiceError('SINK_UNAVAILABLE', `the database is unavailable: ${e.message ?? String(err)}`, { cause: err });
+    }
+    const copyLine = /line (\d+)/.exec(e.where ?? '')?.[1];
+    let line: number | undefined;
+    if (copyLine !== undefined) {
+      // the record whose physical lines include line n: the first, from the oldest kept, that ends at or after it
+      const n = Number(copyLine);
+      for (let r = Math.max(0, this.rows - RING); r < this.rows; r++) {
+        if (this.copyEnd[r % RING]! >= n) {
+          line = this.lines[r % RING];
+          break;
+        }
+      }
+    }
+    const where = e.where === undefined ? '' : ` (${e.where.split('\n')[0]})`;
+    return new SluiceError('DB_REFUSED', `the database refused the load: SQLSTATE ${e.code ?? '?'}: ${e.message ?? String(err)}${where}`, {
+      line,
+      cause: err,
+    });
+  }
+}
+
+function connectionConfig(url: string | undefined): pg.ClientConfig {
+  const connectionString = url ?? process.env.DATABASE_URL;
+  return { ...(connectionString === undefined ? {} : { connectionString }), application_name: 'sluice', connectionTimeoutMillis: 10_000 };
+}
+
+/** Header names to load and the table columns they go to. */
+function mapColumns(header: Row, columns: PostgresOutputOptions['columns']): { names: string[]; columns: string[] } {
+  if (columns === undefined) return { names: header, columns: header };
+  const pairs = Array.isArray(columns) ? columns.map((c) => [c, c] as const) : Object.entries(columns);
+  const absent = pairs.filter(([n]) => !header.includes(n)).map(([n]) => n);
+  if (absent.length > 0) throw new SluiceError('UNKNOWN_COLUMN', `output.columns names ${absent.map((a) => JSON.stringify(a)).join(', ')}, not in the file's header`, { field: absent[0] });
+  return { names: pairs.map(([n]) => n), columns: pairs.map(([, c]) => c) };
+}
+
+async function tableColumns(client: pg.Client, schema: string, table: string): Promise<string[]> {
+  const r = await client.query<{ column_name: string }>(
+    'select column_name from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+    [schema, table],
+  );
+  return r.rows.map((x) => x.column_name);
+}
+
+async function ensureLoadsTable(client: pg.Client, schema: string): Promise<void> {
+  try {
+    await client.query(
+      `create table if not exists ${quoteIdent(schema)}.sluice_loads (
+        claim_id text primary key, input_name text not null, size bigint, sha256 text, pipeline text not null,
+        target text not null, rows bigint not null, loaded_at timestamptz not null default now())`,
+    );
+  } catch (err) {
+    // two instances creating it at once: one wins, the other sees a duplicate; either way it exists
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42P07') throw err;
+  }
+}
+
+/** True if the load of this claim committed (its sluice_loads row exists). Used by crash recovery. */
+export async function loadCommitted(options: Pick<PostgresOutputOptions, 'url' | 'schema'>, claimId: string): Promise<boolean> {
+  const client = new pg.Client(connectionConfig(options.url));
+  try {
+    await client.connect();
+    const schema = options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
+    const exists = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${quoteIdent(schema)}.sluice_loads`]);
+    if (exists.rows[0]?.t === null) return false;
+    const r = await client.query(`select 1 from ${quoteIdent(schema)}.sluice_loads where claim_id = $1`, [claimId]);
+    return r.rowCount === 1;
+  } catch (err) {
+    if (isUnavailable(err)) throw new SluiceError('SINK_UNAVAILABLE', `the database is unavailable: ${(err as Error).message}`, { cause: err });
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Connects and runs `select 1`: is the database reachable now? */
+export async function probe(options: Pick<PostgresOutputOptions, 'url'>): Promise<boolean> {
+  const client = new pg.Client(connectionConfig(options.url));
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
