@@ -23,7 +23,7 @@ function walk(schema: Json, prefix: string, rows: string[], note: string): void 
       continue;
     }
     const variants = (prop.oneOf ?? prop.anyOf) as Json[] | undefined;
-    const objects = variants?.filter((v) => v.type === 'object');
+    const objects = variants?.filter((v) => v.type === 'object' && v.properties !== undefined);
     if (prop.type === 'object' && prop.properties !== undefined) {
       if (prop.description !== undefined) rows.push(row(path, 'object', undefined, String(prop.description)));
       walk(prop, path, rows, note);

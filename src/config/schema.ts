@@ -112,18 +112,18 @@ export const outputSchema = z
     }),
     z.strictObject({
       format: z.literal('postgres'),
-      table: z.string().min(1).describe('(postgres) The table to load into.'),
-      schema: z.string().min(1).optional().describe("(postgres) The table's schema; default the connection's current schema."),
+      table: z.string().min(1).describe('The table to load into.'),
+      schema: z.string().min(1).optional().describe("The table's schema; default the connection's current schema."),
       url: z
         .string()
         .min(1)
         .optional()
-        .describe('(postgres) A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.'),
+        .describe('A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.'),
       columns: z
         .union([z.array(z.string().min(1)).min(1), z.record(z.string(), z.string().min(1))])
         .optional()
-        .describe('(postgres) Header columns to load (a list), or a map from header names to table columns.'),
-      create: z.boolean().default(false).describe('(postgres) Create the table if missing: text columns, or the types a cast step declares.'),
+        .describe('Header columns to load (a list), or a map from header names to table columns.'),
+      create: z.boolean().default(false).describe('Create the table if missing: text columns, or the types a cast step declares.'),
     }),
     z.strictObject({
       format: z.literal('ndjson'),
