@@ -80,7 +80,7 @@ describe('loadConfig', () => {
     expect(err.message.split('\n').slice(1).map((l) => l.trim())).toEqual([
       'pipelines[0].steps[0].dropNulls.how: got "some"; expected one of "any"|"all"',
       'pipelines[1].steps[0]: got {"dropNulls":{"how":"any","nullValues":[""],"trim":false},"select":["a"]}; a step has exactly one operator, e.g. { dropNulls: { how: any } }',
-      'pipelines[1].output.format: got "xml"; expected one of "csv"|"ndjson"',
+      'pipelines[1].output.format: got "xml"; expected one of "csv"|"postgres"|"ndjson"',
       'unknown setting bogus',
     ]);
   });
