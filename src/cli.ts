@@ -7,7 +7,10 @@ import { configJsonSchema } from './config/schema.js';
 import { Daemon } from './daemon/daemon.js';
 import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
-import { createLogger, silentLogger } from './log.js';
+import { createLogger, silentLogger, type Logger } from './log.js';
+import { SluiceMetrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/server.js';
+import { Registry } from 'prom-client';
 import { formatTable, preview } from './pipeline/preview.js';
 
 export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2 } as const;
@@ -199,9 +202,28 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 async function runDaemon(values: Values): Promise<number> {
   const cfg = loadFromFlags(values);
   const log = createLogger();
-  const daemon = new Daemon(cfg, log, {}, values.once === true);
-  await daemon.start();
-  if (values.once) {
+  const registry = new Registry();
+  let daemon: Daemon | undefined;
+  const metrics = new SluiceMetrics(registry, {
+    version: VERSION,
+    pipelines: cfg.pipelines.map((p) => p.name),
+    inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
+  });
+  daemon = new Daemon(cfg, log, metrics.hooks(), values.once === true);
+  const d = daemon;
+  // the server is up before the daemon starts, so /readyz says 503 while it starts
+  const server = cfg.metrics.port === 0 ? undefined : await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
+  if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
+  try {
+    await d.start();
+    return await runUntilDone(d, log, values.once === true);
+  } finally {
+    await server?.close();
+  }
+}
+
+async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise<number> {
+  if (once) {
     await daemon.finished();
     await daemon.stop();
     return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;

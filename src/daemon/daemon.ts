@@ -85,8 +85,14 @@ export class Daemon {
     return this.failedCount;
   }
 
-  get inboxBacklog(): number {
-    return this.inbox.backlog;
+  /** The inbox backlog: files waiting, and the age of the oldest. */
+  inboxStats(): { files: number; oldestAgeSeconds: number } {
+    return this.inbox.stats();
+  }
+
+  /** Accepting files (started and not draining): what /readyz reports. */
+  get accepting(): boolean {
+    return this.ready && !this.stopping;
   }
 
   /** Prepares folders, finishes or redoes what an earlier run left, and starts taking files. */
@@ -219,6 +225,7 @@ export class Daemon {
       this.done(key);
       return;
     }
+    if (job.kind === 'name') this.inbox.taken(job.name);
     const ac = new AbortController();
     this.running.set(claimed.claimId, ac);
     this.hooks.onFilesInFlight?.(1);

@@ -28,6 +28,8 @@ interface Candidate {
 
 export class Inbox {
   private readonly candidates = new Map<string, Candidate>();
+  /** Files seen in the inbox and not yet taken, with when each was first seen (for backlog metrics). */
+  private readonly waiting = new Map<string, number>();
   /** Names reported ready and not yet forgotten: never reported twice. */
   private readonly reported = new Set<string>();
   private watcher: FSWatcher | undefined;
@@ -122,6 +124,7 @@ export class Inbox {
   /** Something may have happened to `name`: watch it until it settles. */
   hint(name: string): void {
     if (this.closed || isIgnoredName(name) || this.reported.has(name) || this.candidates.has(name)) return;
+    if (!this.waiting.has(name)) this.waiting.set(name, Date.now());
     this.candidates.set(name, { size: -1, mtimeMs: -1, since: 0 });
     void this.tick();
   }
@@ -132,9 +135,16 @@ export class Inbox {
     if (this.opts.watch) this.hint(name);
   }
 
-  /** Files waiting in the inbox (candidates and reported but not yet forgotten). */
-  get backlog(): number {
-    return this.candidates.size + this.reported.size;
+  /** `name` was claimed: it no longer waits. */
+  taken(name: string): void {
+    this.waiting.delete(name);
+  }
+
+  /** Files waiting in the inbox (settling or queued, not yet claimed) and how long the oldest has waited. */
+  stats(now = Date.now()): { files: number; oldestAgeSeconds: number } {
+    let oldest = now;
+    for (const t of this.waiting.values()) if (t < oldest) oldest = t;
+    return { files: this.waiting.size, oldestAgeSeconds: (now - oldest) / 1000 };
   }
 
   async close(): Promise<void> {
@@ -168,6 +178,7 @@ export class Inbox {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn('cannot stat inbox file', { file: name, error: String(err) });
       this.candidates.delete(name);
+      this.waiting.delete(name);
       this.onGone(name);
       return;
     }

@@ -65,7 +65,7 @@ export interface PipelineHooks {
   /** The rows-in-flight level moved by `delta` (for a gauge). */
   onInFlight?: (delta: number) => void;
   /** A batch of `rows` was written in `seconds`. */
-  onBatchWritten?: (rows: number, seconds: number) => void;
+  onBatchWritten?: (rows: number, seconds: number, pipeline?: string) => void;
 }
 
 export interface RowTotals {
@@ -88,6 +88,8 @@ export interface FileReport {
   rejects?: string;
   /** With `stageOnly`: the outputs to publish. */
   staged?: { output?: StagedOutput; rejects?: StagedOutput };
+  /** Rejected records by error code. */
+  rejectCodes?: Record<string, number>;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;
@@ -110,7 +112,11 @@ export async function processFile(
   const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag };
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
   const rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
-  ctx.onReject = (r) => rejects.add(r);
+  const rejectCodes: Record<string, number> = {};
+  ctx.onReject = (r) => {
+    rejectCodes[r.code] = (rejectCodes[r.code] ?? 0) + 1;
+    rejects.add(r);
+  };
   let sink: RowSink | undefined;
   let output: string | undefined;
   let rejectsPath: string | undefined;
@@ -180,7 +186,7 @@ export async function processFile(
     const n = b.rows.length;
     ctx.counts.written += n;
     ctx.gate.give(n);
-    hooks.onBatchWritten?.(n, (performance.now() - t0) / 1000);
+    hooks.onBatchWritten?.(n, (performance.now() - t0) / 1000, settings.pipeline);
   }
 
   function report(outcome: FileReport['outcome'], error?: SluiceError): FileReport {
@@ -193,6 +199,7 @@ export async function processFile(
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
     if (staged !== undefined) r.staged = staged;
+    if (outcome === 'succeeded' && c.rejected > 0) r.rejectCodes = rejectCodes;
     if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {

@@ -1,0 +1,74 @@
+// The metrics server: GET /metrics (Prometheus text format), /healthz (alive, event loop responsive),
+// /readyz (accepting files); anything else 404. Plain node:http, bound to loopback by default.
+import { createServer, type Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Registry } from 'prom-client';
+import { SluiceError } from '../errors.js';
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  /** True once the daemon accepts files; false while starting or draining. */
+  ready: () => boolean;
+}
+
+/** The event loop is "responsive" while its p99 delay stays under this. */
+const MAX_LOOP_DELAY_MS = 2000;
+
+export class MetricsServer {
+  private readonly loop = monitorEventLoopDelay({ resolution: 20 });
+
+  private constructor(
+    private readonly server: Server,
+    readonly address: { host: string; port: number },
+  ) {}
+
+  /** Listens; a port in use is a clear SluiceError (METRICS_PORT_IN_USE), not a crash. */
+  static async start(options: MetricsServerOptions): Promise<MetricsServer> {
+    let instance: MetricsServer | undefined;
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      if (path === '/metrics') {
+        options.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+          (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(err)}\n`),
+        );
+      } else if (path === '/healthz') {
+        const delayMs = instance === undefined ? 0 : instance.loop.percentile(99) / 1e6;
+        const ok = delayMs < MAX_LOOP_DELAY_MS;
+        instance?.loop.reset();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'event loop stalled', eventLoopDelayP99Ms: Math.round(delayMs) })}\n`);
+      } else if (path === '/readyz') {
+        const ready = options.ready();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ready ? 'ready' : 'not ready' })}\n`);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new SluiceError('METRICS_PORT_IN_USE', `metrics.port: ${options.host}:${options.port} is already in use (choose another with --metrics-port, or 0 to turn the server off)`, { field: 'metrics.port' })
+            : new SluiceError('METRICS_PORT_IN_USE', `metrics server cannot listen on ${options.host}:${options.port}: ${err.message}`, { field: 'metrics.host', cause: err }),
+        );
+      });
+      server.listen(options.port, options.host, () => resolve());
+    });
+    const addr = server.address() as { address: string; port: number };
+    instance = new MetricsServer(server, { host: addr.address, port: addr.port });
+    instance.loop.enable();
+    return instance;
+  }
+
+  async close(): Promise<void> {
+    this.loop.disable();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

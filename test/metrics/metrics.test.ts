@@ -1,0 +1,171 @@
+// Metrics against real Prometheus tools: promtool lints a live scrape and checks the rules and config; a real
+// Prometheus server scrapes a real daemon; counters after a known set of files are exact.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, Daemon, dirFlags, type Dirs, makeDirs, runCli, waitFor } from '../e2e/harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const INSTALL = 'apt-get update && apt-get install -y prometheus';
+
+function tool(name: string): string {
+  const found = spawnSync('which', [name], { encoding: 'utf8' }).stdout.trim();
+  if (found === '') throw new Error(`${name} is missing: run \`${INSTALL}\` (as root); .ci/run does this on CI`);
+  return found;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+    s.on('error', rej);
+  });
+}
+
+let d: Dirs;
+let prom: ChildProcess | undefined;
+let promDir: string | undefined;
+afterEach(async () => {
+  if (prom !== undefined) {
+    prom.kill('SIGKILL');
+    await new Promise((r) => prom!.once('close', r));
+    prom = undefined;
+  }
+  if (promDir !== undefined) await rm(promDir, { recursive: true, force: true });
+  promDir = undefined;
+  await cleanup(d);
+});
+
+async function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: r.status, body: await r.text() };
+}
+
+/** The value of one sample line, e.g. sample(text, 'sluice_rows_total{pipeline="default",stage="read"}'). */
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  if (line === undefined) throw new Error(`no sample ${series}`);
+  return Number(line.slice(series.length + 1));
+}
+
+async function drop(name: string, content: string | Buffer): Promise<void> {
+  await writeFile(join(d.root, name), content);
+  await rename(join(d.root, name), join(d.watch, name));
+}
+
+const GOOD = 'id,name\n1,a\n2,\n3,c\n4,d\n,e\n';
+const MALFORMED = 'id,name\n1,a\n2\n"3"x,c\n4,d\n';
+
+describe('metrics', () => {
+  it('counts a known set of files exactly, serves /healthz and /readyz, and passes promtool check metrics', async () => {
+    const promtool = tool('promtool');
+    d = await makeDirs();
+    const port = await freePort();
+    const daemon = await Daemon.start([...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1']);
+    expect((await scrape(port, '/readyz')).status).toBe(200);
+    const health = await scrape(port, '/healthz');
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
+    expect((await scrape(port, '/nope')).status).toBe(404);
+    await drop('good.csv', GOOD);
+    await drop('bad.csv', MALFORMED);
+    await drop('bin.csv', Buffer.from([0, 1, 2]));
+    await waitFor(async () => /sluice_files_total\{pipeline="default",outcome="failed"\} 1/.test((await scrape(port)).body) && /outcome="succeeded"\} 2/.test((await scrape(port)).body), 'three files done');
+    const text = (await scrape(port)).body;
+    const s = (series: string): number => sample(text, series);
+    expect(s('sluice_files_total{pipeline="default",outcome="succeeded"}')).toBe(2);
+    expect(s('sluice_files_total{pipeline="default",outcome="failed"}')).toBe(1);
+    const rows = { read: 9, written: 5, filtered: 2, rejected: 2 };
+    for (const [stage, n] of Object.entries(rows)) expect(s(`sluice_rows_total{pipeline="default",stage="${stage}"}`)).toBe(n);
+    expect(rows.read).toBe(rows.written + rows.filtered + rows.rejected);
+    expect(s('sluice_errors_total{pipeline="default",code="CSV_RECORD_INCONSISTENT_COLUMNS"}')).toBe(1);
+    expect(s('sluice_errors_total{pipeline="default",code="CSV_INVALID_CLOSING_QUOTE"}')).toBe(1);
+    expect(s('sluice_errors_total{pipeline="default",code="BINARY_FILE"}')).toBe(1);
+    expect(s('sluice_bytes_read_total{pipeline="default"}')).toBe(GOOD.length + MALFORMED.length + 3);
+    expect(s('sluice_file_duration_seconds_count{pipeline="default",outcome="succeeded"}')).toBe(2);
+    expect(s('sluice_batch_rows_sum{pipeline="default"}')).toBe(5);
+    expect(s('sluice_files_in_flight')).toBe(0);
+    expect(s('sluice_rows_in_flight')).toBe(0);
+    expect(s('sluice_inbox_files')).toBe(0);
+    expect(s('sluice_sink_up{pipeline="default"}')).toBe(1);
+    expect(s('sluice_build_info{version="0.1.0"}')).toBe(1);
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
+    const lint = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
+    expect(await daemon.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('promtool: the rules and the scrape config are valid, and the alert unit tests pass', () => {
+    const promtool = tool('promtool');
+    const run = (...args: string[]) => spawnSync(promtool, args, { cwd: join(ROOT, 'metrics'), encoding: 'utf8' });
+    const rules = run('check', 'rules', 'alerts.yml');
+    expect(rules.stdout).toContain('SUCCESS: 7 rules found');
+    expect(rules.status).toBe(0);
+    const config = run('check', 'config', 'prometheus.yml');
+    expect(config.status).toBe(0);
+    const tests = run('test', 'rules', 'alerts.test.yml');
+    expect(tests.stdout).toContain('SUCCESS');
+    expect(tests.status).toBe(0);
+  });
+
+  it('a real Prometheus scraping a real daemon reads back sluice_rows_total equal to the rows processed', async () => {
+    const prometheus = tool('prometheus');
+    d = await makeDirs();
+    const port = await freePort();
+    const promPort = await freePort();
+    promDir = await mkdtemp(join(tmpdir(), 'sluice-prom-'));
+    await writeFile(
+      join(promDir, 'prometheus.yml'),
+      `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: sluice\n    static_configs: [ { targets: ["127.0.0.1:${port}"] } ]\n`,
+    );
+    prom = spawn(prometheus, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
+    const daemon = await Daemon.start([...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1']);
+    const csv = execFileSync(process.execPath, [resolve(ROOT, '../shared/bench/gen.mjs'), '5000', '5']);
+    await drop('a.csv', csv);
+    await drop('b.csv', GOOD);
+    const expected = { written: 0, read: 0 };
+    await waitFor(async () => /outcome="succeeded"\} 2/.test((await scrape(port)).body), 'both files done');
+    const text = (await scrape(port)).body;
+    expected.written = sample(text, 'sluice_rows_total{pipeline="default",stage="written"}');
+    expected.read = sample(text, 'sluice_rows_total{pipeline="default",stage="read"}');
+    expect(expected.read).toBe(5005);
+    const query = async (q: string): Promise<number | undefined> => {
+      try {
+        const r = (await (await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as {
+          data?: { result?: Array<{ value: [number, string] }> };
+        };
+        const v = r.data?.result?.[0]?.value[1];
+        return v === undefined ? undefined : Number(v);
+      } catch {
+        return undefined;
+      }
+    };
+    await waitFor(async () => (await query('sum(sluice_rows_total{stage="written"})')) === expected.written, 'Prometheus to scrape the final counters', 60_000);
+    expect(await query('sum(sluice_rows_total{stage="read"})')).toBe(expected.read);
+    expect(await query('sum(sluice_rows_total{stage="read"}) - sum(sluice_rows_total{stage=~"written|filtered|rejected"})')).toBe(0);
+    expect(await query('up{job="sluice"}')).toBe(1);
+    await daemon.stop();
+  });
+
+  it('a metrics port in use is a clear startup error (exit 2), not a crash', async () => {
+    d = await makeDirs();
+    const port = await freePort();
+    const blocker = createServer().listen(port, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    try {
+      const r = await runCli(['run', '--once', ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port)]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`sluice: METRICS_PORT_IN_USE: metrics.port: 127.0.0.1:${port} is already in use (choose another with --metrics-port, or 0 to turn the server off)\n`);
+    } finally {
+      blocker.close();
+    }
+  });
+});
