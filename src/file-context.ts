@@ -17,6 +17,8 @@ export interface RowCounts {
 export class FileContext {
   /** The source line where the row now flowing through the operators started (1-based; header = 1). */
   line = 0;
+  /** The text of the row now flowing, when writing its fields back as CSV gives exactly that (fast path). */
+  raw: string | undefined = undefined;
   readonly counts: RowCounts = { read: 0, batched: 0, written: 0, rejected: 0 };
   bytesRead = 0;
   readonly gate: FlowGate;

@@ -9,6 +9,11 @@ export interface RowBatch {
   header?: Row;
   rows: Row[];
   lines: number[];
+  /**
+   * When every operator kept rows unchanged: each row's original text (or undefined where it was not
+   * canonical CSV), and the delimiter it uses. A CSV sink with the same dialect writes these as they are.
+   */
+  raw?: { delimiter: string; lines: Array<string | undefined> };
 }
 
 /** A malformed or refused record, kept apart with the reason and its original bytes. */

@@ -19,11 +19,16 @@ export interface CsvReadOptions {
   maxRecordSize?: number;
   /** Fail the whole file (`BINARY_FILE`) when its first chunk holds a NUL byte. Default true. */
   refuseBinary?: boolean;
+  /** Continue a file another reader started: the line of the next record, and the header's width. */
+  resume?: { line: number; width: number };
 }
 
 export interface RecordHandler {
-  /** A well-formed record; the first one is the header. `line` is where it starts (1-based). */
-  record(fields: string[], line: number): void;
+  /**
+   * A well-formed record; the first one is the header. `line` is where it starts (1-based). `raw` (fast path
+   * only) is the record's text when writing `fields` back as CSV would give exactly that text.
+   */
+  record(fields: string[], line: number, raw?: string): void;
   /** A malformed record: where it starts, why, and its original bytes (line terminator excluded). */
   reject(line: number, code: RowErrorCode, message: string, raw: Buffer): void;
 }
@@ -51,7 +56,7 @@ interface Chunk {
  * memory is bounded by the record size limit, not the file size.
  */
 export class CsvRecordReader {
-  private readonly opts: Required<Omit<CsvReadOptions, 'quote' | 'escape'>> & Pick<CsvReadOptions, 'quote' | 'escape'>;
+  private readonly opts: Required<Omit<CsvReadOptions, 'quote' | 'escape' | 'resume'>> & Pick<CsvReadOptions, 'quote' | 'escape'>;
   private parser!: CsvParseApi;
   /** Absolute offset and line that the current csv-parse instance started at. */
   private byteBase = 0;
@@ -89,6 +94,12 @@ export class CsvRecordReader {
       maxRecordSize: options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE,
       refuseBinary: options.refuseBinary ?? true,
     };
+    if (options.resume !== undefined) {
+      this.recordLine = options.resume.line;
+      this.lineBase = options.resume.line - 1;
+      this.width = options.resume.width;
+      this.first = false;
+    }
     this.parser = this.newParser();
   }
 

@@ -9,6 +9,8 @@ export interface BatchOperatorOptions extends BatchOptions {
   context?: FileContext;
   /** Scheduler for the time trigger (tests pass a virtual one). Default asyncScheduler. */
   scheduler?: SchedulerLike;
+  /** Carry each row's original text (`context.raw`) with the batch, in this delimiter: rows were not changed. */
+  rawDelimiter?: string;
 }
 
 /**
@@ -29,11 +31,17 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
       let header: Row | undefined;
       let seenHeader = false;
       let timer: Subscription | undefined;
+      const rawDelimiter = ctx === undefined ? undefined : options.rawDelimiter;
+      let raws: Array<string | undefined> = [];
       const emit = (): void => {
         timer?.unsubscribe();
         timer = undefined;
         const { rows, lines } = buffer.flush();
         const out: RowBatch = header === undefined ? { rows, lines } : { header, rows, lines };
+        if (rawDelimiter !== undefined) {
+          out.raw = { delimiter: rawDelimiter, lines: raws };
+          raws = [];
+        }
         header = undefined;
         subscriber.next(out);
       };
@@ -49,6 +57,7 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
           if (ctx !== undefined) {
             ctx.counts.batched++;
             ctx.gate.take(1);
+            if (rawDelimiter !== undefined) raws.push(ctx.raw);
           }
           // a closed gate means the source waits for this batch: waiting for size or time would stall it
           if (buffer.add(row, ctx === undefined ? 0 : ctx.line) || (ctx !== undefined && !ctx.gate.open)) emit();

@@ -1,7 +1,7 @@
 // dropNulls: pandas' DataFrame.dropna for rows: drop a row when its fields are null (empty by default).
 import type { OperatorFunction } from 'rxjs';
 import type { Row } from '../row.js';
-import { columnIndexes, rowOperator } from './row-operator.js';
+import { columnIndexes, markRowPreserving, rowOperator } from './row-operator.js';
 
 export interface DropNullsOptions {
   /** `any` (default): drop a row if any considered field is null; `all`: only if all of them are. */
@@ -59,9 +59,11 @@ export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row,
   if (options.thresh !== undefined && !(Number.isInteger(options.thresh) && options.thresh >= 0)) {
     throw new RangeError(`dropNulls.thresh must be a whole number >= 0, got ${options.thresh}`);
   }
-  return rowOperator((header) => {
-    const indexes = options.columns === undefined ? undefined : columnIndexes(header, options.columns, 'dropNulls');
-    const keep = nullRowTest(options, indexes);
-    return { header, row: (row) => (keep(row) ? row : undefined) };
-  });
+  return markRowPreserving(
+    rowOperator((header) => {
+      const indexes = options.columns === undefined ? undefined : columnIndexes(header, options.columns, 'dropNulls');
+      const keep = nullRowTest(options, indexes);
+      return { header, row: (row) => (keep(row) ? row : undefined) };
+    }),
+  );
 }

@@ -53,6 +53,19 @@ export function rowOperator(bind: (header: Row) => BoundRowFunction): OperatorFu
     });
 }
 
+const ROW_PRESERVING = new WeakSet<object>();
+
+/** Declares that `op` never changes a row's fields or the header (it only drops rows): raw text may pass. */
+export function markRowPreserving<T extends object>(op: T): T {
+  ROW_PRESERVING.add(op);
+  return op;
+}
+
+/** True when `op` was declared row-preserving. */
+export function preservesRows(op: object): boolean {
+  return ROW_PRESERVING.has(op);
+}
+
 /** Resolves column names to indexes in `header`; an unknown name is an error naming it. */
 export function columnIndexes(header: Row, columns: readonly string[], operator: string): number[] {
   return columns.map((c) => {

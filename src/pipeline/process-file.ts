@@ -11,7 +11,7 @@ import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import { decodeText, type InputEncoding } from '../operators/decode-text.js';
 import { parseCsv } from '../operators/parse-csv.js';
-import { rowOperator } from '../operators/row-operator.js';
+import { preservesRows, rowOperator } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
 import { csvFileSink } from '../sinks/csv-file.js';
@@ -138,8 +138,10 @@ export async function processFile(
         parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx }),
       );
       const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$.pipe(headerWidthAtMost(settings.maxColumns ?? 10_000)));
+      // rows no operator can change keep their original text, which a sink of the same dialect writes as is
+      const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;
       const written$ = shaped$.pipe(
-        batch({ ...settings.batch, context: ctx }),
+        batch({ ...settings.batch, context: ctx, ...(rawDelimiter === undefined ? {} : { rawDelimiter }) }),
         concatMap((b) => writeBatch(b)),
       );
       await runToEnd(written$, signal, name);

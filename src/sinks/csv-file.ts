@@ -52,12 +52,31 @@ class CsvFileSink implements RowSink {
 
   async write(batch: RowBatch): Promise<void> {
     const file = await this.open();
+    const raw = this.rawLines(batch);
+    if (raw !== undefined) {
+      // rows as they were read: byte for byte what stringify would give (proven in test/unit/fast-reader.test.ts)
+      const head = batch.header !== undefined && this.options.header !== false ? stringify([batch.header], this.stringifyOptions) : '';
+      const eol = this.stringifyOptions.record_delimiter;
+      if (head !== '' || raw.length > 0) await file.write(raw.length === 0 ? head : `${head}${raw.join(eol)}${eol}`);
+      this.rows += batch.rows.length;
+      return;
+    }
     const records = batch.header === undefined || this.options.header === false ? batch.rows : [batch.header, ...batch.rows];
     if (records.length === 0) return;
     // in a one-column file an empty field unquoted is a blank line, which readers skip: quote it
     const options = records[0]?.length === 1 ? { ...this.stringifyOptions, quoted_empty: true } : this.stringifyOptions;
     await file.write(stringify(records, options));
     this.rows += batch.rows.length;
+  }
+
+  /** The batch's original row texts, when every row has one and this sink writes the same dialect. */
+  private rawLines(batch: RowBatch): string[] | undefined {
+    const raw = batch.raw;
+    const o = this.options;
+    if (raw === undefined || raw.delimiter !== this.stringifyOptions.delimiter || o.quote === 'all' || o.escapeFormulas === true) return undefined;
+    const lines = raw.lines;
+    for (let i = 0; i < lines.length; i++) if (lines[i] === undefined) return undefined;
+    return lines as string[];
   }
 
   async commit(): Promise<SinkResult> {
