@@ -16,6 +16,8 @@ export const FILE_ERROR_CODES = {
   READ_FAILED: 'The input could not be read.',
   WRITE_FAILED: 'The output could not be written or published.',
   ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',
+  DUPLICATE_COLUMN: 'An operator (rename, addColumn) would give the header two columns of one name.',
+  MODULE_FAILED: 'A module operator failed on the file: its factory threw or returned no operator, or its stream errored.',
   INTERNAL: 'An unexpected internal error; please report it.',
 } as const;
 
@@ -28,6 +30,7 @@ export const ROW_ERROR_CODES = {
   CSV_MAX_RECORD_SIZE: 'The record is larger than the maximum record size.',
   INVALID_UTF8: 'The record holds bytes that are not valid UTF-8.',
   CSV_PARSE_ERROR: 'csv-parse refused the record for another reason (its message says which).',
+  CAST_FAILED: 'A value is not of the type its column is cast to (cast with onError: reject).',
 } as const;
 
 /** Codes for usage and configuration errors (exit code 2). */
