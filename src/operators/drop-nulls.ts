@@ -8,18 +8,39 @@ export interface DropNullsOptions {
   how?: 'any' | 'all';
   /** Consider only these columns (pandas `subset`). Default: every column. */
   columns?: readonly string[];
-  /** Field values that count as null. Default `['']` (an empty field). */
-  nullValues?: readonly string[];
+  /**
+   * Field values that count as null: a list, or `'pandas'` for pandas' default NA tokens of `read_csv`
+   * (`PANDAS_NULL_VALUES`). Default `['']` (an empty field).
+   */
+  nullValues?: readonly string[] | 'pandas';
+  /** Trim surrounding whitespace (as `String.prototype.trim`) from a field before comparing. Default false. */
+  trim?: boolean;
   /** Keep a row only if it has at least this many non-null considered fields; overrides `how`. */
   thresh?: number;
 }
 
+/**
+ * pandas' default NA tokens of `read_csv` (`keep_default_na=True`), as its documentation lists them
+ * (pandas 2.x; `None` joined in 2.0). Matched exactly: case and surrounding spaces count (`'NA '`,
+ * `'none'` are values), unless `trim` is on.
+ */
+export const PANDAS_NULL_VALUES: readonly string[] = Object.freeze([
+  '', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>',
+  'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null',
+]);
+
 /** The pure predicate behind dropNulls: true when the row is kept. */
 export function nullRowTest(options: DropNullsOptions, indexes: readonly number[] | undefined): (row: Row) => boolean {
-  const nulls = options.nullValues ?? [''];
-  const onlyEmpty = nulls.length === 1 && nulls[0] === '';
+  const nulls = options.nullValues === 'pandas' ? PANDAS_NULL_VALUES : (options.nullValues ?? ['']);
+  const trim = options.trim === true;
+  // the default (untrimmed empty field) keeps its fast path: no Set lookup, `includes('')` on whole rows
+  const onlyEmpty = !trim && nulls.length === 1 && nulls[0] === '';
   const set = new Set(nulls);
-  const isNull = onlyEmpty ? (v: string | undefined) => v === '' : (v: string | undefined) => v !== undefined && set.has(v);
+  const isNull = onlyEmpty
+    ? (v: string | undefined) => v === ''
+    : trim
+      ? (v: string | undefined) => v !== undefined && set.has(v.trim())
+      : (v: string | undefined) => v !== undefined && set.has(v);
   const { thresh } = options;
   if (thresh !== undefined) {
     return (row) => {
@@ -48,16 +69,25 @@ export function nullRowTest(options: DropNullsOptions, indexes: readonly number[
 
 /**
  * Drops rows whose fields are null, with pandas `dropna` semantics (`how`, `subset` as `columns`,
- * `thresh`). Dropped rows are counted as filtered, not rejected.
+ * `thresh`). Dropped rows are counted as filtered, not rejected. What is null: `nullValues` (default an
+ * empty field; `'pandas'`: what `pd.read_csv(f).dropna()` treats as missing), compared after trimming
+ * with `trim: true`.
  *
  * @example rows$.pipe(dropNulls({ how: 'all', columns: ['email', 'phone'] }))
- * @throws UNKNOWN_COLUMN when `columns` names a column the header lacks.
+ * @example rows$.pipe(dropNulls({ nullValues: 'pandas', trim: true }))
+ * @param options `how`, `columns`, `thresh`, `nullValues`, `trim`.
+ * @throws RangeError for a bad `how`, `thresh` or `nullValues` (when built); UNKNOWN_COLUMN when
+ * `columns` names a column the header lacks.
  */
 export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row, Row> {
   const how = options.how ?? 'any';
   if (how !== 'any' && how !== 'all') throw new RangeError(`dropNulls.how must be "any" or "all", got ${JSON.stringify(how)}`);
   if (options.thresh !== undefined && !(Number.isInteger(options.thresh) && options.thresh >= 0)) {
     throw new RangeError(`dropNulls.thresh must be a whole number >= 0, got ${options.thresh}`);
+  }
+  const nv: unknown = options.nullValues;
+  if (nv !== undefined && nv !== 'pandas' && !(Array.isArray(nv) && nv.every((v) => typeof v === 'string'))) {
+    throw new RangeError(`dropNulls.nullValues must be a list of strings or "pandas", got ${JSON.stringify(nv)}`);
   }
   return markRowPreserving(
     rowOperator((header) => {
