@@ -1,0 +1,105 @@
+// castValue: the pure text -> canonical text conversions behind cast, and the number rule filter shares.
+
+/** The types `cast` knows. `string` changes nothing (it declares a column's type, e.g. for a table). */
+export type CastType = 'string' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp';
+
+export const CAST_TYPE_NAMES: readonly CastType[] = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'];
+
+/** Canonical text for a value of the type, or `undefined` when the text is not one. */
+export type Converter = (text: string) => string | undefined;
+
+const INTEGER = /^([+-]?)(\d+)$/;
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+const TRUE = new Set(['true', 't', 'yes', 'y', 'on', '1']);
+const FALSE = new Set(['false', 'f', 'no', 'n', 'off', '0']);
+
+/**
+ * The number a text holds, by one rule shared by cast and filter: surrounding whitespace ignored, then
+ * an optional sign, decimal digits with an optional point and exponent (`12`, `-1.5`, `.5`, `1e3`).
+ * Hex, `Infinity`, `NaN`, thousands separators and empty text are not numbers.
+ */
+export function parseDecimal(text: string): number | undefined {
+  const t = text.trim();
+  if (!DECIMAL.test(t)) return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** integer: any number of digits, kept exactly (no float rounding); written without `+` or leading zeros. */
+export function castInteger(text: string): string | undefined {
+  const m = INTEGER.exec(text.trim());
+  if (m === null) return undefined;
+  const digits = m[2]!.replace(/^0+(?=\d)/, '');
+  return m[1] === '-' && digits !== '0' ? `-${digits}` : digits;
+}
+
+/** number: a double, written as JavaScript's shortest round-trip text (`1.50` -> `1.5`, `1e3` -> `1000`). */
+export function castNumber(text: string): string | undefined {
+  const n = parseDecimal(text);
+  return n === undefined ? undefined : String(n);
+}
+
+/** boolean: true/t/yes/y/on/1 and false/f/no/n/off/0 in any case, written `true` or `false`. */
+export function castBoolean(text: string): string | undefined {
+  const t = text.trim().toLowerCase();
+  if (TRUE.has(t)) return 'true';
+  if (FALSE.has(t)) return 'false';
+  return undefined;
+}
+
+function daysIn(year: number, month: number): number {
+  return month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+function validDate(y: number, mo: number, d: number): boolean {
+  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(y, mo);
+}
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** date: an ISO calendar date `YYYY-MM-DD` that exists (no 2023-02-30, no year 0), written as given. */
+export function castDate(text: string): string | undefined {
+  const t = text.trim();
+  const m = DATE.exec(t);
+  if (m === null || !validDate(Number(m[1]), Number(m[2]), Number(m[3]))) return undefined;
+  return t;
+}
+
+/**
+ * timestamp: ISO 8601 `YYYY-MM-DDTHH:MM[:SS[.fraction]]` (`T` or a space), with an optional zone `Z`,
+ * `+HH:MM`, `+HHMM` or `+HH`. With a zone it is written as the UTC instant `YYYY-MM-DDTHH:MM:SS[.f]Z`;
+ * without one it stays a local (zone-less) time `YYYY-MM-DDTHH:MM:SS[.f]`. Seconds default to 00; the
+ * fraction (up to 9 digits) is kept, less trailing zeros.
+ */
+export function castTimestamp(text: string): string | undefined {
+  const m = TIMESTAMP.exec(text.trim());
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+  if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return undefined;
+  const fraction = (m[7] ?? '').replace(/0+$/, '');
+  const frac = fraction === '' ? '' : `.${fraction}`;
+  const zoned = m[8] !== undefined || m[9] !== undefined;
+  if (!zoned) return `${pad(y, 4)}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${frac}`;
+  const offH = Number(m[10] ?? '0');
+  const offM = Number(m[11] ?? '0');
+  if (offH > 23 || offM > 59) return undefined;
+  const offset = (m[9] === '-' ? -1 : 1) * (offH * 60 + offM);
+  const at = new Date(0);
+  at.setUTCFullYear(y, mo - 1, d); // not Date.UTC: it maps years 0-99 to 1900-1999
+  at.setUTCHours(h, mi - offset, s, 0);
+  const year = at.getUTCFullYear();
+  if (year < 1 || year > 9999) return undefined;
+  return `${pad(year, 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}T${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}${frac}Z`;
+}
+
+/** The converter of each type. */
+export const CONVERTERS: Readonly<Record<CastType, Converter>> = {
+  string: (text) => text,
+  integer: castInteger,
+  number: castNumber,
+  boolean: castBoolean,
+  date: castDate,
+  timestamp: castTimestamp,
+};
