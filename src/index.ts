@@ -5,7 +5,21 @@ export { FlowGate } from './flow-gate.js';
 export { fileBytes, type FileBytesOptions } from './sources/file-bytes.js';
 export { parseCsv, type ParseCsvOptions } from './operators/parse-csv.js';
 export { CsvRecordReader, type CsvReadOptions, type RecordHandler, DEFAULT_MAX_RECORD_SIZE } from './csv/record-reader.js';
-export { dropNulls, nullRowTest, type DropNullsOptions } from './operators/drop-nulls.js';
+export { dropNulls, nullRowTest, PANDAS_NULL_VALUES, type DropNullsOptions } from './operators/drop-nulls.js';
+export { select } from './operators/select.js';
+export { rename } from './operators/rename.js';
+export { cast, rowToCsv, type CastSpec, type CastColumnSpec, type CastOnError, type CastOptions } from './operators/cast.js';
+export { CAST_TYPE_NAMES, CONVERTERS, parseDecimal, type CastType, type Converter } from './operators/cast-values.js';
+export { filter, type FilterPredicate, type FilterOp, type FilterValue } from './operators/filter.js';
+export { dedupe, type DedupeOptions } from './operators/dedupe.js';
+export { addColumn, type AddColumnOptions, type AddColumnValue } from './operators/add-column.js';
+export {
+  loadModuleOperator,
+  type LoadModuleOperatorOptions,
+  type ModuleOperator,
+  type ModuleOperatorEnv,
+  type ModuleOperatorFactory,
+} from './operators/load-module-operator.js';
 export { batch, type BatchOperatorOptions } from './operators/batch.js';
 export { BatchBuffer, normalizeBatchOptions, type BatchOptions } from './operators/batch-policy.js';
 export { rowOperator, columnIndexes, type BoundRowFunction } from './operators/row-operator.js';
