@@ -5,6 +5,8 @@ export class FlowGate {
   private level = 0;
   private peak = 0;
   private waiters: Array<() => void> = [];
+  private drained = false;
+  private readonly stallListeners = new Set<() => void>();
 
   /** @param highWaterMark the source pauses while this many rows or more are in flight */
   constructor(readonly highWaterMark: number, private readonly onChange?: (delta: number) => void) {
@@ -27,12 +29,14 @@ export class FlowGate {
   }
 
   take(n: number): void {
+    if (this.drained) return;
     this.level += n;
     if (this.level > this.peak) this.peak = this.level;
     this.onChange?.(n);
   }
 
   give(n: number): void {
+    if (this.drained) return;
     this.level -= n;
     this.onChange?.(-n);
     if (this.level < this.highWaterMark && this.waiters.length > 0) {
@@ -42,14 +46,30 @@ export class FlowGate {
     }
   }
 
-  /** Resolves once the level is under the high-water mark. */
+  /**
+   * Resolves once the level is under the high-water mark. A source about to wait first tells the stall
+   * listeners, so that whoever holds rows without writing them (a partial batch) writes them now.
+   */
   wait(): Promise<void> {
+    if (this.open) return Promise.resolve();
+    for (const fn of this.stallListeners) fn();
     if (this.open) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Gives back whatever is still taken (a file that ended early) so gauges return to zero. */
+  /** Calls `fn` whenever the source stalls on this gate; returns the unsubscribe function. */
+  onStall(fn: () => void): () => void {
+    this.stallListeners.add(fn);
+    return () => this.stallListeners.delete(fn);
+  }
+
+  /**
+   * Gives back whatever is still taken (a file that ended early) so gauges return to zero, and ends the
+   * gate: later take/give are ignored (a sink write that completes after an abort must not drive the
+   * level, and the in-flight gauge, below zero).
+   */
   drain(): void {
     if (this.level !== 0) this.give(this.level);
+    this.drained = true;
   }
 }

@@ -126,6 +126,27 @@ export class FastCsvReader {
         }
         break records; // a lone CR: csv-parse's
       }
+      // the common case: a line without quotes or CRs is split natively, and is its own canonical text
+      const nl = s.indexOf('\n', pos);
+      if (nl !== -1) {
+        const lineEnd = s.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+        const text = s.slice(pos, lineEnd);
+        if (text.indexOf('"') === -1 && text.indexOf('\r') === -1) {
+          const fields = text.split(this.delimiter);
+          const line = this.line;
+          if (this.width === -1) {
+            this.width = fields.length;
+            this.handler.record(fields, line, text);
+          } else if (fields.length !== this.width) {
+            this.handler.reject(line, 'CSV_RECORD_INCONSISTENT_COLUMNS', `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`, Buffer.from(text, 'utf8'));
+          } else {
+            this.handler.record(fields, line, text);
+          }
+          this.line++;
+          pos = nl + 1;
+          continue;
+        }
+      }
       const fields: string[] = [];
       let i = pos;
       let canonical = true;

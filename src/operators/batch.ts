@@ -15,7 +15,7 @@ export interface BatchOperatorOptions extends BatchOptions {
 
 /**
  * Groups the stream's rows into batches of `size`, or fewer when `maxWaitMs` passed since a batch's first
- * row, or at once when the context's flow gate closes (the source is waiting for this batch to be written).
+ * row, or at once when the source stalls on the context's flow gate (it waits for these rows to be written).
  * The first row (the header) is not counted: it rides on the first batch as `header`. On complete,
  * a partial batch is flushed; a header-only stream yields one batch with no rows.
  *
@@ -45,6 +45,10 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
         header = undefined;
         subscriber.next(out);
       };
+      // the source is about to wait for credit these buffered rows hold: waiting for size or time would stall it
+      const offStall = ctx?.gate.onStall(() => {
+        if (buffer.length > 0) emit();
+      });
       const sub = source.subscribe({
         next(row) {
           // a synchronous source may go on after the subscriber closed: count and take credit for nothing more
@@ -59,8 +63,7 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
             ctx.gate.take(1);
             if (rawDelimiter !== undefined) raws.push(ctx.raw);
           }
-          // a closed gate means the source waits for this batch: waiting for size or time would stall it
-          if (buffer.add(row, ctx === undefined ? 0 : ctx.line) || (ctx !== undefined && !ctx.gate.open)) emit();
+          if (buffer.add(row, ctx === undefined ? 0 : ctx.line)) emit();
           else if (timer === undefined && maxWaitMs !== Infinity) timer = scheduler.schedule(emit, maxWaitMs);
         },
         error(err) {
@@ -72,6 +75,7 @@ export function batch(options: BatchOperatorOptions = {}): OperatorFunction<Row,
         },
       });
       return () => {
+        offStall?.();
         timer?.unsubscribe();
         sub.unsubscribe();
       };

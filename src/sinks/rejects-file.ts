@@ -39,7 +39,10 @@ export class RejectsFile {
     private readonly dir: string,
     private readonly name: string,
     private readonly options: AtomicFileOptions & { gate?: FlowGate } = {},
-  ) {}
+  ) {
+    // a source about to wait for credit these rejects hold: write them now
+    options.gate?.onStall(() => this.flush());
+  }
 
   add(r: Rejection): void {
     const line = Buffer.from(`${r.line},${csvField(r.code)},${csvField(r.message)},`);
@@ -48,9 +51,7 @@ export class RejectsFile {
     this.pendingRows++;
     this.rows++;
     this.options.gate?.take(1);
-    // a closed gate means the source waits for credit that these rejects hold: write them now
-    const gate = this.options.gate;
-    if (this.pendingBytes >= FLUSH_BYTES || (gate !== undefined && !gate.open)) this.flush();
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
   }
 
   private flush(): void {
