@@ -88,7 +88,7 @@ function order(field: string, value: FilterValue): number | undefined {
   return field < value ? -1 : field > value ? 1 : 0;
 }
 
-function test(op: CompareOp, c: number | undefined): boolean {
+function holds(op: CompareOp, c: number | undefined): boolean {
   if (c === undefined) return op === 'ne';
   switch (op) {
     case 'eq': return c === 0;
@@ -118,7 +118,7 @@ export function bindPredicate(p: Prepared, header: Row): (row: Row) => boolean {
       case 'compare': {
         const i = at.get(q.column)!;
         const { op, value } = q;
-        return (row) => test(op, order(row[i] ?? '', value));
+        return (row) => holds(op, order(row[i] ?? '', value));
       }
       case 'in': {
         const i = at.get(q.column)!;
