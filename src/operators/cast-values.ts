@@ -27,12 +27,24 @@ export function parseDecimal(text: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** integer: any number of digits, kept exactly (no float rounding); written without `+` or leading zeros. */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * integer: a 64-bit signed integer (PostgreSQL `bigint`, pandas `Int64`), kept exactly (no float
+ * rounding); written without `+` or leading zeros. A value out of that range is not an integer, so it
+ * is refused here rather than by the database (which would roll the whole file back).
+ */
 export function castInteger(text: string): string | undefined {
   const m = INTEGER.exec(text.trim());
   if (m === null) return undefined;
   const digits = m[2]!.replace(/^0+(?=\d)/, '');
-  return m[1] === '-' && digits !== '0' ? `-${digits}` : digits;
+  const out = m[1] === '-' && digits !== '0' ? `-${digits}` : digits;
+  if (digits.length >= 19) {
+    const n = BigInt(out); // only long values pay for the range check
+    if (n < INT64_MIN || n > INT64_MAX) return undefined;
+  }
+  return out;
 }
 
 /** number: a double, written as JavaScript's shortest round-trip text (`1.50` -> `1.5`, `1e3` -> `1000`). */

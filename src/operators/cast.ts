@@ -58,7 +58,7 @@ const shown = (value: string): string => JSON.stringify(value.length > 80 ? `${v
 /**
  * Casts columns to types and writes each value in one canonical text, so the output (or a database
  * column) gets clean values:
- * - `integer`: sign and digits, any length, exact: `+007` -> `7`;
+ * - `integer`: sign and digits, 64-bit signed range, exact: `+007` -> `7`;
  * - `number`: a double, shortest round-trip text: `1.50` -> `1.5`, `1e3` -> `1000`, `.5` -> `0.5`;
  * - `boolean`: true/t/yes/y/on/1 and false/f/no/n/off/0, any case -> `true` / `false`;
  * - `date`: ISO `YYYY-MM-DD`, a date that exists;

@@ -11,9 +11,9 @@ import type { Rejection, Row } from '../../src/row.js';
 const testScheduler = (): TestScheduler => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
 
 describe('cast values', () => {
-  it('integer: exact digits of any length, no sign + or leading zeros', () => {
-    expect(['7', '+007', '-0', '-00012', ' 42 ', '123456789012345678901234567890'].map(castInteger)).toEqual(['7', '7', '0', '-12', '42', '123456789012345678901234567890']);
-    expect(['1.0', '1e3', '0x10', '1,000', '--1', '+', '12a', ''].map(castInteger)).toEqual(Array(8).fill(undefined));
+  it('integer: exact 64-bit values, no sign + or leading zeros', () => {
+    expect(['7', '+007', '-0', '-00012', ' 42 ', '9223372036854775807', '-9223372036854775808', '0009223372036854775807'].map(castInteger)).toEqual(['7', '7', '0', '-12', '42', '9223372036854775807', '-9223372036854775808', '9223372036854775807']);
+    expect(['1.0', '1e3', '0x10', '1,000', '--1', '+', '12a', '', '9223372036854775808', '-9223372036854775809', '123456789012345678901234567890'].map(castInteger)).toEqual(Array(11).fill(undefined));
   });
 
   it('number: shortest round-trip double text', () => {
