@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.OK;
       case 'validate': {
         const cfg = loadFromFlags(values);
-        new Daemon(cfg, silentLogger); // builds every pipeline: steps, templates
+        await new Daemon(cfg, silentLogger).prepare(); // builds every pipeline: steps, modules, templates
         const names = cfg.pipelines.map((p) => `${p.name} (${p.match.join(', ')})`).join('; ');
         process.stdout.write(`${cfg.source ?? 'built-in defaults'}: valid; ${cfg.pipelines.length} pipeline(s): ${names}\n`);
         return EXIT.OK;

@@ -11,7 +11,7 @@ import { Inbox } from '../inbox/inbox.js';
 import type { Logger } from '../log.js';
 import { processFile, type FileReport, type PipelineHooks, type PipelineSettings } from '../pipeline/process-file.js';
 import { createRouter, type Router } from '../pipeline/route.js';
-import { buildSteps } from '../pipeline/steps.js';
+import { buildSteps, castSqlTypes, configDir } from '../pipeline/steps.js';
 import { checkNameTemplate } from '../sinks/output-name.js';
 import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
@@ -77,7 +77,12 @@ export class Daemon {
       (name) => this.done(name, true),
     );
     this.router = createRouter(cfg.pipelines);
-    cfg.pipelines.forEach((p, i) => this.settings.set(p.name, pipelineSettings(cfg, p, i)));
+  }
+
+  /** Builds every pipeline (steps, user modules, name templates): a config problem surfaces here. */
+  async prepare(): Promise<void> {
+    if (this.settings.size > 0) return;
+    for (const [i, p] of this.cfg.pipelines.entries()) this.settings.set(p.name, await pipelineSettings(this.cfg, p, i));
   }
 
   /** Files that failed so far. */
@@ -97,6 +102,7 @@ export class Daemon {
 
   /** Prepares folders, finishes or redoes what an earlier run left, and starts taking files. */
   async start(): Promise<void> {
+    await this.prepare();
     await prepareFolders(this.cfg);
     await this.claims.init();
     await this.instances.beat();
@@ -490,11 +496,11 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /** A pipeline's settings, checked once at start (bad steps or templates are config errors). */
-function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): PipelineSettings {
+export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
   if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
   let steps;
   try {
-    steps = buildSteps(p.steps);
+    steps = await buildSteps(p.steps, { baseDir: configDir(cfg.source) });
   } catch (err) {
     if (err instanceof SluiceError) {
       throw new SluiceError(err.code, `pipelines[${index}].${err.message}`, { field: `pipelines[${index}].${err.field ?? 'steps'}`, cause: err });
@@ -509,7 +515,7 @@ function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): 
     rejectsDir: cfg.rejects,
     csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
     steps,
-    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name }),
+    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: castSqlTypes(p.steps) }),
     batch: cfg.batch,
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,

@@ -5,7 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { processFile, type FileReport } from './process-file.js';
 import { createRouter } from './route.js';
-import { buildSteps } from './steps.js';
+import { buildSteps, configDir } from './steps.js';
 
 export interface PreviewResult {
   pipeline: string;
@@ -36,7 +36,7 @@ export async function preview(file: string, cfg: SluiceConfig, options: { pipeli
     outDir: '',
     rejectsDir: '',
     csv: { delimiter: delimiter ?? (/\.tsv(\.gz)?$/i.test(name) ? '\t' : ','), quote, escape, encoding, bom, maxRecordSize },
-    steps: buildSteps(p.steps),
+    steps: await buildSteps(p.steps, { baseDir: configDir(cfg.source) }),
     sink: () => ({
       async write(b: RowBatch) {
         if (b.header !== undefined) header = b.header;

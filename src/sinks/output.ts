@@ -12,6 +12,8 @@ import type { RowSink } from './sink.js';
 export interface OutputPlace {
   outDir: string;
   pipeline: string;
+  /** Column types for a table that `create: true` makes (from the pipeline's cast steps). */
+  types?: Record<string, string>;
 }
 
 type FileOutput = Exclude<OutputConfig, { format: 'postgres' }>;
@@ -26,7 +28,7 @@ export function defaultTemplate(output: FileOutput): string {
 export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: { tempTag: string; fsync: boolean; claimId: string }) => Promise<RowSink> {
   if (output.format === 'postgres') {
     const { table, schema, url, columns, create } = output;
-    const opts = { table, create, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
+    const opts = { table, create, types: place.types ?? {}, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
     return async (ctx, file) => postgresSink(opts, { claimId: file.claimId, file: ctx.name, pipeline: place.pipeline });
   }
   const template = output.name ?? defaultTemplate(output);
