@@ -1,7 +1,7 @@
 // Pipelines from sluice.yaml end to end: routing by glob, gzip input, NDJSON and gzip output, TSV, encodings,
 // NO_PIPELINE, and the validate / schema / preview commands.
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './harness.js';
@@ -98,5 +98,70 @@ describe('pipelines from sluice.yaml', () => {
       ].join('\n'),
     );
     expect(await list(d.root)).toEqual(['orders-9.csv', 'sluice.yaml', 'watch']);
+  });
+});
+
+describe('the configuration example from the issue, as written', () => {
+  it('routes orders*.csv through dropNulls(pandas) and select, everything else through dropNulls', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(
+      cfg,
+      [
+        `watch: ${d.watch}`,
+        `out: ${d.out}`,
+        'pipelines:',
+        '  - name: orders',
+        '    match: ["orders*.csv"]',
+        '    steps:',
+        '      - dropNulls: { how: any, nullValues: pandas }',
+        '      - select: [id, email, amount]',
+        '    output: { format: csv }',
+        '  - name: default',
+        '    match: ["*"]',
+        '    steps:',
+        '      - dropNulls: { how: any }',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(d.watch, 'orders-7.csv'), 'id,email,amount,note\n1,a@x.io,10,x\n2,NA,20,y\n3,c@x.io,n/a,z\n4,d@x.io,40,\n');
+    await writeFile(join(d.watch, 'other.csv'), 'k,v\n1,NA\n2,\n');
+    const r = await runCli(['run', '--once', '--settle-ms', '1', '--config', cfg, '--rejects', d.rejects, '--archive', d.archive, '--failed', d.failed, '--metrics-port', '0']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // pandas' NA tokens (NA, n/a, empty) drop rows 2, 3 and 4; select keeps and orders three columns
+    expect(await readFile(join(d.out, 'orders-7.csv'), 'utf8')).toBe('id,email,amount\n1,a@x.io,10\n');
+    // the default pipeline treats only empty fields as null: NA is a value there
+    expect(await readFile(join(d.out, 'other.csv'), 'utf8')).toBe('k,v\n1,NA\n');
+  });
+
+  it('cast with onError: reject sends bad values to rejects with their line; a module operator runs per file', async () => {
+    d = await makeDirs();
+    // the module imports rxjs: it lives inside the project, so that it resolves as in a user's project
+    const cache = resolve(import.meta.dirname, '../../node_modules/.cache');
+    await mkdir(cache, { recursive: true });
+    const upper = join(cache, `sluice-upper-${process.pid}.mjs`);
+    await writeFile(upper, "import { map } from 'rxjs';\nexport default ({ column }) => (rows$) => { let i = -1; return rows$.pipe(map((r) => { if (i === -1) { i = r.indexOf(column); return r; } r[i] = r[i].toUpperCase(); return r; })); };\n");
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(
+      cfg,
+      [
+        'pipelines:',
+        '  - name: typed',
+        '    steps:',
+        '      - cast: { qty: integer, price: { type: number, onError: "null" } }',
+        `      - module: { path: ${upper}, options: { column: country } }`,
+        '      - addColumn: { name: source, source: fileName }',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(join(d.watch, 't.csv'), 'qty,price,country\n1,1.50,de\nx,2,fr\n3,abc,jp\n');
+    const r = await runCli(['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)]);
+    await rm(upper);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await readFile(join(d.out, 't.csv'), 'utf8')).toBe('qty,price,country,source\n1,1.5,DE,t.csv\n3,,JP,t.csv\n');
+    const rejects = (await readFile(join(d.rejects, 't.rejects.csv'), 'utf8')).split('\n');
+    expect(rejects[1]).toMatch(/^3,CAST_FAILED,.*qty.*"x".*integer/);
   });
 });
