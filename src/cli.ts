@@ -187,6 +187,8 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
   const { report } = r;
   const out = process.stdout;
   out.write(`pipeline: ${r.pipeline}\n`);
+  const o = cfg.pipelines.find((p) => p.name === r.pipeline)?.output;
+  if (o?.format === 'postgres') out.write(`output: table ${o.schema === undefined ? '' : `${o.schema}.`}${o.table} (postgres)\n`);
   if (report.outcome === 'failed') {
     out.write(`the file would fail: ${report.error?.code}: ${report.error?.message}\n`);
     return EXIT.FILES_FAILED;
