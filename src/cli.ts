@@ -8,9 +8,6 @@ import { Daemon } from './daemon/daemon.js';
 import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './log.js';
-import { SluiceMetrics } from './metrics/metrics.js';
-import { MetricsServer } from './metrics/server.js';
-import { Registry } from 'prom-client';
 import { formatTable, preview } from './pipeline/preview.js';
 
 export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2 } as const;
@@ -39,7 +36,7 @@ Options for run:
   --failed DIR             inputs that failed, + .error.json (default ./failed)
   --state DIR              claims                            (default .sluice beside the inbox)
   --concurrency N          files processed at once           (default: number of CPUs)
-  --settle-ms N            a file must be unchanged this long before it is taken (default 2000)
+  --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
   --metrics-host H         metrics server address            (default 127.0.0.1)
   --metrics-port N         metrics server port, 0 = off      (default 9464)
   --instance-id ID         this instance's name in claim paths (default: the host name)
@@ -154,6 +151,8 @@ export async function main(argv: string[]): Promise<number> {
 function loadFromFlags(values: Values): SluiceConfig {
   return loadConfig({
     configPath: values.config,
+    // a batch run is started after its files were delivered: it takes them at once unless told to settle
+    ...(values.once === true ? { defaults: { settleMs: 0 } } : {}),
     flags: {
       watch: values.watch,
       out: values.out,
@@ -204,17 +203,25 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 async function runDaemon(values: Values): Promise<number> {
   const cfg = loadFromFlags(values);
   const log = createLogger();
-  const registry = new Registry();
   let daemon: Daemon | undefined;
-  const metrics = new SluiceMetrics(registry, {
-    version: VERSION,
-    pipelines: cfg.pipelines.map((p) => p.name),
-    inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
-  });
-  daemon = new Daemon(cfg, log, metrics.hooks(), values.once === true);
+  let server: { close(): Promise<void>; address: { host: string; port: number } } | undefined;
+  if (cfg.metrics.port === 0) {
+    daemon = new Daemon(cfg, log, {}, values.once === true);
+  } else {
+    // loaded only when served: prom-client costs startup time a --once batch job need not pay
+    const [{ Registry }, { SluiceMetrics }, { MetricsServer }] = await Promise.all([import('prom-client'), import('./metrics/metrics.js'), import('./metrics/server.js')]);
+    const registry = new Registry();
+    const metrics = new SluiceMetrics(registry, {
+      version: VERSION,
+      pipelines: cfg.pipelines.map((p) => p.name),
+      inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
+    });
+    const d = new Daemon(cfg, log, metrics.hooks(), values.once === true);
+    daemon = d;
+    // the server is up before the daemon starts, so /readyz says 503 while it starts
+    server = await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
+  }
   const d = daemon;
-  // the server is up before the daemon starts, so /readyz says 503 while it starts
-  const server = cfg.metrics.port === 0 ? undefined : await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   try {
     await d.start();

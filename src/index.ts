@@ -33,6 +33,7 @@ export { loadConfig, parseConfig, type SluiceConfig, type LoadOptions } from './
 export { configSchema, configJsonSchema, type ConfigFile, type PipelineConfig, type StepConfig } from './config/schema.js';
 export { decodeText, type InputEncoding } from './operators/decode-text.js';
 export { ndjsonFileSink } from './sinks/ndjson-file.js';
+export { postgresSink, type PostgresOutputOptions } from './sinks/postgres.js';
 export { outputSink } from './sinks/output.js';
 export { buildSteps } from './pipeline/steps.js';
 export { createRouter } from './pipeline/route.js';

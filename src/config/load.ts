@@ -58,6 +58,8 @@ export interface LoadOptions {
   /** Settings from flags, as config paths (`metrics.port`) to values. */
   flags?: Record<string, string | number | boolean | undefined>;
   cwd?: string;
+  /** Defaults that differ for this run (below the file, env and flags), e.g. `--once` settles at once. */
+  defaults?: Record<string, unknown>;
 }
 
 /** Finds, reads, merges and checks the configuration. Throws CONFIG_INVALID naming the field. */
@@ -65,7 +67,7 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const path = options.configPath ?? env.SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
-  const raw: Record<string, unknown> = path === undefined ? {} : readConfigFile(resolve(cwd, path));
+  const raw: Record<string, unknown> = { ...options.defaults, ...(path === undefined ? {} : readConfigFile(resolve(cwd, path))) };
   for (const [name, key] of Object.entries(ENV_VARS)) {
     const value = env[name];
     if (value !== undefined && value !== '') setPath(raw, key, NUMERIC.has(key) ? toNumber(value, name) : value);

@@ -17,7 +17,6 @@ import { outputSink } from '../sinks/output.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
-import { loadCommitted, probe } from '../sinks/postgres.js';
 import type { StagedOutput } from '../sinks/sink.js';
 import { Instances } from './instances.js';
 import { Ledger, type Receipt } from './ledger.js';
@@ -256,7 +255,7 @@ export class Daemon {
       if (p === undefined || p.output.format !== 'postgres') throw new Error(`a database commit record for an unknown pipeline ${prior.pipeline}`);
       let committed: boolean;
       try {
-        committed = await loadCommitted(p.output, claimed.claimId);
+        committed = await (await import('../sinks/postgres.js')).loadCommitted(p.output, claimed.claimId);
       } catch (err) {
         if (!(err instanceof SluiceError && err.code === 'SINK_UNAVAILABLE')) throw err;
         this.markDown(p, { kind: 'claimed', claimed });
@@ -382,7 +381,7 @@ export class Daemon {
       const retry = async (): Promise<void> => {
         if (this.stopping) return;
         const out = pipeline.output;
-        if (out.format === 'postgres' && (await probe(out))) {
+        if (out.format === 'postgres' && (await (await import('../sinks/postgres.js')).probe(out))) {
           this.down.delete(pipeline.name);
           this.hooks.onSinkUp?.(pipeline.name, true);
           this.log.info('the database is back: loading the waiting files', { pipeline: pipeline.name, files: state.jobs.length });

@@ -2,7 +2,7 @@
 // once it has settled: no change in size or mtime for the settle time.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
 import { isIgnoredName } from './claims.js';
 
@@ -70,6 +70,7 @@ export class Inbox {
   }
 
   private async startWatcher(): Promise<void> {
+    const { watch } = await import('chokidar'); // only the daemon watches; --once does not pay for it
     const w = watch(this.opts.dir, {
       depth: 0,
       ignoreInitial: true,

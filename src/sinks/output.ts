@@ -5,7 +5,6 @@ import type { OutputConfig } from '../config/schema.js';
 import type { FileContext } from '../file-context.js';
 import { csvFileSink } from './csv-file.js';
 import { ndjsonFileSink } from './ndjson-file.js';
-import { postgresSink } from './postgres.js';
 import { outputName } from './output-name.js';
 import type { RowSink } from './sink.js';
 
@@ -29,7 +28,8 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
   if (output.format === 'postgres') {
     const { table, schema, url, columns, create } = output;
     const opts = { table, create, types: place.types ?? {}, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
-    return async (ctx, file) => postgresSink(opts, { claimId: file.claimId, file: ctx.name, pipeline: place.pipeline });
+    // pg is loaded only by pipelines that load into PostgreSQL
+    return async (ctx, file) => (await import('./postgres.js')).postgresSink(opts, { claimId: file.claimId, file: ctx.name, pipeline: place.pipeline });
   }
   const template = output.name ?? defaultTemplate(output);
   const ext = `${output.format}${output.gzip ? '.gz' : ''}`;

@@ -56,6 +56,12 @@ export function redactUrl(url: string | undefined): string | undefined {
 
 const RING = 65_536;
 
+function lineEnds(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i !== -1; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
 /** Creates the sink for one file. Nothing is visible in the table until `publish()` commits. */
 export function postgresSink(options: PostgresOutputOptions, identity: LoadIdentity): PostgresSink {
   return new PostgresSink(options, identity);
@@ -73,6 +79,8 @@ export class PostgresSink implements RowSink {
   private readonly lines = new Int32Array(RING);
   private copyLines = 0;
   private target = '';
+  /** The table gets every header column, in header order: rows' original text can go to COPY as is. */
+  private allColumns = false;
 
   constructor(
     private readonly options: PostgresOutputOptions,
@@ -82,24 +90,39 @@ export class PostgresSink implements RowSink {
   async write(batch: RowBatch): Promise<void> {
     if (batch.header !== undefined) await this.open(batch.header);
     if (this.failure !== undefined) throw this.error(this.failure);
-    if (batch.rows.length === 0) return;
-    const idx = this.indexes!;
-    const records = batch.rows.map((r) => idx.map((i) => r[i] ?? ''));
-    for (let k = 0; k < records.length; k++) {
-      let nl = 1;
-      for (const f of records[k]!) if (f.includes('\n')) nl += f.split('\n').length - 1;
-      this.copyLines += nl;
-      const slot = (this.rows + k) % RING;
-      this.copyEnd[slot] = this.copyLines;
-      this.lines[slot] = batch.lines[k] ?? 0;
+    const n = batch.rows.length;
+    if (n === 0) return;
+    // rows no operator changed, loaded in header order: their original text is already COPY's CSV
+    const raw = this.allColumns && batch.raw !== undefined && batch.raw.delimiter === ',' && batch.raw.lines.every((l) => l !== undefined) ? (batch.raw.lines as string[]) : undefined;
+    let text: string;
+    if (raw !== undefined) {
+      for (let k = 0; k < n; k++) this.track(k, lineEnds(raw[k]!), batch.lines[k]);
+      text = `${raw.join('\n')}\n`;
+    } else {
+      const idx = this.indexes!;
+      const records = batch.rows.map((r) => idx.map((i) => r[i] ?? ''));
+      for (let k = 0; k < n; k++) {
+        let nl = 0;
+        for (const f of records[k]!) nl += lineEnds(f);
+        this.track(k, nl, batch.lines[k]);
+      }
+      text = stringify(records);
     }
-    const data = Buffer.from(stringify(records));
-    this.rows += records.length;
+    const data = Buffer.from(text);
+    this.rows += n;
     this.bytes += data.length;
     if (!this.copy!.write(data)) await this.drained();
   }
 
   /** Ends the COPY and records the load in sluice_loads, in the still-open transaction. */
+  /** Remembers where the k-th row of this batch ends in COPY's line count, and its source line. */
+  private track(k: number, innerLineEnds: number, sourceLine: number | undefined): void {
+    this.copyLines += 1 + innerLineEnds;
+    const slot = (this.rows + k) % RING;
+    this.copyEnd[slot] = this.copyLines;
+    this.lines[slot] = sourceLine ?? 0;
+  }
+
   async stage(info: { size?: number; sha256?: string } = {}): Promise<StagedOutput> {
     if (this.client === undefined) throw new SluiceError('WRITE_FAILED', 'the file had no header: nothing to load');
     try {
@@ -171,6 +194,7 @@ export class PostgresSink implements RowSink {
         throw new SluiceError('UNKNOWN_COLUMN', `the table ${schema}.${this.options.table} has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}`, { field: missing[0] });
       }
       this.indexes = names.map((n) => header.indexOf(n));
+      this.allColumns = this.indexes.length === header.length && this.indexes.every((v, i) => v === i);
       this.copy = client.query(copyFrom(`copy ${this.target} (${columns.map(quoteIdent).join(', ')}) from stdin (format csv)`));
       this.copy.on('error', (err: Error) => (this.failure ??= err));
     } catch (err) {
