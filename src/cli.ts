@@ -10,6 +10,10 @@ import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './log.js';
 import { formatTable, preview } from './pipeline/preview.js';
 
+// file work is many small waits (open, fsync, link, rename) for many files at once: more threads than
+// libuv's default 4 keep them from queueing behind each other (set before the thread pool first starts)
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2 } as const;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -2,7 +2,7 @@
 // durable under temporary names, a commit record is written beside its claim; from then on every step is
 // idempotent and a restart rolls it forward: publish outputs, move the input, append the receipt, drop
 // the record. Without a record, a claim is redone from the start (its temporary files are discarded).
-import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
@@ -52,13 +52,7 @@ export class Committer {
   async commit(c: ClaimedFile, record: CommitRecord, beforeFinish?: () => Promise<void>): Promise<Receipt> {
     const path = this.recordPath(c);
     const tmp = `${path}.tmp`;
-    const fh = await open(tmp, 'w', 0o640);
-    try {
-      await fh.write(JSON.stringify(record));
-      if (this.fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeFile(tmp, JSON.stringify(record), { mode: 0o640, flush: this.fsync });
     await rename(tmp, path);
     if (this.fsync) await fsyncDir(this.claims.dir);
     failpoint('after-commit-record');
@@ -66,7 +60,7 @@ export class Committer {
       await beforeFinish();
       failpoint('after-db-commit');
     }
-    return this.finish(c, record);
+    return this.finish(c, record, true);
   }
 
   /** Drops a record whose database load did not commit, and its staged files: the claim is redone. */
@@ -85,8 +79,11 @@ export class Committer {
     }
   }
 
-  /** Rolls a commit forward; every step may already have happened, and is then recognised and skipped. */
-  async finish(c: ClaimedFile, record: CommitRecord): Promise<Receipt> {
+  /**
+   * Rolls a commit forward; every step may already have happened, and is then recognised and skipped.
+   * `fresh`: the record was written by this very run, so no receipt can exist yet (no ledger lookup).
+   */
+  async finish(c: ClaimedFile, record: CommitRecord, fresh = false): Promise<Receipt> {
     const outputs: Receipt['outputs'] = [];
     for (const s of record.staged) {
       if (s.file === undefined) {
@@ -119,7 +116,7 @@ export class Committer {
       durationMs: Math.round(record.durationMs),
       ...(record.error === undefined ? {} : { error: { code: record.error.code, message: record.error.message, ...(record.error.line === undefined ? {} : { line: record.error.line }) } }),
     };
-    if (!(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
+    if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
     await unlink(this.recordPath(c)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
@@ -139,7 +136,7 @@ export class Committer {
       time: new Date().toISOString(),
     };
     const name = path.slice(this.folders.failed.length + 1);
-    const file = await AtomicFile.create(this.folders.failed, name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}.${c.claimId}` });
+    const file = await AtomicFile.create(this.folders.failed, name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}` });
     try {
       await file.write(`${JSON.stringify(body, null, 2)}\n`);
       await file.commit();

@@ -46,6 +46,8 @@ export class Daemon {
   private heartbeat: NodeJS.Timeout | undefined;
   /** Pipelines whose database is unreachable, with the files waiting for it. */
   private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout }>();
+  /** Commits run beside processing, up to this many at once. */
+  private readonly commitSlots = new Semaphore(32);
   private readonly jobs = new Subject<Job>();
   private readonly router: Router;
   private readonly settings = new Map<string, PipelineSettings>();
@@ -174,6 +176,7 @@ export class Daemon {
       }
     }
     await this.instances.retire();
+    await this.ledger.close();
     this.subscription?.unsubscribe();
     this.jobs.complete();
   }
@@ -231,24 +234,45 @@ export class Daemon {
       return;
     }
     if (job.kind === 'name') this.inbox.taken(job.name);
+    const c = claimed;
     const ac = new AbortController();
-    this.running.set(claimed.claimId, ac);
+    this.running.set(c.claimId, ac);
     this.hooks.onFilesInFlight?.(1);
-    try {
-      await this.handle(claimed, ac.signal);
-    } catch (err) {
-      this.log.error('internal error while finishing a file; it stays claimed and is redone at restart', { file: claimed.name, error: String(err) });
-    } finally {
-      this.running.delete(claimed.claimId);
+    const finished = (): void => {
+      this.running.delete(c.claimId);
       this.hooks.onFilesInFlight?.(-1);
       this.done(key);
+    };
+    const internal = (err: unknown): void =>
+      this.log.error('internal error while finishing a file; it stays claimed and is redone at restart', { file: c.name, error: String(err) });
+    let commit: (() => Promise<void>) | undefined;
+    try {
+      commit = await this.handle(c, ac.signal, job.kind === 'name');
+    } catch (err) {
+      internal(err);
     }
+    if (commit === undefined) {
+      finished();
+      return;
+    }
+    // the commit is disk latency, not CPU: it runs beside the next files, so --concurrency bounds parsing only
+    await this.commitSlots.acquire();
+    void commit()
+      .catch(internal)
+      .finally(() => {
+        this.commitSlots.release();
+        finished();
+      });
   }
 
-  private async handle(claimed: ClaimedFile, signal: AbortSignal): Promise<void> {
+  /**
+   * Processes a claimed file up to its commit, which it returns to run (or undefined when the file needs
+   * none: parked, put back, or finished from a record). `fresh`: claimed just now, so it has no record.
+   */
+  private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh = false): Promise<(() => Promise<void>) | undefined> {
     const startedAt = new Date();
     const pipeline = this.router(claimed.name);
-    const prior = await this.committer.pending(claimed);
+    const prior = fresh ? undefined : await this.committer.pending(claimed);
     if (prior !== undefined) {
       // a database load whose COMMIT may or may not have happened before a crash or an outage: ask the database
       const p = this.cfg.pipelines.find((x) => x.name === prior.pipeline);
@@ -306,6 +330,11 @@ export class Daemon {
       ...(staged.output?.publish === undefined ? {} : { db: true }),
       ...(err === undefined ? {} : { error: { code: err.code, message: err.message, ...(err.line === undefined ? {} : { line: err.line }), ...(err.field === undefined ? {} : { field: err.field }), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
     };
+    return () => this.commitOutcome(claimed, record, report, staged, pipeline);
+  }
+
+  private async commitOutcome(claimed: ClaimedFile, record: CommitRecord, report: FileReport, staged: NonNullable<FileReport['staged']>, pipeline: PipelineConfig | undefined): Promise<void> {
+    const err = report.error;
     failpoint('before-commit-record');
     let receipt: Receipt;
     try {
@@ -473,6 +502,24 @@ export class Daemon {
   }
 }
 
+
+/** A counting semaphore: acquire waits while all permits are taken. */
+class Semaphore {
+  private waiting: Array<() => void> = [];
+  constructor(private permits: number) {}
+  async acquire(): Promise<void> {
+    if (this.permits > 0) {
+      this.permits--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.permits++;
+  }
+}
 
 function causeCode(err: SluiceError | undefined): string | undefined {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;

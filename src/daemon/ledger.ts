@@ -1,5 +1,5 @@
 // The receipt ledger: one JSON line per finished file in <state>/receipts.jsonl, appended and fsync'ed.
-import { open, readFile, stat } from 'node:fs/promises';
+import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface Receipt {
@@ -28,15 +28,21 @@ export class Ledger {
     this.path = join(stateDir, 'receipts.jsonl');
   }
 
+  /** Appends one receipt (one write of one line, O_APPEND: lines of several instances never interleave). */
   async append(r: Receipt): Promise<void> {
-    const fh = await open(this.path, 'a', 0o640);
-    try {
-      await fh.write(`${JSON.stringify(r)}\n`);
-      if (this.fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    this.fh ??= open(this.path, 'a', 0o640);
+    const fh = await this.fh;
+    await fh.write(`${JSON.stringify(r)}\n`);
+    if (this.fsync) await fh.datasync();
   }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await (await fh?.catch(() => undefined))?.close();
+  }
+
+  private fh: Promise<FileHandle> | undefined;
 
   /** True if a receipt for this claim was written (looks at the end of the ledger). */
   async has(claimId: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 // Moves and publishes that never replace an existing file: link() then unlink(), with numbered names.
-import { link, open, rename, lstat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, lstat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { failpoint, fault } from '../failpoint.js';
 
@@ -125,13 +125,38 @@ function ignoreMissing(err: NodeJS.ErrnoException): void {
 
 /** Makes a directory's entries (a new name, a removed name) durable. */
 export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+  // a daemon syncs the same few folders for every file: keep them open (checked against the path's inode,
+  // so a folder removed and recreated is opened anew)
+  let entry = dirHandles.get(dir);
+  if (entry !== undefined) {
+    const [held, now] = await Promise.all([entry, lstat(dir).catch(() => undefined)]);
+    if (now?.ino !== held.ino) {
+      if (dirHandles.get(dir) === entry) dirHandles.delete(dir);
+      retire(entry);
+      entry = undefined;
+    }
   }
+  if (entry === undefined) {
+    entry = open(dir, 'r').then(async (fh) => ({ fh, ino: (await fh.stat()).ino }));
+    dirHandles.set(dir, entry);
+    entry.catch(() => dirHandles.delete(dir));
+    // a long-lived daemon with name templates may touch many folders: keep the most recent 64
+    if (dirHandles.size > 64) {
+      const oldest = dirHandles.keys().next().value as string;
+      retire(dirHandles.get(oldest)!);
+      dirHandles.delete(oldest);
+    }
+  }
+  await (await entry).fh.sync();
 }
+
+/** Closes a handle no longer cached, once whoever was using it is surely done. */
+function retire(entry: Promise<{ fh: FileHandle }>): void {
+  void entry.then(({ fh }) => setTimeout(() => void fh.close().catch(() => undefined), 5000).unref(), () => undefined);
+}
+
+/** Open folder handles by path. */
+const dirHandles = new Map<string, Promise<{ fh: FileHandle; ino: number }>>();
 
 /** The directory and base name of a path. */
 export function splitPath(path: string): { dir: string; name: string } {

@@ -2,7 +2,7 @@
 // once it has settled: no change in size or mtime for the settle time.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FSWatcher } from 'chokidar';
+import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from '../log.js';
 import { isIgnoredName } from './claims.js';
 
@@ -33,11 +33,13 @@ export class Inbox {
   /** Names reported ready and not yet forgotten: never reported twice. */
   private readonly reported = new Set<string>();
   private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private rescanner: NodeJS.Timeout | undefined;
   private ticking = false;
   private polling = false;
   private gone = false;
+  private retrying = false;
   private closed = false;
   private readonly tickMs: number;
 
@@ -69,20 +71,34 @@ export class Inbox {
     return names;
   }
 
+  /**
+   * Watches with fs.watch (inotify on Linux): one event per change, naming the file, taken as a hint. Not
+   * chokidar: it re-reads and stats the whole folder on every new file, which made a 10,000-file inbox
+   * quadratic. Polling (`poll: true`, or at the inotify limit) is a rescan every `pollIntervalMs`.
+   */
   private async startWatcher(): Promise<void> {
-    const { watch } = await import('chokidar'); // only the daemon watches; --once does not pay for it
-    const w = watch(this.opts.dir, {
-      depth: 0,
-      ignoreInitial: true,
-      usePolling: this.polling,
-      interval: this.opts.pollIntervalMs ?? 1000,
-      ignored: (p: string) => p !== this.opts.dir && isIgnoredName(baseName(p)),
-    });
-    this.watcher = w;
-    w.on('add', (p: string) => this.hint(baseName(p)));
-    w.on('change', (p: string) => this.hint(baseName(p)));
-    w.on('error', (err: unknown) => void this.onWatchError(err));
-    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+    this.stopWatcher();
+    if (this.polling) {
+      this.poller = setInterval(() => void this.rescan(), this.opts.pollIntervalMs ?? 1000);
+      return;
+    }
+    try {
+      const w = watch(this.opts.dir, { persistent: true }, (_event, filename) => {
+        if (filename !== null && filename !== undefined) this.hint(filename.toString());
+        else void this.rescan(); // the platform did not say which file: look
+      });
+      w.on('error', (err) => void this.onWatchError(err));
+      this.watcher = w;
+    } catch (err) {
+      await this.onWatchError(err);
+    }
+  }
+
+  private stopWatcher(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.poller !== undefined) clearInterval(this.poller);
+    this.poller = undefined;
   }
 
   /** The inotify watch limit (ENOSPC) or file table (EMFILE): fall back to polling; anything else: rescans. */
@@ -91,7 +107,6 @@ export class Inbox {
     if ((code === 'ENOSPC' || code === 'EMFILE') && !this.polling && !this.closed) {
       this.opts.log.warn('inotify watch limit reached: watching the inbox by polling instead', { error: String(err) });
       this.polling = true;
-      await this.watcher?.close();
       await this.startWatcher();
       return;
     }
@@ -106,7 +121,6 @@ export class Inbox {
       if (this.gone) {
         this.gone = false;
         this.opts.log.info('the inbox folder is back: watching it again', { dir: this.opts.dir });
-        await this.watcher?.close();
         await this.startWatcher();
         await this.scan();
       }
@@ -117,8 +131,14 @@ export class Inbox {
       }
       if (!this.gone) this.opts.log.error('the inbox folder is gone; waiting for it to come back', { dir: this.opts.dir });
       this.gone = true;
-      // look again soon rather than at the next full rescan
-      setTimeout(() => void this.rescan(), Math.min(1000, this.opts.rescanMs)).unref();
+      // look again soon rather than at the next full rescan (one retry pending at a time)
+      if (!this.retrying) {
+        this.retrying = true;
+        setTimeout(() => {
+          this.retrying = false;
+          void this.rescan();
+        }, Math.min(1000, this.opts.rescanMs || 1000)).unref();
+      }
     }
   }
 
@@ -153,7 +173,7 @@ export class Inbox {
     if (this.ticker !== undefined) clearTimeout(this.ticker);
     if (this.rescanner !== undefined) clearInterval(this.rescanner);
     this.candidates.clear();
-    await this.watcher?.close();
+    this.stopWatcher();
   }
 
   private async tick(): Promise<void> {

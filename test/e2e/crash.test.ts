@@ -60,7 +60,8 @@ describe('crash safety', () => {
       const crashed = await runWith({ SLUICE_FAILPOINT: point }, args);
       expect(crashed.signal).toBe('SIGKILL');
       const again = await runCli(args);
-      expect(again.code).toBe(1); // bin.csv failed
+      // 1 if bin.csv failed in this run; 0 if its failure was committed before the crash
+      expect([0, 1]).toContain(again.code);
       await expectFinalState();
     },
   );
