@@ -1,0 +1,98 @@
+// npm run bench: sluice --once against the plain pandas script and a bare csv-parse stream pipeline on the
+// reference workload, alternating runs, then many small files into a running daemon. Prints medians.
+//   node bench/run.mjs [--rows 1000000] [--runs 5] [--files 10000] [--skip-small]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const GEN = resolve(ROOT, '../shared/bench/gen.mjs');
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '5' }, files: { type: 'string', default: '10000' }, 'skip-small': { type: 'boolean', default: false } },
+});
+const rows = Number(values.rows);
+const runs = Number(values.runs);
+const data = join(ROOT, 'bench/.data');
+mkdirSync(data, { recursive: true });
+const input = join(data, `gen-${rows}-5.csv`);
+if (!existsSync(input)) writeFileSync(input, execFileSync(process.execPath, [GEN, String(rows), '5'], { maxBuffer: 2 ** 31 }));
+const mb = statSync(input).size / 1e6;
+const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import pandas'], { stdio: 'ignore' }).status === 0);
+
+/** Runs a command under /usr/bin/time: wall seconds and peak RSS in MB. */
+function timed(cmd, args, env = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const kb = Number(r.stderr.trim().split('\n').pop());
+  return { wall, rss: kb / 1024 };
+}
+
+function sluiceOnce() {
+  const t = join(tmpdir(), `sluice-bench-${process.pid}`);
+  rmSync(t, { recursive: true, force: true });
+  mkdirSync(join(t, 'watch'), { recursive: true });
+  linkSync(input, join(t, 'watch', 'big.csv'));
+  const dirs = ['watch', 'out', 'rejects', 'archive', 'failed'].flatMap((d) => [`--${d}`, join(t, d)]);
+  const r = timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--once', '--metrics-port', '0', ...dirs]);
+  rmSync(t, { recursive: true, force: true });
+  return r;
+}
+const out = join(data, 'out.csv');
+const contenders = {
+  sluice: sluiceOnce,
+  ...(python === undefined ? {} : { pandas: () => timed(python, [join(ROOT, 'bench/pandas-dropna.py'), input, out]) }),
+  bare: () => timed(process.execPath, [join(ROOT, 'bench/bare-pipeline.mjs'), input, out]),
+};
+if (python === undefined) console.log('python3 with pandas not found (Debian: apt-get install python3-pandas): pandas skipped');
+
+const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+for (const f of Object.values(contenders)) f(); // warm-up: page cache, module cache
+for (let i = 0; i < runs; i++) for (const [k, f] of Object.entries(contenders)) results[k].push(f());
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const med = Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, { wall: median(rs.map((r) => r.wall)), rss: median(rs.map((r) => r.rss)) }]));
+console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+console.log(`workload: ${rows.toLocaleString('en')} rows, ${mb.toFixed(0)} MB (gen.mjs ${rows} 5), ${runs} alternating runs each, medians`);
+console.log('| contender | wall s | MB/s | rows/s | peak RSS MB |');
+console.log('|---|---:|---:|---:|---:|');
+for (const [k, m] of Object.entries(med)) console.log(`| ${k} | ${m.wall.toFixed(2)} | ${(mb / m.wall).toFixed(0)} | ${Math.round(rows / m.wall).toLocaleString('en')} | ${m.rss.toFixed(0)} |`);
+if (med.pandas) console.log(`sluice / pandas: ${(med.sluice.wall / med.pandas.wall).toFixed(2)}`);
+console.log(`sluice / bare csv-parse pipeline: ${(med.sluice.wall / med.bare.wall).toFixed(2)}`);
+
+if (!values['skip-small']) await smallFiles(Number(values.files));
+
+/** N files of 20 rows renamed into a running daemon: files/s, and drop-to-output latency p50/p99. */
+async function smallFiles(n) {
+  const t = join(tmpdir(), `sluice-bench-small-${process.pid}`);
+  rmSync(t, { recursive: true, force: true });
+  for (const d of ['stage', 'watch']) mkdirSync(join(t, d), { recursive: true });
+  const one = execFileSync(process.execPath, [GEN, '20', '0']);
+  for (let i = 1; i <= n; i++) writeFileSync(join(t, 'stage', `s${i}.csv`), one);
+  const dirs = ['watch', 'out', 'rejects', 'archive', 'failed'].flatMap((d) => [`--${d}`, join(t, d)]);
+  const daemon = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--metrics-port', '0', ...dirs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let log = '';
+  daemon.stdout.on('data', (b) => (log += b));
+  while (!log.includes('sluice started')) await new Promise((r) => setTimeout(r, 50));
+  const dropped = new Map();
+  const t0 = Date.now();
+  for (let i = 1; i <= n; i++) {
+    renameSync(join(t, 'stage', `s${i}.csv`), join(t, 'watch', `s${i}.csv`));
+    dropped.set(`s${i}.csv`, Date.now());
+  }
+  while ((log.match(/"file processed"/g) ?? []).length < n) await new Promise((r) => setTimeout(r, 100));
+  const seconds = (Date.now() - t0) / 1000;
+  const latencies = log
+    .split('\n')
+    .filter((l) => l.includes('"file processed"'))
+    .map((l) => JSON.parse(l))
+    .map((e) => Date.parse(e.time) - dropped.get(e.file))
+    .sort((a, b) => a - b);
+  daemon.kill('SIGTERM');
+  await new Promise((r) => daemon.on('close', r));
+  rmSync(t, { recursive: true, force: true });
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))];
+  console.log(`small files: ${n} files of 20 rows renamed into a running daemon (default settings): ${(n / seconds).toFixed(0)} files/s; drop-to-output latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`);
+}
