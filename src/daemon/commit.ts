@@ -2,9 +2,9 @@
 // durable under temporary names, a commit record is written beside its claim; from then on every step is
 // idempotent and a restart rolls it forward: publish outputs, move the input, append the receipt, drop
 // the record. Without a record, a claim is redone from the start (its temporary files are discarded).
-import { lstat, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { exists, findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
 import { failpoint } from '../failpoint.js';
@@ -144,15 +144,5 @@ export class Committer {
       await file.abort();
       throw err;
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
   }
 }

@@ -43,7 +43,8 @@ export async function moveNoClobber(src: string, dir: string, name: string): Pro
   throw new Error(`no free name for ${name} in ${dir} after ${MAX_TRIES} tries`);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** True if something (a file, a link, a folder) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
