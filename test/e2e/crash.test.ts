@@ -9,7 +9,7 @@ import { CLI, cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './har
 let d: Dirs;
 afterEach(() => cleanup(d));
 
-const GEN = resolve(import.meta.dirname, '../../../shared/bench/gen.mjs');
+const GEN = resolve(import.meta.dirname, '../fixtures/gen.mjs');
 const GOOD = 'id,name\n1,a\n2,\n3,c\n';
 const BAD = 'id,name\n1,a\n2\n3,c\n';
 

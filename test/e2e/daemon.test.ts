@@ -9,7 +9,7 @@ import { cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, waitFor } from '.
 let d: Dirs;
 afterEach(() => cleanup(d));
 
-const GEN = resolve(import.meta.dirname, '../../../shared/bench/gen.mjs');
+const GEN = resolve(import.meta.dirname, '../fixtures/gen.mjs');
 const gen = (rows: number, nullPct = 0): Buffer => execFileSync(process.execPath, [GEN, String(rows), String(nullPct)], { maxBuffer: 1 << 30 });
 
 async function exists(dir: string, name: string): Promise<boolean> {

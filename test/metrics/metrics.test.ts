@@ -128,7 +128,7 @@ describe('metrics', () => {
     );
     prom = spawn(prometheus, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
     const daemon = await Daemon.start([...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1']);
-    const csv = execFileSync(process.execPath, [resolve(ROOT, '../shared/bench/gen.mjs'), '5000', '5']);
+    const csv = execFileSync(process.execPath, [resolve(ROOT, 'test/fixtures/gen.mjs'), '5000', '5']);
     await drop('a.csv', csv);
     await drop('b.csv', GOOD);
     const expected = { written: 0, read: 0 };

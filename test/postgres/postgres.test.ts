@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => db?.stop());
 afterEach(() => cleanup(d));
 
-const GEN = resolve(import.meta.dirname, '../../../shared/bench/gen.mjs');
+const GEN = resolve(import.meta.dirname, '../fixtures/gen.mjs');
 const DDL = `(id bigint primary key, ts timestamptz, "user" text, email text, country text, amount numeric(10,2), qty int, status text, note text, score numeric(6,4))`;
 /** The table read back in the generator's own text form, to compare with the input byte for byte. */
 const READ_BACK = `select orders.id::text as id, to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, "user", email, country, amount::text, qty::text, status, note, score::text`;
