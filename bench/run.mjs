@@ -31,19 +31,22 @@ function timed(cmd, args, env = {}) {
   return { wall, rss: kb / 1024 };
 }
 
-function sluiceOnce() {
+function sluiceOnce(metrics = false) {
   const t = join(tmpdir(), `sluice-bench-${process.pid}`);
   rmSync(t, { recursive: true, force: true });
   mkdirSync(join(t, 'watch'), { recursive: true });
   linkSync(input, join(t, 'watch', 'big.csv'));
   const dirs = ['watch', 'out', 'rejects', 'archive', 'failed'].flatMap((d) => [`--${d}`, join(t, d)]);
-  const r = timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--once', '--metrics-port', '0', ...dirs]);
+  // with metrics: the server on an ephemeral-range port, every counter and histogram updated as in a daemon
+  const port = metrics ? String(20000 + (process.pid % 20000)) : '0';
+  const r = timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--once', '--metrics-port', port, ...dirs]);
   rmSync(t, { recursive: true, force: true });
   return r;
 }
 const out = join(data, 'out.csv');
 const contenders = {
-  sluice: sluiceOnce,
+  sluice: () => sluiceOnce(false),
+  'sluice with metrics': () => sluiceOnce(true),
   ...(python === undefined ? {} : { pandas: () => timed(python, [join(ROOT, 'bench/pandas-dropna.py'), input, out]) }),
   bare: () => timed(process.execPath, [join(ROOT, 'bench/bare-pipeline.mjs'), input, out]),
 };
@@ -61,6 +64,7 @@ console.log('|---|---:|---:|---:|---:|');
 for (const [k, m] of Object.entries(med)) console.log(`| ${k} | ${m.wall.toFixed(2)} | ${(mb / m.wall).toFixed(0)} | ${Math.round(rows / m.wall).toLocaleString('en')} | ${m.rss.toFixed(0)} |`);
 if (med.pandas) console.log(`sluice / pandas: ${(med.sluice.wall / med.pandas.wall).toFixed(2)}`);
 console.log(`sluice / bare csv-parse pipeline: ${(med.sluice.wall / med.bare.wall).toFixed(2)}`);
+console.log(`metrics on / off: ${(med['sluice with metrics'].wall / med.sluice.wall).toFixed(2)} (counts are per batch and per file, never per row)`);
 
 if (!values['skip-small']) await smallFiles(Number(values.files));
 
