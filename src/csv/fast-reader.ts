@@ -16,6 +16,7 @@ export function fastPathApplies(options: CsvReadOptions): boolean {
   const delimiter = options.delimiter ?? ',';
   return (
     delimiter.length === 1 &&
+    delimiter.charCodeAt(0) < 0x80 && // one byte in UTF-8
     delimiter !== '"' &&
     delimiter !== '\r' &&
     delimiter !== '\n' &&
@@ -104,12 +105,25 @@ export class FastCsvReader {
     this.first = false;
   }
 
-  /** Emits every complete record in `text`; `final`: no more text will come. */
+  /**
+   * Emits every complete record in `text`; `final`: no more text will come. Stops at the first record it
+   * cannot finish for want of text (kept for the next chunk) or that csv-parse must judge (handed over).
+   * Fields are cut with `indexOf` and `slice` (faster than `split` or a loop over every character); the
+   * next quote, CR and delimiter positions are cached so that each stretch of text is searched once.
+   */
   private parse(final: boolean): void {
     const s = this.text;
     const n = s.length;
     const D = this.delim;
+    const delimiter = this.delimiter;
+    const handler = this.handler;
+    const maxChars = this.maxChars;
     let pos = 0;
+    // next quote / CR / delimiter at or after the position last asked about; n when there is none
+    let nq = -1;
+    let ncr = -1;
+    let nd = -1;
+    let anomaly = false;
     records: while (pos < n) {
       const c0 = s.charCodeAt(pos);
       if (c0 === LF) {
@@ -124,28 +138,13 @@ export class FastCsvReader {
           pos += 2;
           continue;
         }
-        break records; // a lone CR: csv-parse's
+        anomaly = true; // a lone CR: csv-parse's
+        break;
       }
-      // the common case: a line without quotes or CRs is split natively, and is its own canonical text
-      const nl = s.indexOf('\n', pos);
-      if (nl !== -1) {
-        const lineEnd = s.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
-        const text = s.slice(pos, lineEnd);
-        if (text.indexOf('"') === -1 && text.indexOf('\r') === -1) {
-          const fields = text.split(this.delimiter);
-          const line = this.line;
-          if (this.width === -1) {
-            this.width = fields.length;
-            this.handler.record(fields, line, text);
-          } else if (fields.length !== this.width) {
-            this.handler.reject(line, 'CSV_RECORD_INCONSISTENT_COLUMNS', `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`, Buffer.from(text, 'utf8'));
-          } else {
-            this.handler.record(fields, line, text);
-          }
-          this.line++;
-          pos = nl + 1;
-          continue;
-        }
+      let nl = s.indexOf('\n', pos);
+      if (nl === -1) {
+        if (!final) break;
+        nl = n;
       }
       const fields: string[] = [];
       let i = pos;
@@ -159,10 +158,11 @@ export class FastCsvReader {
           let q: number;
           for (;;) {
             q = s.indexOf('"', j);
-            if (q === -1 || (q + 1 >= n && !final)) {
-              if (q === -1 && final) break records; // unclosed at the end: csv-parse's
-              break records; // need more text (handled below: not final)
+            if (q === -1) {
+              if (final) anomaly = true; // unclosed at the end: csv-parse's
+              break records;
             }
+            if (q + 1 >= n && !final) break records; // `"` or `""`? the next chunk says
             if (q + 1 < n && s.charCodeAt(q + 1) === QUOTE) {
               escaped = true;
               j = q + 2;
@@ -170,25 +170,51 @@ export class FastCsvReader {
             }
             break;
           }
+          if (ncr < i) {
+            ncr = s.indexOf('\r', i);
+            if (ncr === -1) ncr = n;
+          }
+          if (ncr < q) {
+            anomaly = true; // a CR inside quotes: csv-parse counts lines its way
+            break records;
+          }
           const body = s.slice(i + 1, q);
-          if (body.indexOf('\r') !== -1) break records; // CR inside quotes: csv-parse counts lines its way
-          for (let k = body.indexOf('\n'); k !== -1; k = body.indexOf('\n', k + 1)) inner++;
-          const field = escaped ? body.replace(/""/g, '"') : body;
-          // quoted without need: the text is not what a writer would produce, so no raw passthrough
-          if (!escaped && body.indexOf('\n') === -1 && body.indexOf(this.delimiter) === -1) canonical = false;
-          fields.push(field);
+          // nl is the first LF at or after i: the body holds line ends when it comes before the closing quote
+          const multiline = nl < q;
+          if (multiline) {
+            for (let k = nl; k !== -1 && k < q; k = s.indexOf('\n', k + 1)) inner++;
+            nl = s.indexOf('\n', q);
+            if (nl === -1) {
+              if (!final) break records;
+              nl = n;
+            }
+          }
+          // quoted without need: not what a writer would produce, so no raw passthrough
+          if (!escaped && !multiline && body.indexOf(delimiter) === -1) canonical = false;
+          fields.push(escaped ? body.replace(/""/g, '"') : body);
           i = q + 1;
         } else {
-          let j = i;
-          while (j < n) {
-            const c = s.charCodeAt(j);
-            if (c === D || c === LF || c === CR) break;
-            if (c === QUOTE) break records; // a quote inside an unquoted field: csv-parse's
-            j++;
+          // an unquoted field ends at the next delimiter, CR or LF; a quote before that is csv-parse's
+          if (nd < i) {
+            nd = s.indexOf(delimiter, i);
+            if (nd === -1) nd = n;
           }
-          if (j >= n && !final) break records;
-          fields.push(s.slice(i, j));
-          i = j;
+          if (ncr < i) {
+            ncr = s.indexOf('\r', i);
+            if (ncr === -1) ncr = n;
+          }
+          let e = nd < nl ? nd : nl;
+          if (ncr < e) e = ncr;
+          if (nq < i) {
+            nq = s.indexOf('"', i);
+            if (nq === -1) nq = n;
+          }
+          if (nq < e) {
+            anomaly = true;
+            break records;
+          }
+          fields.push(s.slice(i, e));
+          i = e;
         }
         if (i >= n) {
           if (!final) break records;
@@ -198,7 +224,6 @@ export class FastCsvReader {
         const c = s.charCodeAt(i);
         if (c === D) {
           i++;
-          if (i >= n && !final) break records;
           continue;
         }
         if (c === LF) {
@@ -214,75 +239,28 @@ export class FastCsvReader {
             break;
           }
         }
-        break records; // something after a closing quote, or a lone CR: csv-parse's
+        anomaly = true; // something after a closing quote, or a lone CR: csv-parse's
+        break records;
+      }
+      if (end - pos > maxChars) {
+        anomaly = true; // maybe over maxRecordSize: csv-parse judges
+        break;
       }
       const line = this.line;
       const raw = s.slice(pos, end);
       if (this.width === -1) {
         this.width = fields.length;
-        this.handler.record(fields, line, canonical ? raw : undefined);
+        handler.record(fields, line, canonical ? raw : undefined);
       } else if (fields.length !== this.width) {
-        this.handler.reject(
-          line,
-          'CSV_RECORD_INCONSISTENT_COLUMNS',
-          `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`,
-          Buffer.from(raw, 'utf8'),
-        );
+        handler.reject(line, 'CSV_RECORD_INCONSISTENT_COLUMNS', `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`, Buffer.from(raw, 'utf8'));
       } else {
-        this.handler.record(fields, line, canonical ? raw : undefined);
+        handler.record(fields, line, canonical ? raw : undefined);
       }
       this.line += 1 + inner;
       pos = i;
     }
     this.text = pos === 0 ? s : s.slice(pos);
-    if (pos < n && final) this.toFallback();
-    else if (pos < n && this.needsFallback(this.text)) this.toFallback();
-  }
-
-  /** Something left in `text` that waiting for more input cannot resolve: a lone CR or a stray quote. */
-  private needsFallback(rest: string): boolean {
-    // the loop stops early only for want of text, except on anomalies; re-check the anomalies cheaply
-    const s = rest;
-    const n = s.length;
-    if (n === 0) return false;
-    const c0 = s.charCodeAt(0);
-    if (c0 === CR) return n >= 2 && s.charCodeAt(1) !== LF;
-    let i = 0;
-    const D = this.delim;
-    for (;;) {
-      if (i >= n) return false;
-      if (s.charCodeAt(i) === QUOTE) {
-        let j = i + 1;
-        let q: number;
-        for (;;) {
-          q = s.indexOf('"', j);
-          if (q === -1 || q + 1 >= n) return false;
-          if (s.charCodeAt(q + 1) === QUOTE) {
-            j = q + 2;
-            continue;
-          }
-          break;
-        }
-        if (s.slice(i + 1, q).indexOf('\r') !== -1) return true;
-        i = q + 1;
-      } else {
-        while (i < n) {
-          const c = s.charCodeAt(i);
-          if (c === D || c === LF || c === CR) break;
-          if (c === QUOTE) return true;
-          i++;
-        }
-        if (i >= n) return false;
-      }
-      const c = s.charCodeAt(i);
-      if (c === D) {
-        i++;
-        continue;
-      }
-      if (c === LF) return false; // a complete record would have been taken: cannot happen
-      if (c === CR) return i + 1 < n && s.charCodeAt(i + 1) !== LF;
-      return true;
-    }
+    if (pos < n && (anomaly || final)) this.toFallback();
   }
 }
 
