@@ -85,6 +85,10 @@ export class SluiceMetrics {
       for (const stage of ['read', 'written', 'filtered', 'rejected']) this.rows.inc({ pipeline, stage }, 0);
       this.bytesRead.inc({ pipeline }, 0);
       this.bytesWritten.inc({ pipeline }, 0);
+      // histograms too: the sink-falling-behind alert reads rate(sluice_batch_rows_count) before any batch
+      this.batchRows.zero({ pipeline });
+      this.batchWriteDuration.zero({ pipeline });
+      for (const outcome of ['succeeded', 'failed']) this.fileDuration.zero({ pipeline, outcome });
     }
     this.diskFull.set(0);
     if (options.defaultMetrics !== false) {

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, Daemon, dirFlags, type Dirs, makeDirs, runCli, waitFor } from '../e2e/harness.js';
+import { CLI, cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, runCli, waitFor } from '../e2e/harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const INSTALL = 'apt-get update && apt-get install -y prometheus';
@@ -31,7 +31,13 @@ function freePort(): Promise<number> {
 let d: Dirs;
 let prom: ChildProcess | undefined;
 let promDir: string | undefined;
+let child: ChildProcess | undefined;
 afterEach(async () => {
+  if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('close', r));
+  }
+  child = undefined;
   if (prom !== undefined) {
     prom.kill('SIGKILL');
     await new Promise((r) => prom!.once('close', r));
@@ -153,6 +159,46 @@ describe('metrics', () => {
     expect(await query('sum(sluice_rows_total{stage="read"}) - sum(sluice_rows_total{stage=~"written|filtered|rejected"})')).toBe(0);
     expect(await query('up{job="sluice"}')).toBe(1);
     await daemon.stop();
+  });
+
+  it('/readyz is 503 while the daemon starts and while it drains, 200 in between; /healthz is 200 throughout', async () => {
+    d = await makeDirs();
+    const port = await freePort();
+    // gate.mjs holds the start (its import waits for startGate) and holds each file's end (until hold exists)
+    const startGate = join(d.root, 'start.gate');
+    const hold = join(d.root, 'hold.gate');
+    const cfg = join(d.root, 'sluice.yaml');
+    const gate = join(import.meta.dirname, 'gate.mjs');
+    await writeFile(cfg, ['pipelines:', '  - name: default', '    steps:', `      - module: { path: ${JSON.stringify(gate)}, options: { hold: ${JSON.stringify(hold)} } }`, ''].join('\n'));
+    const flags = [...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1'];
+    const c = spawn(process.execPath, [CLI, 'run', '--config', cfg, ...flags], { env: { ...process.env, SLUICE_TEST_START_GATE: startGate }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    let stderr = '';
+    c.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.once('close', (code, signal) => r({ code, signal })));
+    const status = async (path: string): Promise<number> => {
+      try {
+        return (await scrape(port, path)).status;
+      } catch {
+        return 0; // not listening (yet, or any more)
+      }
+    };
+    await waitFor(async () => (await status('/healthz')) === 200, 'the metrics server to listen');
+    expect(await status('/readyz')).toBe(503);
+    expect(sample((await scrape(port)).body, 'sluice_files_in_flight')).toBe(0);
+    await writeFile(startGate, '');
+    await waitFor(async () => (await status('/readyz')) === 200, '/readyz 200 once started');
+    await drop('held.csv', GOOD);
+    await waitFor(async () => /^sluice_files_in_flight 1$/m.test((await scrape(port)).body), 'the file to be in flight');
+    c.kill('SIGTERM');
+    await waitFor(async () => (await status('/readyz')) === 503, '/readyz 503 while draining');
+    expect(await status('/healthz')).toBe(200);
+    expect(sample((await scrape(port)).body, 'sluice_files_in_flight')).toBe(1);
+    await writeFile(hold, '');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(stderr).toBe('');
+    expect(await list(d.archive)).toEqual(['held.csv']);
+    expect(await status('/readyz')).toBe(0);
   });
 
   it('a metrics port in use is a clear startup error (exit 2), not a crash', async () => {
