@@ -24,6 +24,8 @@ export class SluiceMetrics {
   readonly errors: Counter<'pipeline' | 'code'>;
   readonly sinkUp: Gauge<'pipeline'>;
   readonly diskFull: Gauge;
+  /** The in-flight levels, read by the gauges at scrape time: the rows hook fires once per row. */
+  private inFlight = { files: 0, rows: 0 };
 
   constructor(
     readonly registry: Registry,
@@ -54,8 +56,23 @@ export class SluiceMetrics {
       registers,
     });
     this.batchRows = new Histogram({ name: 'sluice_batch_rows', help: 'Rows per written batch.', labelNames: ['pipeline'], buckets: [1, 10, 100, 500, 1000, 5000, 10000], registers });
-    this.filesInFlight = new Gauge({ name: 'sluice_files_in_flight', help: 'Files being processed now.', registers });
-    this.rowsInFlight = new Gauge({ name: 'sluice_rows_in_flight', help: 'Rows read but not yet written (the backpressure level; high means a sink is falling behind).', registers });
+    const inFlight = this.inFlight;
+    this.filesInFlight = new Gauge({
+      name: 'sluice_files_in_flight',
+      help: 'Files being processed now.',
+      registers,
+      collect() {
+        this.set(inFlight.files);
+      },
+    });
+    this.rowsInFlight = new Gauge({
+      name: 'sluice_rows_in_flight',
+      help: 'Rows read but not yet written (the backpressure level; high means a sink is falling behind).',
+      registers,
+      collect() {
+        this.set(inFlight.rows);
+      },
+    });
     const inbox = options.inbox;
     this.inboxFiles = new Gauge({
       name: 'sluice_inbox_files',
@@ -118,8 +135,9 @@ export class SluiceMetrics {
   hooks(): DaemonHooks {
     return {
       onFileDone: (r) => this.fileDone(r),
-      onFilesInFlight: (d) => this.filesInFlight.inc(d),
-      onInFlight: (d) => this.rowsInFlight.inc(d),
+      // plain additions: the flow gate reports every row taken and every batch given back
+      onFilesInFlight: (d) => void (this.inFlight.files += d),
+      onInFlight: (d) => void (this.inFlight.rows += d),
       onBatchWritten: (rows, seconds, pipeline) => {
         const labels = { pipeline: pipeline ?? 'default' };
         this.batchRows.observe(labels, rows);
