@@ -79,10 +79,25 @@ describe('metrics', () => {
     expect(health.status).toBe(200);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
     expect((await scrape(port, '/nope')).status).toBe(404);
-    await drop('good.csv', GOOD);
-    await drop('bad.csv', MALFORMED);
-    await drop('bin.csv', Buffer.from([0, 1, 2]));
-    await waitFor(async () => /sluice_files_total\{pipeline="default",outcome="failed"\} 1/.test((await scrape(port)).body) && /outcome="succeeded"\} 2/.test((await scrape(port)).body), 'three files done');
+    // one file at a time, so each file's own counts are seen: read = written + filtered + rejected per file
+    const stages = async (): Promise<Record<string, number>> => {
+      const body = (await scrape(port)).body;
+      return Object.fromEntries(['read', 'written', 'filtered', 'rejected'].map((st) => [st, sample(body, `sluice_rows_total{pipeline="default",stage="${st}"}`)]));
+    };
+    const files: Array<[string, string | Buffer, string, Record<string, number>]> = [
+      ['good.csv', GOOD, 'succeeded"} 1', { read: 5, written: 3, filtered: 2, rejected: 0 }],
+      ['bad.csv', MALFORMED, 'succeeded"} 2', { read: 4, written: 2, filtered: 0, rejected: 2 }],
+      ['bin.csv', Buffer.from([0, 1, 2]), 'failed"} 1', { read: 0, written: 0, filtered: 0, rejected: 0 }],
+    ];
+    for (const [name, content, done, counts] of files) {
+      const before = await stages();
+      await drop(name, content);
+      await waitFor(async () => (await scrape(port)).body.includes(`sluice_files_total{pipeline="default",outcome="${done}`), `${name} done`);
+      const after = await stages();
+      const delta = Object.fromEntries(Object.keys(after).map((st) => [st, after[st]! - before[st]!]));
+      expect(delta, name).toEqual(counts);
+      expect(delta.read, name).toBe(delta.written! + delta.filtered! + delta.rejected!);
+    }
     const text = (await scrape(port)).body;
     const s = (series: string): number => sample(text, series);
     expect(s('sluice_files_total{pipeline="default",outcome="succeeded"}')).toBe(2);
