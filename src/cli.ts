@@ -228,7 +228,6 @@ async function runDaemon(values: Values): Promise<number> {
   const d = daemon;
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   try {
-    await d.start();
     return await runUntilDone(d, log, values.once === true);
   } finally {
     await server?.close();
@@ -236,21 +235,35 @@ async function runDaemon(values: Values): Promise<number> {
 }
 
 async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise<number> {
+  // signals are taken from the start: one that comes while the daemon starts drains it once it has started
+  let signals = 0;
+  let stopped: Promise<void> | undefined;
+  let signalled!: () => void;
+  const firstSignal = new Promise<void>((resolve) => (signalled = resolve));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    log.info(signals === 1 ? 'signal received: draining' : 'second signal: aborting files in progress', { signal: sig });
+    const now = signals > 1;
+    stopped = started.then(() => daemon.stop(now), () => undefined);
+    signalled();
+  };
+  if (!once) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  const started = daemon.start();
+  await started;
   if (once) {
     await daemon.finished();
     await daemon.stop();
     return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;
   }
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      log.info(signals === 1 ? 'signal received: draining' : 'second signal: aborting files in progress', { signal: sig });
-      void daemon.stop(signals > 1).then(resolve, resolve);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await firstSignal;
+  // a second signal replaces `stopped` with a stop that aborts; wait until no newer one came
+  for (let seen: Promise<void> | undefined; seen !== stopped; ) {
+    seen = stopped;
+    await seen;
+  }
   log.info('sluice stopped');
   return EXIT.OK;
 }
