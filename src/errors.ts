@@ -40,6 +40,7 @@ export const USAGE_ERROR_CODES = {
   DIRS_NOT_ONE_FILESYSTEM: 'The inbox, output, rejects, archive, failed and state folders are not on one filesystem.',
   DIR_UNUSABLE: 'A folder could not be created or is not writable.',
   METRICS_PORT_IN_USE: 'The metrics server cannot listen on its address (the port is taken).',
+  METRICS_LISTEN_FAILED: 'The metrics server cannot listen on its address (a host that is not this machine, no permission).',
 } as const;
 
 export type FileErrorCode = keyof typeof FILE_ERROR_CODES;

@@ -55,7 +55,7 @@ export class MetricsServer {
         reject(
           err.code === 'EADDRINUSE'
             ? new SluiceError('METRICS_PORT_IN_USE', `metrics.port: ${options.host}:${options.port} is already in use (choose another with --metrics-port, or 0 to turn the server off)`, { field: 'metrics.port' })
-            : new SluiceError('METRICS_PORT_IN_USE', `metrics server cannot listen on ${options.host}:${options.port}: ${err.message}`, { field: 'metrics.host', cause: err }),
+            : new SluiceError('METRICS_LISTEN_FAILED', `metrics server cannot listen on ${options.host}:${options.port}: ${err.message}`, { field: 'metrics.host', cause: err }),
         );
       });
       server.listen(options.port, options.host, () => resolve());
