@@ -268,5 +268,11 @@ describe('FastCsvReader against csv-parse (CsvRecordReader)', () => {
     const bad = Buffer.concat([buf.subarray(0, at), Buffer.from('1,x"y,a,b,c,d\n'), buf.subarray(at)]);
     expect(same(bad)).toBe(false);
     expect(same(bad, [at + 3])).toBe(false);
+    // a NUL byte past the first piece: in the first chunk (the whole file refused) or in a later one
+    const nul = Buffer.from(buf);
+    nul[at + 3] = 0;
+    same(nul);
+    same(nul, [65536]);
+    expect(run('fast', nul, []).events).toEqual(['throw BINARY_FILE']);
   });
 });
