@@ -10,7 +10,7 @@ import { Claims, type ClaimedFile } from '../inbox/claims.js';
 import { Inbox } from '../inbox/inbox.js';
 import type { Logger } from '../log.js';
 import { processFile, type FileReport, type PipelineHooks, type PipelineSettings } from '../pipeline/process-file.js';
-import { createRouter, type Router } from '../pipeline/route.js';
+import { createRouter, delimiterFor, type Router } from '../pipeline/route.js';
 import { buildSteps, castSqlTypes, configDir } from '../pipeline/steps.js';
 import { checkNameTemplate } from '../sinks/output-name.js';
 import { outputSink } from '../sinks/output.js';
@@ -573,12 +573,11 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
 
 /** Per-file settings: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */
 function forFile(settings: PipelineSettings, p: PipelineConfig, claimed: ClaimedFile, instanceId: string): PipelineSettings {
-  const tsv = p.input.delimiter === undefined && /\.tsv(\.gz)?$/i.test(claimed.name);
   return {
     ...settings,
     tempTag: `${instanceId}~${claimed.claimId}`,
     claimId: claimed.claimId,
-    ...(tsv ? { csv: { ...settings.csv, delimiter: '\t' } } : {}),
+    csv: { ...settings.csv, delimiter: delimiterFor(p, claimed.name) },
   };
 }
 

@@ -4,8 +4,8 @@ import type { SluiceConfig } from '../config/load.js';
 import { SluiceError } from '../errors.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { processFile, type FileReport } from './process-file.js';
-import { createRouter } from './route.js';
-import { buildSteps, configDir } from './steps.js';
+import { pipelineSettings } from '../daemon/daemon.js';
+import { createRouter, delimiterFor } from './route.js';
 
 export interface PreviewResult {
   pipeline: string;
@@ -30,13 +30,13 @@ export async function preview(file: string, cfg: SluiceConfig, options: { pipeli
   const rows: Row[] = [];
   const rejects: Rejection[] = [];
   const rejectCodes: Record<string, number> = {};
-  const { delimiter, quote, escape, encoding, bom, maxRecordSize } = p.input;
+  // the pipeline exactly as the daemon builds it, with the output and the rejects kept in memory
+  const settings = await pipelineSettings(cfg, p, cfg.pipelines.indexOf(p));
   const report = await processFile(file, name, {
-    pipeline: p.name,
-    outDir: '',
-    rejectsDir: '',
-    csv: { delimiter: delimiter ?? (/\.tsv(\.gz)?$/i.test(name) ? '\t' : ','), quote, escape, encoding, bom, maxRecordSize },
-    steps: await buildSteps(p.steps, { baseDir: configDir(cfg.source) }),
+    ...settings,
+    csv: { ...settings.csv, delimiter: delimiterFor(p, name) },
+    stageOnly: false,
+    hash: false,
     sink: () => ({
       async write(b: RowBatch) {
         if (b.header !== undefined) header = b.header;
@@ -53,10 +53,6 @@ export async function preview(file: string, cfg: SluiceConfig, options: { pipeli
       commit: async () => ({ rows: 0, bytes: 0 }),
       abort: async () => undefined,
     }),
-    batch: cfg.batch,
-    highWaterMark: cfg.highWaterMark,
-    fsync: false,
-    tempTag: cfg.instanceId,
   });
   return { pipeline: p.name, header, rows, rejects, rejectCodes, report };
 }

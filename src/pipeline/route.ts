@@ -4,6 +4,12 @@ import type { PipelineConfig } from '../config/schema.js';
 
 export type Router = (fileName: string) => PipelineConfig | undefined;
 
+/** A pipeline's settings for one file name: a .tsv file is tab-separated unless the input says otherwise. */
+export function delimiterFor(p: PipelineConfig, fileName: string): string | undefined {
+  if (p.input.delimiter !== undefined) return p.input.delimiter;
+  return /\.tsv(\.gz)?$/i.test(fileName) ? '\t' : undefined;
+}
+
 export function createRouter(pipelines: readonly PipelineConfig[]): Router {
   const matchers = pipelines.map((p) => ({ p, test: picomatch(p.match, { dot: true, nocase: false }) }));
   return (fileName) => matchers.find((m) => m.test(fileName))?.p;
