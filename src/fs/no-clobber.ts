@@ -1,6 +1,6 @@
 // Moves and publishes that never replace an existing file: link() then unlink(), with numbered names.
 import { type FileHandle, link, open, rename, lstat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { failpoint, fault } from '../failpoint.js';
 
 /** `name` with `-n` before its first extension: orders.csv -> orders-1.csv, a.rejects.csv -> a-1.rejects.csv. */
@@ -159,7 +159,3 @@ function retire(entry: Promise<{ fh: FileHandle }>): void {
 /** Open folder handles by path. */
 const dirHandles = new Map<string, Promise<{ fh: FileHandle; ino: number }>>();
 
-/** The directory and base name of a path. */
-export function splitPath(path: string): { dir: string; name: string } {
-  return { dir: dirname(path), name: basename(path) };
-}

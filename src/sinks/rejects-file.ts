@@ -79,23 +79,22 @@ export class RejectsFile {
 
   /** Makes the rejects file durable (not yet visible), if any record was rejected. */
   async stage(): Promise<StagedOutput> {
-    this.flush();
-    await this.writing;
-    if (this.failure !== undefined) throw this.failure;
-    if (this.file === undefined) return { rows: 0, bytes: 0 };
-    const file = await this.file;
-    return { file: await file.stage(), rows: this.rows, bytes: file.bytes };
+    const file = await this.written();
+    return file === undefined ? { rows: 0, bytes: 0 } : { file: await file.stage(), rows: this.rows, bytes: file.bytes };
   }
 
   /** Publishes the rejects file if any record was rejected. */
   async commit(): Promise<SinkResult> {
+    const file = await this.written();
+    return file === undefined ? { rows: 0, bytes: 0 } : { path: await file.commit(), rows: this.rows, bytes: file.bytes };
+  }
+
+  /** Writes what is pending; the file (undefined when nothing was rejected), or the write's failure. */
+  private async written(): Promise<AtomicFile | undefined> {
     this.flush();
     await this.writing;
     if (this.failure !== undefined) throw this.failure;
-    if (this.file === undefined) return { rows: 0, bytes: 0 };
-    const file = await this.file;
-    const path = await file.commit();
-    return { path, rows: this.rows, bytes: file.bytes };
+    return this.file === undefined ? undefined : this.file;
   }
 
   async abort(): Promise<void> {

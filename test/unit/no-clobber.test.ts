@@ -3,7 +3,7 @@ import { link, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findByIno, moveNoClobber, numberedName, publishStaged, splitPath, stemOf } from '../../src/fs/no-clobber.js';
+import { findByIno, moveNoClobber, numberedName, publishStaged, stemOf } from '../../src/fs/no-clobber.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -32,9 +32,6 @@ describe('names', () => {
     expect(stemOf('.hidden')).toBe('.hidden');
   });
 
-  it('splitPath', () => {
-    expect(splitPath('/a/b/c.csv')).toEqual({ dir: '/a/b', name: 'c.csv' });
-  });
 });
 
 describe('moveNoClobber', () => {
