@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
@@ -116,4 +117,16 @@ export async function list(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/** A TCP port free on loopback right now (for a metrics server or a database the test starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolvePort(port));
+    });
+    s.on('error', reject);
+  });
 }

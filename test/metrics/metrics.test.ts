@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, runCli, waitFor } from '../e2e/harness.js';
+import { CLI, cleanup, Daemon, dirFlags, type Dirs, freePort, list, makeDirs, runCli, waitFor } from '../e2e/harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const INSTALL = 'apt-get update && apt-get install -y prometheus';
@@ -17,16 +17,6 @@ function tool(name: string): string {
   return found;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-    s.on('error', rej);
-  });
-}
 
 let d: Dirs;
 let prom: ChildProcess | undefined;

@@ -3,10 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { freePort } from '../e2e/harness.js';
 
 export interface Cluster {
   env: { PGHOST: string; PGPORT: string; PGUSER: string; PGDATABASE: string };
@@ -27,16 +27,6 @@ function binDir(): string {
   return dir;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 export async function startCluster(): Promise<Cluster> {
   const query = async <T extends pg.QueryResultRow>(env: Cluster['env'], sql: string, params?: unknown[]): Promise<T[]> => {
