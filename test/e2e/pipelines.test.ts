@@ -101,6 +101,18 @@ describe('pipelines from sluice.yaml', () => {
   });
 });
 
+describe('preview of a .tsv file', () => {
+  it('splits it on tabs, as the daemon does', async () => {
+    d = await makeDirs();
+    const file = join(d.root, 'sheet.tsv');
+    await writeFile(file, 'a\tb\n1\tx,y\n2\t\n');
+    const r = await runCli(['preview', file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(['pipeline: default', 'a | b', '--+----', '1 | x,y', 'read 2, written 1, filtered 1, rejected 0', ''].join('\n'));
+  });
+});
+
 describe('the configuration example from the issue, as written', () => {
   it('routes orders*.csv through dropNulls(pandas) and select, everything else through dropNulls', async () => {
     d = await makeDirs();
