@@ -2,8 +2,10 @@
 // durable under temporary names, a commit record is written beside its claim; from then on every step is
 // idempotent and a restart rolls it forward: publish outputs, move the input, append the receipt, drop
 // the record. Without a record, a claim is redone from the start (its temporary files are discarded).
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncFd, writeAll } from '../fs/fd.js';
 import { exists, findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
@@ -52,8 +54,14 @@ export class Committer {
   async commit(c: ClaimedFile, record: CommitRecord, beforeFinish?: () => Promise<void>): Promise<Receipt> {
     const path = this.recordPath(c);
     const tmp = `${path}.tmp`;
-    await writeFile(tmp, JSON.stringify(record), { mode: 0o640, flush: this.fsync });
-    await rename(tmp, path);
+    const fd = openSync(tmp, 'w', 0o640);
+    try {
+      await writeAll(fd, Buffer.from(JSON.stringify(record)));
+      if (this.fsync) await syncFd(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
     if (this.fsync) await fsyncDir(this.claims.dir);
     failpoint('after-commit-record');
     if (beforeFinish !== undefined) {
@@ -96,7 +104,11 @@ export class Committer {
     if (this.fsync) for (const dir of new Set(record.staged.flatMap((s) => (s.file === undefined ? [] : [s.file.dir])))) await fsyncDir(dir);
     failpoint('after-publish');
     const dest = record.outcome === 'succeeded' ? this.folders.archive : this.folders.failed;
-    const input = (await exists(c.path)) ? await moveNoClobber(c.path, dest, c.name) : await findByIno(dest, c.name, record.input.ino);
+    const input = await moveNoClobber(c.path, dest, c.name).catch(async (err: NodeJS.ErrnoException) => {
+      // moved before a crash: find it where it went
+      if (err.code === 'ENOENT' && !(await exists(c.path))) return findByIno(dest, c.name, record.input.ino);
+      throw err;
+    });
     if (this.fsync) await fsyncDir(dest);
     failpoint('after-move');
     if (record.outcome === 'failed' && input !== undefined) await this.writeErrorFile(input, c, record);
@@ -118,9 +130,11 @@ export class Committer {
     };
     if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
-    await unlink(this.recordPath(c)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    try {
+      unlinkSync(this.recordPath(c));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     return receipt;
   }
 

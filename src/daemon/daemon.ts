@@ -1,6 +1,7 @@
 // The daemon: prepares the folders, recovers its own unfinished claims, turns settled inbox files into
 // pipeline runs (up to `concurrency` at once), commits each outcome (daemon/commit.ts), and drains on stop.
-import { lstat, mkdir, readdir, stat, statfs, unlink } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { mkdir, readdir, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { SluiceConfig } from '../config/load.js';
@@ -293,7 +294,6 @@ export class Daemon {
       this.log.warn('the load did not commit before an interruption: loading the file again', { file: claimed.name, pipeline: p.name });
       await this.committer.discard(claimed, prior);
     }
-    const input = await lstat(claimed.path);
     let report: FileReport;
     if (pipeline === undefined) {
       const error = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
@@ -313,6 +313,8 @@ export class Daemon {
       return;
     }
     const staged = report.staged ?? {};
+    // the inode and size as the pipeline opened them (one stat fewer per file), or as they are now
+    const input = report.input ?? lstatSync(claimed.path);
     const record: CommitRecord = {
       claimId: claimed.claimId,
       file: claimed.name,

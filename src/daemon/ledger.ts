@@ -1,6 +1,8 @@
 // The receipt ledger: one JSON line per finished file in <state>/receipts.jsonl, appended and fsync'ed.
-import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SyncGroup, syncFd } from '../fs/fd.js';
 
 export interface Receipt {
   claimId: string;
@@ -28,21 +30,33 @@ export class Ledger {
     this.path = join(stateDir, 'receipts.jsonl');
   }
 
-  /** Appends one receipt (one write of one line, O_APPEND: lines of several instances never interleave). */
+  /**
+   * Appends one receipt: one write of one line (O_APPEND: lines of several instances never interleave),
+   * then an fdatasync shared with the receipts appended at the same moment (group commit).
+   */
   async append(r: Receipt): Promise<void> {
-    this.fh ??= open(this.path, 'a', 0o640);
-    const fh = await this.fh;
-    await fh.write(`${JSON.stringify(r)}\n`);
-    if (this.fsync) await fh.datasync();
+    if (this.fd === undefined) {
+      const fd = openSync(this.path, 'a', 0o640);
+      this.fd = fd;
+      this.group = new SyncGroup(() => syncFd(fd, true));
+    }
+    const line = Buffer.from(`${JSON.stringify(r)}\n`);
+    // one call, so that the line stays whole among other instances' lines; a short write is a full disk
+    if (writeSync(this.fd, line) !== line.length) throw Object.assign(new Error('ENOSPC: the receipt was written only in part'), { code: 'ENOSPC' });
+    if (this.fsync) await this.group!.sync();
   }
 
   async close(): Promise<void> {
-    const fh = this.fh;
-    this.fh = undefined;
-    await (await fh?.catch(() => undefined))?.close();
+    const fd = this.fd;
+    if (fd === undefined) return;
+    await this.group?.idle();
+    this.fd = undefined;
+    this.group = undefined;
+    closeSync(fd);
   }
 
-  private fh: Promise<FileHandle> | undefined;
+  private fd: number | undefined;
+  private group: SyncGroup | undefined;
 
   /** True if a receipt for this claim was written (looks at the end of the ledger). */
   async has(claimId: string): Promise<boolean> {

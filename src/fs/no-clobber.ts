@@ -1,6 +1,10 @@
 // Moves and publishes that never replace an existing file: link() then unlink(), with numbered names.
-import { type FileHandle, link, open, rename, lstat, unlink } from 'node:fs/promises';
+// Name operations (link, unlink, rename, lstat) are synchronous system calls: on a local filesystem each
+// takes microseconds, and a trip through libuv's thread pool costs several times more CPU than the call
+// (measured in docs/throughput.md). Only what waits on the disk (fsync) goes through the pool.
+import { closeSync, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { SyncGroup, syncFd } from './fd.js';
 import { failpoint, fault } from '../failpoint.js';
 
 /** `name` with `-n` before its first extension: orders.csv -> orders-1.csv, a.rejects.csv -> a-1.rejects.csv. */
@@ -25,7 +29,7 @@ const MAX_TRIES = 10_000;
  * target is free. Returns the final path.
  */
 export async function moveNoClobber(src: string, dir: string, name: string): Promise<string> {
-  const st = await lstat(src);
+  const st = lstatSync(src);
   if (!st.isDirectory()) {
     try {
       return await publishStaged({ tmp: src, dir, name, ino: st.ino, bytes: st.size });
@@ -37,7 +41,7 @@ export async function moveNoClobber(src: string, dir: string, name: string): Pro
   for (let n = 0; n < MAX_TRIES; n++) {
     const dst = join(dir, numberedName(name, n));
     if (await exists(dst)) continue;
-    await rename(src, dst);
+    renameSync(src, dst);
     return dst;
   }
   throw new Error(`no free name for ${name} in ${dir} after ${MAX_TRIES} tries`);
@@ -46,7 +50,7 @@ export async function moveNoClobber(src: string, dir: string, name: string): Pro
 /** True if something (a file, a link, a folder) is at `path`. */
 export async function exists(path: string): Promise<boolean> {
   try {
-    await lstat(path);
+    lstatSync(path);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -73,12 +77,12 @@ export async function publishStaged(s: StagedFile): Promise<string> {
   for (let n = 0; n < MAX_TRIES; n++) {
     const dst = join(s.dir, numberedName(s.name, n));
     try {
-      await link(s.tmp, dst);
+      linkSync(s.tmp, dst);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') {
-        if (await sameFile(dst, s.ino)) {
-          await unlink(s.tmp).catch(ignoreMissing);
+        if (sameFile(dst, s.ino)) {
+          unlinkIfThere(s.tmp);
           return dst;
         }
         continue;
@@ -91,7 +95,7 @@ export async function publishStaged(s: StagedFile): Promise<string> {
       throw err;
     }
     failpoint('linked');
-    await unlink(s.tmp);
+    unlinkSync(s.tmp);
     return dst;
   }
   throw new Error(`no free name for ${s.name} in ${s.dir} after ${MAX_TRIES} tries`);
@@ -103,7 +107,7 @@ export async function findByIno(dir: string, name: string, ino: number): Promise
   for (let n = 0; n < MAX_TRIES && missing < 16; n++) {
     const p = join(dir, numberedName(name, n));
     try {
-      if ((await lstat(p)).ino === ino) return p;
+      if (lstatSync(p).ino === ino) return p;
       missing = 0;
     } catch {
       missing++;
@@ -112,50 +116,72 @@ export async function findByIno(dir: string, name: string, ino: number): Promise
   return undefined;
 }
 
-async function sameFile(path: string, ino: number): Promise<boolean> {
+function sameFile(path: string, ino: number): boolean {
   try {
-    return (await lstat(path)).ino === ino;
+    return lstatSync(path).ino === ino;
   } catch {
     return false;
   }
 }
 
-function ignoreMissing(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'ENOENT') throw err;
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
-/** Makes a directory's entries (a new name, a removed name) durable. */
+/**
+ * Makes a directory's entries (a new name, a removed name) durable. Group commit (SyncGroup): files
+ * committing at once share one fsync of their folder.
+ */
 export async function fsyncDir(dir: string): Promise<void> {
-  // a daemon syncs the same few folders for every file: keep them open (checked against the path's inode,
-  // so a folder removed and recreated is opened anew)
-  let entry = dirHandles.get(dir);
-  if (entry !== undefined) {
-    const [held, now] = await Promise.all([entry, lstat(dir).catch(() => undefined)]);
-    if (now?.ino !== held.ino) {
-      if (dirHandles.get(dir) === entry) dirHandles.delete(dir);
-      retire(entry);
-      entry = undefined;
-    }
-  }
-  if (entry === undefined) {
-    entry = open(dir, 'r').then(async (fh) => ({ fh, ino: (await fh.stat()).ino }));
-    dirHandles.set(dir, entry);
-    entry.catch(() => dirHandles.delete(dir));
-    // a long-lived daemon with name templates may touch many folders: keep the most recent 64
-    if (dirHandles.size > 64) {
-      const oldest = dirHandles.keys().next().value as string;
-      retire(dirHandles.get(oldest)!);
-      dirHandles.delete(oldest);
-    }
-  }
-  await (await entry).fh.sync();
+  return dirHandle(dir).group.sync();
 }
 
-/** Closes a handle no longer cached, once whoever was using it is surely done. */
-function retire(entry: Promise<{ fh: FileHandle }>): void {
-  void entry.then(({ fh }) => setTimeout(() => void fh.close().catch(() => undefined), 5000).unref(), () => undefined);
+interface DirHandle {
+  fd: number;
+  ino: number;
+  group: SyncGroup;
 }
 
-/** Open folder handles by path. */
-const dirHandles = new Map<string, Promise<{ fh: FileHandle; ino: number }>>();
+/** Open folder handles by path: a daemon syncs the same few folders for every file. */
+const dirHandles = new Map<string, DirHandle>();
 
+/** The cached handle of `dir`, opened anew if the path now names another folder (removed and recreated). */
+function dirHandle(dir: string): DirHandle {
+  const held = dirHandles.get(dir);
+  if (held !== undefined) {
+    let ino: number | undefined;
+    try {
+      ino = lstatSync(dir).ino;
+    } catch {
+      ino = undefined;
+    }
+    if (ino === held.ino) return held;
+    dirHandles.delete(dir);
+    retire(held);
+  }
+  const fd = openSync(dir, 'r');
+  const d: DirHandle = { fd, ino: fstatSync(fd).ino, group: new SyncGroup(() => syncFd(fd)) };
+  dirHandles.set(dir, d);
+  // a long-lived daemon with name templates may touch many folders: keep the most recent 64
+  if (dirHandles.size > 64) {
+    const [oldest, h] = dirHandles.entries().next().value as [string, DirHandle];
+    dirHandles.delete(oldest);
+    retire(h);
+  }
+  return d;
+}
+
+/** Closes a handle no longer cached, once the syncs using it are done. */
+function retire(d: DirHandle): void {
+  void d.group.idle().then(() => {
+    try {
+      closeSync(d.fd);
+    } catch {
+      // already closed
+    }
+  });
+}

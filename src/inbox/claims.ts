@@ -1,9 +1,10 @@
 // Claims: inbox -> claimed (an atomic rename into <state>/claimed/<instance id>/<claimId>-<name>), or back to
 // the inbox when processing was stopped. What happens after a claim is the commit protocol's (daemon/commit.ts).
-import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { moveNoClobber } from '../fs/no-clobber.js';
+import { randomUint32 } from '../random.js';
 
 /** Dotfiles, `*.tmp` and `*.part` are never picked up: they are how writers stage files. */
 export function isIgnoredName(name: string): boolean {
@@ -38,10 +39,11 @@ export class Claims {
   /** Moves `name` out of the inbox into this instance's claim folder; undefined if another took it first. */
   async claim(name: string): Promise<ClaimedFile | undefined> {
     // unique across instances too (it keys a database load): time, a counter and randomness
-    const claimId = `${Date.now().toString(36)}${(this.counter++ % 36 ** 4).toString(36).padStart(4, '0')}${randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0')}`;
+    const claimId = `${Date.now().toString(36)}${(this.counter++ % 36 ** 4).toString(36).padStart(4, '0')}${randomUint32().toString(36).padStart(7, '0')}`;
     const path = join(this.dir, `${claimId}-${name}`);
     try {
-      await rename(join(this.dirs.inbox, name), path);
+      // a name operation: synchronous (microseconds; see fs/no-clobber.ts)
+      renameSync(join(this.dirs.inbox, name), path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;

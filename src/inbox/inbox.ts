@@ -1,8 +1,8 @@
 // The inbox: finds files (initial scan, watcher events as hints, periodic rescans) and reports each one
 // once it has settled: no change in size or mtime for the settle time.
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, lstatSync, watch } from 'node:fs';
 import type { Logger } from '../log.js';
 import { isIgnoredName } from './claims.js';
 
@@ -23,7 +23,10 @@ export interface InboxOptions {
 interface Candidate {
   size: number;
   mtimeMs: number;
+  /** When the size or mtime last changed (as seen). */
   since: number;
+  /** When to look next: at once after an event, else when it would have settled. */
+  due: number;
 }
 
 export class Inbox {
@@ -36,19 +39,17 @@ export class Inbox {
   private poller: NodeJS.Timeout | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private rescanner: NodeJS.Timeout | undefined;
-  private ticking = false;
+  private soon: NodeJS.Immediate | undefined;
   private polling = false;
   private gone = false;
   private retrying = false;
   private closed = false;
-  private readonly tickMs: number;
 
   constructor(
     private readonly opts: InboxOptions,
     private readonly onReady: (name: string) => void,
     private readonly onGone: (name: string) => void = () => undefined,
   ) {
-    this.tickMs = Math.max(20, Math.min(250, Math.floor(opts.settleMs / 4)));
   }
 
   /** Scans the folder, starts watching; resolves once the watcher is ready. Returns the names found. */
@@ -144,10 +145,15 @@ export class Inbox {
 
   /** Something may have happened to `name`: watch it until it settles. */
   hint(name: string): void {
-    if (this.closed || isIgnoredName(name) || this.reported.has(name) || this.candidates.has(name)) return;
-    if (!this.waiting.has(name)) this.waiting.set(name, Date.now());
-    this.candidates.set(name, { size: -1, mtimeMs: -1, since: 0 });
-    void this.tick();
+    if (this.closed || isIgnoredName(name) || this.reported.has(name)) return;
+    const c = this.candidates.get(name);
+    if (c !== undefined) c.due = 0;
+    else {
+      if (!this.waiting.has(name)) this.waiting.set(name, Date.now());
+      this.candidates.set(name, { size: -1, mtimeMs: -1, since: 0, due: 0 });
+    }
+    // the hints of one burst of events are checked together, once
+    this.soon ??= setImmediate(() => this.tick());
   }
 
   /** `name` was handled: a new file with that name may be reported again. */
@@ -171,31 +177,32 @@ export class Inbox {
   async close(): Promise<void> {
     this.closed = true;
     if (this.ticker !== undefined) clearTimeout(this.ticker);
+    if (this.soon !== undefined) clearImmediate(this.soon);
     if (this.rescanner !== undefined) clearInterval(this.rescanner);
     this.candidates.clear();
     this.stopWatcher();
   }
 
-  private async tick(): Promise<void> {
-    if (this.ticking || this.closed) return;
-    this.ticking = true;
+  /** Checks the candidates that are due, then sleeps until the next one is. */
+  private tick(): void {
+    this.soon = undefined;
     if (this.ticker !== undefined) clearTimeout(this.ticker);
     this.ticker = undefined;
-    try {
-      const now = Date.now();
-      await Promise.all([...this.candidates.keys()].map((name) => this.check(name, now)));
-    } finally {
-      this.ticking = false;
-      if (!this.closed && this.candidates.size > 0) this.ticker = setTimeout(() => void this.tick(), this.tickMs);
+    if (this.closed) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [name, c] of [...this.candidates]) {
+      if (c.due <= now) this.check(name, c, now);
+      if (this.candidates.has(name)) next = Math.min(next, c.due);
     }
+    if (next !== Infinity) this.ticker = setTimeout(() => this.tick(), Math.max(1, next - now));
   }
 
-  private async check(name: string, now: number): Promise<void> {
-    const c = this.candidates.get(name);
-    if (c === undefined) return;
+  /** Synchronous: an lstat takes microseconds, a thread-pool round trip several times more (fs/no-clobber.ts). */
+  private check(name: string, c: Candidate, now: number): void {
     let st;
     try {
-      st = await lstat(join(this.opts.dir, name));
+      st = lstatSync(join(this.opts.dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn('cannot stat inbox file', { file: name, error: String(err) });
       this.candidates.delete(name);
@@ -215,6 +222,8 @@ export class Inbox {
     } else {
       ready = now - c.since >= this.opts.settleMs || now - st.mtimeMs >= this.opts.settleMs;
     }
+    // unchanged: look again when it would have settled (an event, or a rescan, brings that forward)
+    c.due = Math.min(c.since, Math.max(st.mtimeMs, 0)) + this.opts.settleMs;
     if (ready && !this.closed) {
       this.candidates.delete(name);
       this.reported.add(name);

@@ -1,7 +1,7 @@
 // Runs one file through its pipeline: bytes -> parseCsv -> steps -> batch -> sink, then publishes the
 // output and the rejects, and reports the counts. It never moves the input: the caller does.
 import { createHash } from 'node:crypto';
-import { constants, open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { concatMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { CsvReadOptions } from '../csv/record-reader.js';
 import { SluiceError, toSluiceError } from '../errors.js';
@@ -93,6 +93,8 @@ export interface FileReport {
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;
+  /** The input's inode and size when it was opened (absent if it could not be opened). */
+  input?: { ino: number; size: number };
   /** For a failed file: records read before it failed (its row counts are all 0: nothing of it was kept). */
   readBeforeFailure?: number;
 }
@@ -123,14 +125,15 @@ export async function processFile(
   let bytesWritten = 0;
   let staged: FileReport['staged'];
   let sha256: string | undefined;
+  let input: FileReport['input'];
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
     sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag }) ?? csvFileSink(settings.outDir, name, fileOpts));
-    const fh = await openInput(path, name);
-    const before = await fh.stat();
+    const { fd, st: before } = openInput(path, name);
     try {
-      const rows$ = fileBytes(fh, { gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
+      input = { ino: before.ino, size: before.size };
+      const rows$ = fileBytes({ fd, size: before.size }, { gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
         ctx.bytesRead += chunk.length;
         hash?.update(chunk);
       } }).pipe(
@@ -145,12 +148,12 @@ export async function processFile(
         concatMap((b) => writeBatch(b)),
       );
       await runToEnd(written$, signal, name);
-      const after = await fh.stat();
-      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-        throw new SluiceError('INPUT_CHANGED', `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end)`, { file: name });
+      const after = fstatSync(fd);
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || ctx.bytesRead !== after.size) {
+        throw new SluiceError('INPUT_CHANGED', `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end, ${ctx.bytesRead} read)`, { file: name });
       }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     if (settings.stageOnly === true) {
       sha256 = hash?.digest('hex');
@@ -201,6 +204,7 @@ export async function processFile(
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
     if (staged !== undefined) r.staged = staged;
+    if (input !== undefined) r.input = input;
     if (outcome === 'succeeded' && c.rejected > 0) r.rejectCodes = rejectCodes;
     if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
@@ -235,23 +239,32 @@ async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: nu
   return { output, rejects: rej };
 }
 
-/** Opens the input without following links and refuses anything but a regular file, without blocking. */
-async function openInput(path: string, name: string) {
-  let fh;
+/**
+ * Opens the input without following links and refuses anything but a regular file, without blocking (a
+ * FIFO opened with O_NONBLOCK returns at once). Synchronous: a name operation (see fs/no-clobber.ts).
+ */
+function openInput(path: string, name: string): { fd: number; st: Stats } {
+  let fd: number;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
       throw new SluiceError('SYMLINK_REFUSED', 'the input is a symbolic link; sluice never follows links', { file: name });
     }
     throw new SluiceError('READ_FAILED', `could not open the input: ${(err as Error).message}`, { file: name, cause: err });
   }
-  const st = await fh.stat();
+  let st: Stats;
+  try {
+    st = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw new SluiceError('READ_FAILED', `could not stat the input: ${(err as Error).message}`, { file: name, cause: err });
+  }
   if (!st.isFile()) {
-    await fh.close();
+    closeSync(fd);
     throw new SluiceError('NOT_REGULAR_FILE', 'the input is not a regular file', { file: name });
   }
-  return fh;
+  return { fd, st };
 }
 
 function runToEnd(o$: Observable<unknown>, signal: AbortSignal | undefined, name: string): Promise<void> {

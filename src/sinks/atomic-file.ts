@@ -1,10 +1,11 @@
 // A file written under a hidden temporary name and published whole, without replacing anything.
-import { constants, type FileHandle, open, unlink } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
-import { fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { syncFd, writeAll } from '../fs/fd.js';
+import { fsyncDir, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { randomHex } from '../random.js';
 
 export interface AtomicFileOptions {
   /** fsync the file before publishing and the folder after. Default true. */
@@ -23,7 +24,7 @@ export class AtomicFile {
   private closed = false;
 
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly fd: number,
     readonly tempPath: string,
     private readonly dir: string,
     private readonly name: string,
@@ -33,28 +34,25 @@ export class AtomicFile {
 
   /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640, umask applies), exclusively. */
   static async create(dir: string, name: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
-    const tempPath = join(dir, `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomBytes(4).toString('hex')}-${name}.tmp`);
-    const fh = await open(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
-    return new AtomicFile(fh, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
+    const tempPath = join(dir, `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomHex(8)}-${name}.tmp`);
+    // opening is a name operation: synchronous (microseconds; see fs/no-clobber.ts)
+    const fd = openSync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
+    return new AtomicFile(fd, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
   }
 
   async write(data: string | Buffer): Promise<void> {
     fault('write');
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const buf = this.gzip ? gzipSync(bytes) : bytes;
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
-      off += bytesWritten;
-    }
+    await writeAll(this.fd, buf);
     this.bytes += buf.length;
   }
 
   /** Flushes and closes: the content is durable under the temporary name, ready to be published. */
   async stage(): Promise<StagedFile> {
-    if (this.fsync) await this.fh.sync();
-    const { ino } = await this.fh.stat();
-    await this.close();
+    if (this.fsync) await syncFd(this.fd);
+    const { ino } = fstatSync(this.fd);
+    this.close();
     return { tmp: this.tempPath, dir: this.dir, name: this.name, ino, bytes: this.bytes };
   }
 
@@ -68,15 +66,21 @@ export class AtomicFile {
 
   /** Closes and removes the temporary file. Safe to call after a failed commit or twice. */
   async abort(): Promise<void> {
-    await this.close().catch(() => undefined);
-    await unlink(this.tempPath).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    try {
+      this.close();
+    } catch {
+      // closing failed: the file is removed all the same
+    }
+    try {
+      unlinkSync(this.tempPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
-  private async close(): Promise<void> {
+  private close(): void {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    closeSync(this.fd);
   }
 }

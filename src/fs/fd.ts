@@ -1,0 +1,62 @@
+// Writing through plain file descriptors. Small writes land in the page cache in microseconds, so they are
+// synchronous system calls: a trip through libuv's thread pool would cost several times more CPU than the
+// write (docs/throughput.md). Large writes and fsync, which can wait on the disk, stay asynchronous.
+import { fdatasync, fsync, write, writeSync } from 'node:fs';
+
+/** Writes up to this many bytes in place; more go through the thread pool. */
+export const SYNC_WRITE_MAX = 64 * 1024;
+
+/** Writes all of `buf` at the file's position (O_APPEND: at its end, in one call if it is small). */
+export async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  let off = 0;
+  if (buf.length <= SYNC_WRITE_MAX) {
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    return;
+  }
+  while (off < buf.length) off += await writeAsync(fd, buf, off);
+}
+
+function writeAsync(fd: number, buf: Buffer, off: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, buf, off, buf.length - off, null, (err, n) => (err === null ? resolve(n) : reject(err))));
+}
+
+/** fsync (or, with `dataOnly`, fdatasync) without blocking the event loop. */
+export function syncFd(fd: number, dataOnly = false): Promise<void> {
+  return new Promise((resolve, reject) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err === null ? resolve() : reject(err))));
+}
+
+/**
+ * Group commit for one file or folder: a caller needs a sync that starts after its own change, so callers
+ * arriving while a sync runs share the next one. Many files committing at once cost a few syncs, not one each.
+ */
+export class SyncGroup {
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly doSync: () => Promise<void>) {}
+
+  sync(): Promise<void> {
+    if (this.running === undefined) return this.start();
+    this.next ??= this.running.then(
+      () => this.start(),
+      () => this.start(),
+    );
+    return this.next;
+  }
+
+  /** Resolves once no sync is running or queued. */
+  async idle(): Promise<void> {
+    while (this.running !== undefined || this.next !== undefined) await Promise.allSettled([this.running, this.next]);
+  }
+
+  private start(): Promise<void> {
+    this.next = undefined;
+    const p = this.doSync();
+    this.running = p;
+    const clear = (): void => {
+      if (this.running === p) this.running = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}
