@@ -2,10 +2,10 @@
 // durable under temporary names, a commit record is written beside its claim; from then on every step is
 // idempotent and a restart rolls it forward: publish outputs, move the input, append the receipt, drop
 // the record. Without a record, a claim is redone from the start (its temporary files are discarded).
-import { closeSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, renameSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncFd, writeAll } from '../fs/fd.js';
+import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { exists, findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
@@ -54,7 +54,7 @@ export class Committer {
   async commit(c: ClaimedFile, record: CommitRecord, beforeFinish?: () => Promise<void>): Promise<Receipt> {
     const path = this.recordPath(c);
     const tmp = `${path}.tmp`;
-    const fd = openSync(tmp, 'w', 0o640);
+    const fd = await openAsync(tmp, 'w', 0o640);
     try {
       await writeAll(fd, Buffer.from(JSON.stringify(record)));
       if (this.fsync) await syncFd(fd);
@@ -130,11 +130,9 @@ export class Committer {
     };
     if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
-    try {
-      unlinkSync(this.recordPath(c));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await unlinkAsync(this.recordPath(c)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     return receipt;
   }
 

@@ -35,6 +35,9 @@ export interface DaemonHooks extends PipelineHooks {
 
 type Job = { kind: 'name'; name: string } | { kind: 'claimed'; claimed: ClaimedFile };
 
+/** Files past their parsing (syncing their outputs, committing) at once, beside those being parsed. */
+const COMMITS_IN_FLIGHT = 32;
+
 /** Errors of the disk or filesystem that may pass: the file is retried, not failed at once. */
 const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
 
@@ -47,8 +50,8 @@ export class Daemon {
   private heartbeat: NodeJS.Timeout | undefined;
   /** Pipelines whose database is unreachable, with the files waiting for it. */
   private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout }>();
-  /** Commits run beside processing, up to this many at once. */
-  private readonly commitSlots = new Semaphore(32);
+  /** Files being read and parsed: `concurrency` at once (see run). */
+  private readonly parsing: Semaphore;
   private readonly jobs = new Subject<Job>();
   private readonly router: Router;
   private readonly settings = new Map<string, PipelineSettings>();
@@ -79,6 +82,7 @@ export class Daemon {
       (name) => this.done(name, true),
     );
     this.router = createRouter(cfg.pipelines);
+    this.parsing = new Semaphore(cfg.concurrency);
   }
 
   /** Builds every pipeline (steps, user modules, name templates): a config problem surfaces here. */
@@ -127,7 +131,7 @@ export class Daemon {
     }
     await this.removeTempFiles([this.cfg.instanceId, ...adopted], keep);
     this.subscription = this.jobs
-      .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency))
+      .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency + COMMITS_IN_FLIGHT))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
     if (this.once) this.pending = new Set(redo.map((c) => `claim:${c.claimId}`));
     for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
@@ -212,65 +216,74 @@ export class Daemon {
     return instances;
   }
 
+  /**
+   * One file, from claim to commit. The job loop lets `concurrency + COMMITS_IN_FLIGHT` files be claimed at
+   * once, and `concurrency` of them be read and parsed (the CPU part): a file gives its parsing slot back as
+   * soon as its rows are written, so the waits on the disk that follow (fsync of its outputs, the commit)
+   * run beside the next files instead of holding their place.
+   */
   private async run(job: Job): Promise<void> {
     if (job.kind === 'name' && this.diskFull !== undefined) await this.diskFull;
-    if (this.stopping) return;
-    if (job.kind === 'name') {
-      const p = this.router(job.name);
-      // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
-      if (p !== undefined && this.down.has(p.name)) {
-        this.down.get(p.name)!.jobs.push(job);
+    await this.parsing.acquire();
+    let parsing = true;
+    const parsed = (): void => {
+      if (!parsing) return;
+      parsing = false;
+      this.parsing.release();
+    };
+    let commit: (() => Promise<void>) | undefined;
+    let finished: () => void;
+    let internal: (err: unknown) => void;
+    try {
+      if (this.stopping) return;
+      if (job.kind === 'name') {
+        const p = this.router(job.name);
+        // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
+        if (p !== undefined && this.down.has(p.name)) {
+          this.down.get(p.name)!.jobs.push(job);
+          return;
+        }
+      }
+      let claimed: ClaimedFile | undefined;
+      const key = job.kind === 'name' ? job.name : `claim:${job.claimed.claimId}`;
+      try {
+        claimed = job.kind === 'claimed' ? job.claimed : await this.claims.claim(job.name);
+      } catch (err) {
+        this.log.error('cannot claim a file', { file: key, error: String(err) });
+      }
+      if (claimed === undefined) {
+        this.done(key);
         return;
       }
+      if (job.kind === 'name') this.inbox.taken(job.name);
+      const c = claimed;
+      const ac = new AbortController();
+      this.running.set(c.claimId, ac);
+      this.hooks.onFilesInFlight?.(1);
+      finished = (): void => {
+        this.running.delete(c.claimId);
+        this.hooks.onFilesInFlight?.(-1);
+        this.done(key);
+      };
+      internal = (err: unknown): void =>
+        this.log.error('internal error while finishing a file; it stays claimed and is redone at restart', { file: c.name, error: String(err) });
+      try {
+        commit = await this.handle(c, ac.signal, job.kind === 'name', parsed);
+      } catch (err) {
+        internal(err);
+      }
+    } finally {
+      parsed();
     }
-    let claimed: ClaimedFile | undefined;
-    const key = job.kind === 'name' ? job.name : `claim:${job.claimed.claimId}`;
-    try {
-      claimed = job.kind === 'claimed' ? job.claimed : await this.claims.claim(job.name);
-    } catch (err) {
-      this.log.error('cannot claim a file', { file: key, error: String(err) });
-    }
-    if (claimed === undefined) {
-      this.done(key);
-      return;
-    }
-    if (job.kind === 'name') this.inbox.taken(job.name);
-    const c = claimed;
-    const ac = new AbortController();
-    this.running.set(c.claimId, ac);
-    this.hooks.onFilesInFlight?.(1);
-    const finished = (): void => {
-      this.running.delete(c.claimId);
-      this.hooks.onFilesInFlight?.(-1);
-      this.done(key);
-    };
-    const internal = (err: unknown): void =>
-      this.log.error('internal error while finishing a file; it stays claimed and is redone at restart', { file: c.name, error: String(err) });
-    let commit: (() => Promise<void>) | undefined;
-    try {
-      commit = await this.handle(c, ac.signal, job.kind === 'name');
-    } catch (err) {
-      internal(err);
-    }
-    if (commit === undefined) {
-      finished();
-      return;
-    }
-    // the commit is disk latency, not CPU: it runs beside the next files, so --concurrency bounds parsing only
-    await this.commitSlots.acquire();
-    void commit()
-      .catch(internal)
-      .finally(() => {
-        this.commitSlots.release();
-        finished();
-      });
+    if (commit !== undefined) await commit().catch(internal);
+    finished();
   }
 
   /**
    * Processes a claimed file up to its commit, which it returns to run (or undefined when the file needs
    * none: parked, put back, or finished from a record). `fresh`: claimed just now, so it has no record.
    */
-  private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh = false): Promise<(() => Promise<void>) | undefined> {
+  private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh: boolean, parsed: () => void): Promise<(() => Promise<void>) | undefined> {
     const startedAt = new Date();
     const pipeline = this.router(claimed.name);
     const prior = fresh ? undefined : await this.committer.pending(claimed);
@@ -300,7 +313,7 @@ export class Daemon {
       report = { name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error };
     } else {
       const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.cfg.instanceId);
-      report = await this.processWithRetries(claimed, settings, signal);
+      report = await this.processWithRetries(claimed, settings, signal, parsed);
     }
     const err = report.error;
     if (err?.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
@@ -370,10 +383,11 @@ export class Daemon {
   }
 
   /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
-  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal): Promise<FileReport> {
+  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, parsed: () => void): Promise<FileReport> {
     const { attempts, backoffMs } = this.cfg.retry;
+    const hooks = { ...this.hooks, onParsed: parsed };
     for (let attempt = 1; ; attempt++) {
-      const report = await processFile(claimed.path, claimed.name, settings, this.hooks, signal);
+      const report = await processFile(claimed.path, claimed.name, settings, hooks, signal);
       const errno = causeCode(report.error);
       const changed = report.error?.code === 'INPUT_CHANGED';
       const transient = changed || (report.error?.code === 'WRITE_FAILED' && errno !== undefined && TRANSIENT.has(errno));

@@ -66,6 +66,8 @@ export interface PipelineHooks {
   onInFlight?: (delta: number) => void;
   /** A batch of `rows` was written in `seconds`. */
   onBatchWritten?: (rows: number, seconds: number, pipeline?: string) => void;
+  /** Every row of the file is written (what follows is staging: waits on the disk, no parsing). */
+  onParsed?: () => void;
 }
 
 export interface RowTotals {
@@ -155,6 +157,7 @@ export async function processFile(
     } finally {
       closeSync(fd);
     }
+    hooks.onParsed?.();
     if (settings.stageOnly === true) {
       sha256 = hash?.digest('hex');
       staged = await stageBoth(sink, rejects, { size: ctx.bytesRead, ...(sha256 === undefined ? {} : { sha256 }) });

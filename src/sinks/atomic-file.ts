@@ -1,9 +1,9 @@
 // A file written under a hidden temporary name and published whole, without replacing anything.
-import { closeSync, constants, fstatSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
-import { syncFd, writeAll } from '../fs/fd.js';
+import { openAsync, syncFd, writeAll } from '../fs/fd.js';
 import { fsyncDir, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import { randomHex } from '../random.js';
 
@@ -35,8 +35,7 @@ export class AtomicFile {
   /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640, umask applies), exclusively. */
   static async create(dir: string, name: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
     const tempPath = join(dir, `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomHex(8)}-${name}.tmp`);
-    // opening is a name operation: synchronous (microseconds; see fs/no-clobber.ts)
-    const fd = openSync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
+    const fd = await openAsync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
     return new AtomicFile(fd, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
   }
 
