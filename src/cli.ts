@@ -39,7 +39,7 @@ Options for run:
   --archive DIR            inputs processed successfully     (default ./archive)
   --failed DIR             inputs that failed, + .error.json (default ./failed)
   --state DIR              claims                            (default .sluice beside the inbox)
-  --concurrency N          files processed at once           (default: number of CPUs)
+  --concurrency N          files parsed at once              (default: number of CPUs)
   --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
   --metrics-host H         metrics server address            (default 127.0.0.1)
   --metrics-port N         metrics server port, 0 = off      (default 9464)

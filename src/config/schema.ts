@@ -153,7 +153,7 @@ export const configSchema = z
     archive: dir('Inputs processed successfully', 'archive'),
     failed: dir('Inputs that failed, with .error.json', 'failed'),
     state: z.string().min(1).optional().describe('Claims and the receipt ledger; default `.sluice` beside the inbox.'),
-    concurrency: int(1).default(availableParallelism()).describe('Files processed at once; default the number of CPUs.'),
+    concurrency: int(1).default(availableParallelism()).describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
     settleMs: int(0).default(2000).describe('A file must be unchanged this long (ms) before it is taken; with --once the default is 0 (files present are taken at once).'),
     rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),
     poll: z.boolean().default(false).describe('Watch the inbox by polling instead of inotify (network filesystems). sluice also falls back to polling by itself when the inotify watch limit is reached.'),
