@@ -213,8 +213,8 @@ async function runDaemon(values: Values): Promise<number> {
     daemon = new Daemon(cfg, log, {}, values.once === true);
   } else {
     // loaded only when served: prom-client costs startup time a --once batch job need not pay
-    const [{ Registry }, { SluiceMetrics }, { MetricsServer }] = await Promise.all([import('prom-client'), import('./metrics/metrics.js'), import('./metrics/server.js')]);
-    const registry = new Registry();
+    const [{ createRegistry, SluiceMetrics }, { MetricsServer }] = await Promise.all([import('./metrics/metrics.js'), import('./metrics/server.js')]);
+    const registry = createRegistry();
     const metrics = new SluiceMetrics(registry, {
       version: VERSION,
       pipelines: cfg.pipelines.map((p) => p.name),

@@ -1,8 +1,13 @@
 // Every metric sluice exposes, in one place. A Registry is passed in (never prom-client's global one), and
 // counts are taken per file and per batch, never per row, so metrics cost nothing measurable.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonHooks } from '../daemon/daemon.js';
 import type { FileReport } from '../pipeline/process-file.js';
+
+/** A registry of sluice's own (never prom-client's global one). */
+export function createRegistry(): Registry {
+  return new Registry();
+}
 
 export interface InboxStats {
   files: number;
