@@ -12,9 +12,7 @@ import { Inbox } from '../inbox/inbox.js';
 import type { Logger } from '../log.js';
 import { processFile, type FileReport, type PipelineHooks, type PipelineSettings } from '../pipeline/process-file.js';
 import { createRouter, delimiterFor, type Router } from '../pipeline/route.js';
-import { buildSteps, castSqlTypes, configDir } from '../pipeline/steps.js';
-import { checkNameTemplate } from '../sinks/output-name.js';
-import { outputSink } from '../sinks/output.js';
+import { pipelineSettings } from '../pipeline/settings.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
@@ -555,36 +553,6 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** A pipeline's settings, checked once at start (bad steps or templates are config errors). */
-export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
-  if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
-  let steps;
-  try {
-    steps = await buildSteps(p.steps, { baseDir: configDir(cfg.source) });
-  } catch (err) {
-    if (err instanceof SluiceError) {
-      throw new SluiceError(err.code, `pipelines[${index}].${err.message}`, { field: `pipelines[${index}].${err.field ?? 'steps'}`, cause: err });
-    }
-    throw err;
-  }
-  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns } = p.input;
-  return {
-    maxColumns,
-    pipeline: p.name,
-    outDir: cfg.out,
-    rejectsDir: cfg.rejects,
-    csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
-    steps,
-    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: castSqlTypes(p.steps) }),
-    batch: cfg.batch,
-    highWaterMark: cfg.highWaterMark,
-    fsync: cfg.fsync,
-    tempTag: cfg.instanceId,
-    stageOnly: true,
-    hash: true,
-  };
 }
 
 /** Per-file settings: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */

@@ -4,7 +4,7 @@ import type { SluiceConfig } from '../config/load.js';
 import { SluiceError } from '../errors.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { processFile, type FileReport } from './process-file.js';
-import { pipelineSettings } from '../daemon/daemon.js';
+import { pipelineSettings } from './settings.js';
 import { createRouter, delimiterFor } from './route.js';
 
 export interface PreviewResult {

@@ -1,0 +1,39 @@
+// A pipeline's settings as the daemon and `sluice preview` run it: its steps, sink, CSV dialect and limits,
+// built and checked once at start (a bad step or name template is a config error, named by its path).
+import type { SluiceConfig } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
+import { SluiceError } from '../errors.js';
+import { checkNameTemplate } from '../sinks/output-name.js';
+import { outputSink } from '../sinks/output.js';
+import type { PipelineSettings } from './process-file.js';
+import { buildSteps, castSqlTypes, configDir } from './steps.js';
+
+/** The settings of pipeline `p` (at `index` in the config). */
+export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
+  if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
+  let steps;
+  try {
+    steps = await buildSteps(p.steps, { baseDir: configDir(cfg.source) });
+  } catch (err) {
+    if (err instanceof SluiceError) {
+      throw new SluiceError(err.code, `pipelines[${index}].${err.message}`, { field: `pipelines[${index}].${err.field ?? 'steps'}`, cause: err });
+    }
+    throw err;
+  }
+  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns } = p.input;
+  return {
+    maxColumns,
+    pipeline: p.name,
+    outDir: cfg.out,
+    rejectsDir: cfg.rejects,
+    csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
+    steps,
+    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: castSqlTypes(p.steps) }),
+    batch: cfg.batch,
+    highWaterMark: cfg.highWaterMark,
+    fsync: cfg.fsync,
+    tempTag: cfg.instanceId,
+    stageOnly: true,
+    hash: true,
+  };
+}
