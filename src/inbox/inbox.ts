@@ -215,6 +215,10 @@ export class Inbox {
       ready = true; // links, folders, FIFOs: refused at once, never waited on
     } else if (st.size !== c.size || st.mtimeMs !== c.mtimeMs) {
       const first = c.size === -1;
+      // waiting since it arrived: a rename into the inbox sets its ctime, which a restart does not reset
+      // (its mtime could be anything: a copy may keep it)
+      const seen = this.waiting.get(name);
+      if (first && seen !== undefined && st.ctimeMs < seen) this.waiting.set(name, st.ctimeMs);
       c.size = st.size;
       c.mtimeMs = st.mtimeMs;
       c.since = now;

@@ -1,6 +1,6 @@
 // The inbox's settle rule, on a fake clock: a file is reported once it has been unchanged for settleMs
 // (by what was seen, or by its mtime), looked at when it is due or when an event names it.
-import { mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -108,5 +108,21 @@ describe('Inbox settle', () => {
     expect(looks).toHaveBeenCalledTimes(100);
     expect(ready.sort()).toEqual([...names].sort());
     expect(inbox.stats()).toEqual({ files: 50, oldestAgeSeconds: SETTLE / 1000 });
+  });
+
+  it('counts a waiting file\'s age from its arrival (ctime), so a restarted daemon does not reset it', () => {
+    // the daemon starts a minute after the file arrived (the fake clock runs ahead of the file's real ctime)
+    vi.useRealTimers();
+    put('early.csv', 10, T0);
+    const ctime = statSync(join(dir, 'early.csv')).ctimeMs;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'Date'] });
+    vi.setSystemTime(ctime + 60_000);
+    inbox.hint('early.csv');
+    expect(inbox.stats().oldestAgeSeconds).toBe(0);
+    vi.advanceTimersByTime(0); // looked at: its ctime is a minute ago
+    expect(ready).toEqual(['early.csv']);
+    const { files, oldestAgeSeconds } = inbox.stats();
+    expect(files).toBe(1);
+    expect(oldestAgeSeconds).toBeCloseTo(60, 2); // the fake clock keeps whole milliseconds; ctime has more
   });
 });
