@@ -36,8 +36,10 @@ export class SyncGroup {
   constructor(private readonly doSync: () => Promise<void>) {}
 
   sync(): Promise<void> {
+    // a queued sync has not started yet, so it covers this caller too (even if the running one just ended)
+    if (this.next !== undefined) return this.next;
     if (this.running === undefined) return this.start();
-    this.next ??= this.running.then(
+    this.next = this.running.then(
       () => this.start(),
       () => this.start(),
     );
@@ -51,7 +53,12 @@ export class SyncGroup {
 
   private start(): Promise<void> {
     this.next = undefined;
-    const p = this.doSync();
+    let p: Promise<void>;
+    try {
+      p = this.doSync();
+    } catch (err) {
+      p = Promise.reject(err);
+    }
     this.running = p;
     const clear = (): void => {
       if (this.running === p) this.running = undefined;

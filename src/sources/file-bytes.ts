@@ -31,6 +31,7 @@ const EMPTY = Buffer.alloc(0);
  * chunk. Unsubscribing stops the reading. A file smaller than a chunk is read in one synchronous call
  * (microseconds from the page cache, where a thread-pool round trip costs more): a read that returns less
  * than asked is its end, so the caller should check that the bytes read match the size (process-file does).
+ * An open file is read from its current position.
  *
  * @example fileBytes('orders.csv').pipe(parseCsv(), dropNulls({ how: 'any' }))
  */
@@ -49,21 +50,27 @@ export function fileBytes(file: string | FileHandle | OpenFile, options: FileByt
       } else source = file;
       // a FileHandle has an fd too, but no size
       const fd = typeof (source as Partial<OpenFile>).size === 'number' ? (source as OpenFile) : undefined;
-      const small = fd !== undefined && fd.size < chunkSize;
+      // a small file's first read asks for its size and one byte more (at least two, for the gzip check):
+      // a short read is its end; a full one means it grew, and reading goes on by chunks
+      let small = fd !== undefined && fd.size < chunkSize;
       let ended = false;
       let gunzip: Gunzip | undefined;
       const readNext = async (): Promise<Buffer> => {
         if (ended) return EMPTY;
-        // a small file: its size and one byte more, so that a file that grew is noticed
-        const want = small ? fd.size + 1 : chunkSize;
-        const buf = Buffer.allocUnsafe(want);
         let bytesRead: number;
-        if (small) {
+        let want = chunkSize;
+        let buf: Buffer;
+        if (small && fd !== undefined) {
+          small = false;
+          want = Math.max(fd.size + 1, 2);
+          buf = Buffer.allocUnsafe(want);
           bytesRead = readSync(fd.fd, buf, 0, want, null);
           ended = bytesRead < want;
         } else if (fd !== undefined) {
+          buf = Buffer.allocUnsafe(want);
           bytesRead = await new Promise<number>((resolve, reject) => read(fd.fd, buf, 0, want, null, (err, n) => (err === null ? resolve(n) : reject(err))));
         } else {
+          buf = Buffer.allocUnsafe(want);
           ({ bytesRead } = await (source as FileHandle).read(buf, 0, want, null));
         }
         return bytesRead < want ? buf.subarray(0, bytesRead) : buf;

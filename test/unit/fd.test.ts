@@ -99,6 +99,36 @@ describe('SyncGroup', () => {
     expect(f.calls).toBe(2);
   });
 
+  it('a caller that syncs again as its sync settles joins the queued sync: never two syncs at once', async () => {
+    const f = fakeSync();
+    const g = new SyncGroup(f.doSync);
+    let again: { readonly state: State } | undefined;
+    // the first caller calls sync() again straight from its sync's resolution, before the queued one starts
+    const first = g.sync().then(() => {
+      again = track(g.sync());
+    });
+    const queued = track(g.sync());
+    f.resolve(0);
+    await first;
+    await flush();
+    expect(f.calls).toBe(2); // the queued sync, shared with the re-entrant caller; no third
+    f.resolve(1);
+    await flush();
+    expect(queued.state).toBe('resolved');
+    expect(again?.state).toBe('resolved');
+    let idle = false;
+    void g.idle().then(() => (idle = true));
+    await flush();
+    expect(idle).toBe(true);
+  });
+
+  it('a doSync that throws at once makes sync() reject, not throw', async () => {
+    const g = new SyncGroup(() => {
+      throw new Error('EBADF');
+    });
+    await expect(g.sync()).rejects.toThrow('EBADF');
+  });
+
   it('returns the same promise to every caller queued for one sync', () => {
     const f = fakeSync();
     const g = new SyncGroup(f.doSync);

@@ -140,6 +140,14 @@ describe('fileBytes(OpenFile)', () => {
       expect(Buffer.concat(chunks).equals(content)).toBe(true);
     });
 
+    it('reads on by whole chunks once the first read comes back full (not size + 1 bytes at a time)', async () => {
+      const content = pattern(5000, 12);
+      const f = openFile(content, 10);
+      const chunks = await chunksOf(f, { chunkSize: 1024 });
+      expect(chunks.map((c) => c.length)).toEqual([11, 1024, 1024, 1024, 1024, 893]);
+      expect(Buffer.concat(chunks).equals(content)).toBe(true);
+    });
+
     it('emits every byte when the file was large at fstat and grew', async () => {
       const start = pattern(2048 + 100, 12);
       const f = openFile(start);
@@ -185,6 +193,13 @@ describe('fileBytes(OpenFile)', () => {
   });
 
   describe('gzip', () => {
+    it('decompresses a gzip file that fstat said was empty (the first read asks for two bytes at least)', async () => {
+      const text = csv(3);
+      const f = openFile(gzipSync(Buffer.from(text)), 0);
+      const chunks = await chunksOf(f);
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(text);
+    });
+
     it('decompresses a small gzip file given as OpenFile', async () => {
       const text = csv(5);
       const f = openFile(gzipSync(Buffer.from(text)));
