@@ -9,6 +9,7 @@ export const FILE_ERROR_CODES = {
   NO_PIPELINE: 'No pipeline\'s match globs match the file name.',
   GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
   TOO_MANY_COLUMNS: 'The header has more columns than input.maxColumns allows.',
+  DEDUPE_TOO_MANY_KEYS: 'dedupe saw more distinct keys in one file than its maxKeys allows.',
   INPUT_CHANGED: 'The input changed while it was read (still being written?); it is retried, then failed.',
   TABLE_MISSING: 'The output table does not exist (set create: true to create it).',
   DB_REFUSED: 'The database refused the load (a bad value, a constraint); nothing of the file stays in the table.',

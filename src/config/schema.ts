@@ -54,7 +54,10 @@ export const stepSchema = z
     cast: z.record(z.string(), castSpec).optional().describe('Parse columns as types: { column: type } or { column: { type, onError } }.'),
     filter: predicate.optional().describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
     dedupe: z
-      .strictObject({ columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).') })
+      .strictObject({
+        columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).'),
+        maxKeys: int(1).default(5_000_000).describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
+      })
       .optional()
       .describe('Drop rows whose key was already seen in the file.'),
     addColumn: z

@@ -62,7 +62,7 @@ async function stepMaker(step: StepConfig, options: BuildStepsOptions): Promise<
     return () => op;
   }
   if (step.dedupe !== undefined) {
-    const opts = step.dedupe.columns === undefined ? {} : { columns: step.dedupe.columns };
+    const opts = { maxKeys: step.dedupe.maxKeys, ...(step.dedupe.columns === undefined ? {} : { columns: step.dedupe.columns }) };
     return () => dedupe(opts); // per file: its seen keys are that file's
   }
   if (step.addColumn !== undefined) {

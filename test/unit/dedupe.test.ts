@@ -38,6 +38,13 @@ describe('dedupe', () => {
     expect(() => dedupe({ columns: [] })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', field: 'dedupe.columns' }));
   });
 
+  it('holds at most maxKeys distinct keys: repeats still drop at the cap, a new key past it fails the file', async () => {
+    const op = dedupe({ columns: ['id'], maxKeys: 3 });
+    const atCap = [header, ['1', 'x', 'y'], ['2', 'x', 'y'], ['3', 'x', 'y'], ['2', 'q', 'q'], ['1', 'q', 'q']];
+    expect(await run(op, atCap)).toEqual([header, ['1', 'x', 'y'], ['2', 'x', 'y'], ['3', 'x', 'y']]);
+    await expect(run(op, [...atCap, ['4', 'x', 'y']])).rejects.toMatchObject({ code: 'DEDUPE_TOO_MANY_KEYS', field: 'dedupe.maxKeys', message: expect.stringContaining('3 distinct keys') });
+  });
+
   it('fails with UNKNOWN_COLUMN for a key the header lacks', async () => {
     await expect(run(dedupe({ columns: ['key'] }), [header])).rejects.toMatchObject({ code: 'UNKNOWN_COLUMN', field: 'key' });
   });
