@@ -133,9 +133,13 @@ export async function processFile(
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
     sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag }) ?? csvFileSink(settings.outDir, name, fileOpts));
     const { fd, st: before } = openInput(path, name);
+    let lastRead: Promise<unknown> = Promise.resolve();
+    let atEnd = false;
     try {
       input = { ino: before.ino, size: before.size };
-      const rows$ = fileBytes({ fd, size: before.size }, { gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
+      const rows$ = fileBytes({ fd, size: before.size }, {
+        onReadIssued: (read) => (lastRead = read),
+        onEnd: () => (atEnd = true), gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
         ctx.bytesRead += chunk.length;
         hash?.update(chunk);
       } }).pipe(
@@ -151,10 +155,13 @@ export async function processFile(
       );
       await runToEnd(written$, signal, name);
       const after = fstatSync(fd);
-      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || ctx.bytesRead !== after.size) {
+      // bytes read against the size only when the reading went to the end (a step may stop it early)
+      if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (atEnd && ctx.bytesRead !== after.size)) {
         throw new SluiceError('INPUT_CHANGED', `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end, ${ctx.bytesRead} read)`, { file: name });
       }
     } finally {
+      // a read still queued would land in whatever file next gets this fd number
+      await lastRead.catch(() => undefined);
       closeSync(fd);
     }
     hooks.onParsed?.();

@@ -1,9 +1,9 @@
 // A file written under a hidden temporary name and published whole, without replacing anything.
-import { closeSync, constants, fstatSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
-import { openAsync, syncFd, writeAll } from '../fs/fd.js';
+import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { fsyncDir, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import { randomHex } from '../random.js';
 
@@ -43,13 +43,22 @@ export class AtomicFile {
     fault('write');
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const buf = this.gzip ? gzipSync(bytes) : bytes;
-    await writeAll(this.fd, buf);
+    if (this.closed) throw new Error(`${this.tempPath} is closed`);
+    await this.track(writeAll(this.fd, buf));
     this.bytes += buf.length;
+  }
+
+  /** The fd's operation in the thread pool, if any: closing waits for it (else it could hit a reused fd). */
+  private inFlight: Promise<unknown> = Promise.resolve();
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight = p;
+    return p;
   }
 
   /** Flushes and closes: the content is durable under the temporary name, ready to be published. */
   async stage(): Promise<StagedFile> {
-    if (this.fsync) await syncFd(this.fd);
+    if (this.fsync) await this.track(syncFd(this.fd));
     const { ino } = fstatSync(this.fd);
     this.close();
     return { tmp: this.tempPath, dir: this.dir, name: this.name, ino, bytes: this.bytes };
@@ -65,16 +74,15 @@ export class AtomicFile {
 
   /** Closes and removes the temporary file. Safe to call after a failed commit or twice. */
   async abort(): Promise<void> {
+    await this.inFlight.catch(() => undefined);
     try {
       this.close();
     } catch {
       // closing failed: the file is removed all the same
     }
-    try {
-      unlinkSync(this.tempPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await unlinkAsync(this.tempPath).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
   }
 
   private close(): void {

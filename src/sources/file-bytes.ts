@@ -16,6 +16,13 @@ export interface FileBytesOptions {
   onRead?: (chunk: Buffer) => void;
   /** `auto` (default): a file starting with the gzip magic bytes is decompressed as a stream. */
   decompress?: 'auto' | 'none';
+  /**
+   * Called with each read as it is issued. A caller that closes the file itself must first wait for the
+   * last one: a read still queued in the thread pool would otherwise hit the next file given that fd.
+   */
+  onReadIssued?: (read: Promise<unknown>) => void;
+  /** Called when the end of the file was reached (not when reading stopped early: an error, unsubscribing). */
+  onEnd?: () => void;
 }
 
 /** An open file descriptor (the caller's to close) and the size fstat gave when it was opened. */
@@ -46,7 +53,12 @@ export function fileBytes(file: string | FileHandle | OpenFile, options: FileByt
       let source: FileHandle | OpenFile;
       if (typeof file === 'string') {
         owned = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-        source = { fd: owned, size: fstatSync(owned).size };
+        try {
+          source = { fd: owned, size: fstatSync(owned).size };
+        } catch (err) {
+          closeSync(owned);
+          throw err;
+        }
       } else source = file;
       // a FileHandle has an fd too, but no size
       const fd = typeof (source as Partial<OpenFile>).size === 'number' ? (source as OpenFile) : undefined;
@@ -75,18 +87,26 @@ export function fileBytes(file: string | FileHandle | OpenFile, options: FileByt
         }
         return bytesRead < want ? buf.subarray(0, bytesRead) : buf;
       };
+      const issue = (): Promise<Buffer> => {
+        const p = readNext();
+        options.onReadIssued?.(p);
+        return p;
+      };
       // one read ahead, issued while the current chunk is parsed, so disk and CPU overlap
       let ahead: Promise<Buffer> | undefined;
       try {
         for (let first = true; ; first = false) {
           if (gate !== undefined && !gate.open) await gate.wait();
           if (stopped) return;
-          const chunk = await (ahead ?? readNext());
+          const chunk = await (ahead ?? issue());
           ahead = undefined;
           if (stopped) return;
-          if (chunk.length === 0) break;
+          if (chunk.length === 0) {
+            options.onEnd?.();
+            break;
+          }
           if (gate === undefined || gate.open) {
-            ahead = readNext();
+            ahead = issue();
             ahead.catch(() => undefined); // an abort may close the file first; that read's failure is moot
           }
           onRead?.(chunk);

@@ -4,6 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { take } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dropNulls } from '../../src/operators/drop-nulls.js';
 import { rowOperator } from '../../src/operators/row-operator.js';
@@ -28,6 +29,18 @@ const settings = (over: Partial<PipelineSettings> = {}): PipelineSettings => ({
 });
 
 describe('processFile', () => {
+  it('a step that ends the stream early (take) is not a changed input: only a read to the end is checked against the size', async () => {
+    const input = join(dir, 'big.csv');
+    let text = 'a,b\n';
+    for (let i = 0; i < 20_000; i++) text += `${i},x${i}\n`; // several 64 KiB chunks
+    await writeFile(input, text);
+    const r = await processFile(input, 'big.csv', settings({ steps: [take(3)] }));
+    expect(r.error).toBeUndefined();
+    expect(r.outcome).toBe('succeeded');
+    expect(r.rows).toEqual({ read: 2, written: 2, filtered: 0, rejected: 0 });
+    expect(await readFile(r.output!, 'utf8')).toBe('a,b\n0,x0\n1,x1\n');
+  });
+
   it('writes the output, counts rows and publishes rejects', async () => {
     const input = join(dir, 'in.csv');
     await writeFile(input, 'a,b\n1,2\n3,\n4\n5,6\n');
