@@ -19,26 +19,21 @@ function late(cb: () => void, turns = 5): void {
 vi.mock('node:fs', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs')>();
   const track = (fd: number, delta: number): void => void inFlight.set(fd, (inFlight.get(fd) ?? 0) + delta);
+  type Io = (fd: number, buf: Buffer, off: number, len: number, pos: number | null, cb: (err: Error | null, n: number) => void) => void;
+  /** fs.read or fs.write, counted while in flight and completing late. */
+  const slow = (io: Io): Io => (fd, buf, off, len, pos, cb) => {
+    track(fd, 1);
+    io(fd, buf, off, len, pos, (err, n) =>
+      late(() => {
+        track(fd, -1);
+        cb(err, n);
+      }),
+    );
+  };
   return {
     ...actual,
-    read: ((fd: number, buf: Buffer, off: number, len: number, pos: number | null, cb: (err: Error | null, n: number) => void) => {
-      track(fd, 1);
-      actual.read(fd, buf, off, len, pos, (err, n) =>
-        late(() => {
-          track(fd, -1);
-          cb(err, n);
-        }),
-      );
-    }) as typeof actual.read,
-    write: ((fd: number, buf: Buffer, off: number, len: number, pos: number | null, cb: (err: Error | null, n: number) => void) => {
-      track(fd, 1);
-      actual.write(fd, buf, off, len, pos, (err, n) =>
-        late(() => {
-          track(fd, -1);
-          cb(err, n);
-        }),
-      );
-    }) as typeof actual.write,
+    read: slow(actual.read) as typeof actual.read,
+    write: slow(actual.write) as typeof actual.write,
     closeSync: (fd: number) => {
       if ((inFlight.get(fd) ?? 0) > 0) closedWhileBusy.push(fd);
       actual.closeSync(fd);
