@@ -58,9 +58,15 @@ export class Committer {
     try {
       await writeAll(fd, Buffer.from(JSON.stringify(record)));
       if (this.fsync) await syncFd(fd);
-    } finally {
-      closeSync(fd);
+    } catch (err) {
+      try {
+        closeSync(fd);
+      } catch {
+        // the write's error is the one to report
+      }
+      throw err;
     }
+    closeSync(fd);
     renameSync(tmp, path);
     if (this.fsync) await fsyncDir(this.claims.dir);
     failpoint('after-commit-record');

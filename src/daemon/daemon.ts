@@ -383,7 +383,13 @@ export class Daemon {
   /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
   private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, parsed: () => void): Promise<FileReport> {
     const { attempts, backoffMs } = this.cfg.retry;
-    const hooks = { ...this.hooks, onParsed: parsed };
+    const hooks: PipelineHooks = {
+      ...this.hooks,
+      onParsed: () => {
+        this.hooks.onParsed?.();
+        parsed();
+      },
+    };
     for (let attempt = 1; ; attempt++) {
       const report = await processFile(claimed.path, claimed.name, settings, hooks, signal);
       const errno = causeCode(report.error);

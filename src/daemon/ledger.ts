@@ -42,16 +42,27 @@ export class Ledger {
     }
     const line = Buffer.from(`${JSON.stringify(r)}\n`);
     // one call, so that the line stays whole among other instances' lines; a short write is a full disk
-    if (writeSync(this.fd, line) !== line.length) throw Object.assign(new Error('ENOSPC: the receipt was written only in part'), { code: 'ENOSPC' });
-    if (this.fsync) await this.group!.sync();
+    if (writeSync(this.fd, line) !== line.length) {
+      // end the fragment (best effort), so that the receipt written on the retry is a line of its own
+      try {
+        writeSync(this.fd, '\n');
+      } catch {
+        // still full: readers skip the fragment, which does not parse
+      }
+      throw Object.assign(new Error('ENOSPC: the receipt was written only in part'), { code: 'ENOSPC' });
+    }
+    const group = this.group;
+    if (this.fsync && group !== undefined) await group.sync();
   }
 
   async close(): Promise<void> {
     const fd = this.fd;
+    const group = this.group;
     if (fd === undefined) return;
-    await this.group?.idle();
+    // detached first: an append from now on opens the ledger anew instead of syncing an fd being closed
     this.fd = undefined;
     this.group = undefined;
+    await group?.idle();
     closeSync(fd);
   }
 
@@ -60,21 +71,14 @@ export class Ledger {
 
   /** True if a receipt for this claim was written (looks at the end of the ledger). */
   async has(claimId: string): Promise<boolean> {
-    return (await this.tail()).includes(`"claimId":${JSON.stringify(claimId)}`);
+    const tail = await this.tail();
+    // whole receipts only: a fragment a full disk cut short names the claim but proves nothing
+    return tail.includes(`"claimId":${JSON.stringify(claimId)}`) && receiptsIn(tail).some((r) => r.claimId === claimId);
   }
 
   /** The receipts at the end of the ledger (up to the last 8 MiB), oldest first. */
   async recent(): Promise<Receipt[]> {
-    return (await this.tail())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l) as Receipt];
-        } catch {
-          return []; // a line cut by the tail window
-        }
-      });
+    return receiptsIn(await this.tail());
   }
 
   private async tail(): Promise<string> {
@@ -94,4 +98,18 @@ export class Ledger {
       await fh.close();
     }
   }
+}
+
+/** The whole receipts in a stretch of the ledger (a line cut by the tail window, or by a full disk, is skipped). */
+function receiptsIn(text: string): Receipt[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Receipt];
+      } catch {
+        return [];
+      }
+    });
 }

@@ -2,7 +2,7 @@
 // Name operations (link, unlink, rename, lstat) are synchronous system calls: on a local filesystem each
 // takes microseconds, and a trip through libuv's thread pool costs several times more CPU than the call
 // (measured in docs/throughput.md). Only what waits on the disk (fsync) goes through the pool.
-import { closeSync, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, lstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyncGroup, syncFd } from './fd.js';
 import { failpoint, fault } from '../failpoint.js';
@@ -142,6 +142,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 interface DirHandle {
   fd: number;
+  dev: number;
   ino: number;
   group: SyncGroup;
 }
@@ -153,18 +154,26 @@ const dirHandles = new Map<string, DirHandle>();
 function dirHandle(dir: string): DirHandle {
   const held = dirHandles.get(dir);
   if (held !== undefined) {
-    let ino: number | undefined;
+    // stat, not lstat: a folder given through a symbolic link is the link's target, as open() sees it
+    let now: { dev: number; ino: number } | undefined;
     try {
-      ino = lstatSync(dir).ino;
+      now = statSync(dir);
     } catch {
-      ino = undefined;
+      now = undefined;
     }
-    if (ino === held.ino) return held;
+    if (now?.ino === held.ino && now.dev === held.dev) return held;
     dirHandles.delete(dir);
     retire(held);
   }
   const fd = openSync(dir, 'r');
-  const d: DirHandle = { fd, ino: fstatSync(fd).ino, group: new SyncGroup(() => syncFd(fd)) };
+  let st: { dev: number; ino: number };
+  try {
+    st = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  const d: DirHandle = { fd, dev: st.dev, ino: st.ino, group: new SyncGroup(() => syncFd(fd)) };
   dirHandles.set(dir, d);
   // a long-lived daemon with name templates may touch many folders: keep the most recent 64
   if (dirHandles.size > 64) {

@@ -195,7 +195,8 @@ export class Inbox {
       if (c.due <= now) this.check(name, c, now);
       if (this.candidates.has(name)) next = Math.min(next, c.due);
     }
-    if (next !== Infinity) this.ticker = setTimeout(() => this.tick(), Math.max(1, next - now));
+    // (setTimeout takes at most 2^31 - 1 ms; a longer settle time is reached in several sleeps)
+    if (next !== Infinity) this.ticker = setTimeout(() => this.tick(), Math.min(2 ** 31 - 1, Math.max(1, next - now)));
   }
 
   /** Synchronous: an lstat takes microseconds, a thread-pool round trip several times more (fs/no-clobber.ts). */
