@@ -40,6 +40,10 @@ export class Inbox {
   private ticker: NodeJS.Timeout | undefined;
   private rescanner: NodeJS.Timeout | undefined;
   private soon: NodeJS.Immediate | undefined;
+  /** Candidates an event named since the last look. */
+  private readonly hinted = new Set<string>();
+  /** When each candidate is next due (entries made stale by a later look are skipped). */
+  private readonly due = new DueHeap();
   private polling = false;
   private gone = false;
   private retrying = false;
@@ -146,13 +150,12 @@ export class Inbox {
   /** Something may have happened to `name`: watch it until it settles. */
   hint(name: string): void {
     if (this.closed || isIgnoredName(name) || this.reported.has(name)) return;
-    const c = this.candidates.get(name);
-    if (c !== undefined) c.due = 0;
-    else {
+    if (!this.candidates.has(name)) {
       if (!this.waiting.has(name)) this.waiting.set(name, Date.now());
       this.candidates.set(name, { size: -1, mtimeMs: -1, since: 0, due: 0 });
     }
-    // the hints of one burst of events are checked together, once
+    // the hints of one burst of events are looked at together, on the next turn
+    this.hinted.add(name);
     this.soon ??= setImmediate(() => this.tick());
   }
 
@@ -180,23 +183,43 @@ export class Inbox {
     if (this.soon !== undefined) clearImmediate(this.soon);
     if (this.rescanner !== undefined) clearInterval(this.rescanner);
     this.candidates.clear();
+    this.hinted.clear();
+    this.due.clear();
     this.stopWatcher();
   }
 
-  /** Checks the candidates that are due, then sleeps until the next one is. */
+  /**
+   * Looks at the hinted candidates and those due, then sleeps until the next is due. Work is per file
+   * looked at (a heap orders the due times), not per file waiting: thousands may be settling at once.
+   */
   private tick(): void {
     this.soon = undefined;
     if (this.ticker !== undefined) clearTimeout(this.ticker);
     this.ticker = undefined;
     if (this.closed) return;
     const now = Date.now();
-    let next = Infinity;
-    for (const [name, c] of [...this.candidates]) {
-      if (c.due <= now) this.check(name, c, now);
-      if (this.candidates.has(name)) next = Math.min(next, c.due);
+    const look = (name: string): void => {
+      const c = this.candidates.get(name);
+      if (c === undefined) return;
+      this.check(name, c, now);
+      if (this.candidates.get(name) === c) this.due.push(c.due, name);
+    };
+    const hinted = [...this.hinted];
+    this.hinted.clear();
+    for (const name of hinted) look(name);
+    // an entry is stale when its file was looked at since (it has a newer one) or is gone
+    const stale = (at: number, name: string): boolean => this.candidates.get(name)?.due !== at || this.hinted.has(name);
+    for (let top = this.due.peek(); top !== undefined && top.at <= now; top = this.due.peek()) {
+      this.due.pop();
+      if (!stale(top.at, top.name)) look(top.name);
+    }
+    let next = this.due.peek();
+    while (next !== undefined && stale(next.at, next.name)) {
+      this.due.pop();
+      next = this.due.peek();
     }
     // (setTimeout takes at most 2^31 - 1 ms; a longer settle time is reached in several sleeps)
-    if (next !== Infinity) this.ticker = setTimeout(() => this.tick(), Math.min(2 ** 31 - 1, Math.max(1, next - now)));
+    if (next !== undefined) this.ticker = setTimeout(() => this.tick(), Math.min(2 ** 31 - 1, Math.max(1, next.at - now)));
   }
 
   /** Synchronous: an lstat takes microseconds, a thread-pool round trip several times more (fs/no-clobber.ts). */
@@ -237,7 +260,43 @@ export class Inbox {
   }
 }
 
-function baseName(p: string): string {
-  const i = p.lastIndexOf('/');
-  return i === -1 ? p : p.slice(i + 1);
+/** A binary min-heap of (due time, name). */
+class DueHeap {
+  private items: Array<{ at: number; name: string }> = [];
+
+  push(at: number, name: string): void {
+    const a = this.items;
+    a.push({ at, name });
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.at <= a[i]!.at) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+
+  peek(): { at: number; name: string } | undefined {
+    return this.items[0];
+  }
+
+  pop(): void {
+    const a = this.items;
+    const last = a.pop();
+    if (last === undefined || a.length === 0) return;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && a[l]!.at < a[m]!.at) m = l;
+      if (r < a.length && a[r]!.at < a[m]!.at) m = r;
+      if (m === i) break;
+      [a[m], a[i]] = [a[i]!, a[m]!];
+      i = m;
+    }
+  }
+
+  clear(): void {
+    this.items = [];
+  }
 }

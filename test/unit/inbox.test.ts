@@ -110,6 +110,27 @@ describe('Inbox settle', () => {
     expect(inbox.stats()).toEqual({ files: 50, oldestAgeSeconds: SETTLE / 1000 });
   });
 
+  it('an event about one file looks at that file alone; each waiting file is looked at again when it is due', () => {
+    put('a.csv', 10, T0);
+    inbox.hint('a.csv');
+    vi.advanceTimersByTime(0);
+    const looks = vi.spyOn(inbox as unknown as { check: (name: string) => void }, 'check');
+    vi.advanceTimersByTime(500);
+    put('b.csv', 10, Date.now());
+    inbox.hint('b.csv');
+    vi.advanceTimersByTime(0);
+    expect(looks.mock.calls.map((c) => c[0])).toEqual(['b.csv']);
+    vi.advanceTimersByTime(SETTLE - 500 - 1);
+    expect(ready).toEqual([]);
+    vi.advanceTimersByTime(1); // a.csv due at T0 + settle
+    expect(ready).toEqual(['a.csv']);
+    vi.advanceTimersByTime(499);
+    expect(ready).toEqual(['a.csv']);
+    vi.advanceTimersByTime(1); // b.csv due at T0 + 500 + settle
+    expect(ready).toEqual(['a.csv', 'b.csv']);
+    expect(looks.mock.calls.map((c) => c[0])).toEqual(['b.csv', 'a.csv', 'b.csv']);
+  });
+
   it('counts a waiting file\'s age from its arrival (ctime), so a restarted daemon does not reset it', () => {
     // the daemon starts a minute after the file arrived (the fake clock runs ahead of the file's real ctime)
     vi.useRealTimers();
