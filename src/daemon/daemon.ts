@@ -222,13 +222,8 @@ export class Daemon {
    */
   private async run(job: Job): Promise<void> {
     if (job.kind === 'name' && this.diskFull !== undefined) await this.diskFull;
-    await this.parsing.acquire();
-    let parsing = true;
-    const parsed = (): void => {
-      if (!parsing) return;
-      parsing = false;
-      this.parsing.release();
-    };
+    const slot = new Slot(this.parsing);
+    await slot.acquire();
     let commit: (() => Promise<void>) | undefined;
     let finished: () => void;
     let internal: (err: unknown) => void;
@@ -263,15 +258,18 @@ export class Daemon {
         this.hooks.onFilesInFlight?.(-1);
         this.done(key);
       };
-      internal = (err: unknown): void =>
+      internal = (err: unknown): void => {
+        // not finished: for the exit code, a file that failed (it is redone at the next start)
+        this.failedCount++;
         this.log.error('internal error while finishing a file; it stays claimed and is redone at restart', { file: c.name, error: String(err) });
+      };
       try {
-        commit = await this.handle(c, ac.signal, job.kind === 'name', parsed);
+        commit = await this.handle(c, ac.signal, job.kind === 'name', slot);
       } catch (err) {
         internal(err);
       }
     } finally {
-      parsed();
+      slot.release();
     }
     if (commit !== undefined) await commit().catch(internal);
     finished();
@@ -281,7 +279,7 @@ export class Daemon {
    * Processes a claimed file up to its commit, which it returns to run (or undefined when the file needs
    * none: parked, put back, or finished from a record). `fresh`: claimed just now, so it has no record.
    */
-  private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh: boolean, parsed: () => void): Promise<(() => Promise<void>) | undefined> {
+  private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh: boolean, slot: Slot): Promise<(() => Promise<void>) | undefined> {
     const startedAt = new Date();
     const pipeline = this.router(claimed.name);
     const prior = fresh ? undefined : await this.committer.pending(claimed);
@@ -311,7 +309,7 @@ export class Daemon {
       report = { name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error };
     } else {
       const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.cfg.instanceId);
-      report = await this.processWithRetries(claimed, settings, signal, parsed);
+      report = await this.processWithRetries(claimed, settings, signal, slot);
     }
     const err = report.error;
     if (err?.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
@@ -381,13 +379,13 @@ export class Daemon {
   }
 
   /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
-  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, parsed: () => void): Promise<FileReport> {
+  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, slot: Slot): Promise<FileReport> {
     const { attempts, backoffMs } = this.cfg.retry;
     const hooks: PipelineHooks = {
       ...this.hooks,
       onParsed: () => {
         this.hooks.onParsed?.();
-        parsed();
+        slot.release();
       },
     };
     for (let attempt = 1; ; attempt++) {
@@ -405,7 +403,10 @@ export class Daemon {
         retryInMs: delay,
       });
       if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
+      // no parsing slot is held while waiting; the next attempt parses, so it takes one again
+      slot.release();
       if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
+      await slot.acquire();
     }
   }
 
@@ -522,6 +523,22 @@ export class Daemon {
   }
 }
 
+
+/** One file's hold on a permit of a semaphore: released at most once per acquire, whatever the path. */
+class Slot {
+  private held = false;
+  constructor(private readonly permits: Semaphore) {}
+  async acquire(): Promise<void> {
+    if (this.held) return;
+    await this.permits.acquire();
+    this.held = true;
+  }
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.permits.release();
+  }
+}
 
 /** A counting semaphore: acquire waits while all permits are taken. */
 class Semaphore {
