@@ -2,7 +2,7 @@
 export type { Row, RowBatch, Rejection } from './row.js';
 export { FileContext, type RowCounts } from './file-context.js';
 export { FlowGate } from './flow-gate.js';
-export { fileBytes, type FileBytesOptions } from './sources/file-bytes.js';
+export { fileBytes, type FileBytesOptions, type OpenFile } from './sources/file-bytes.js';
 export { parseCsv, type ParseCsvOptions } from './operators/parse-csv.js';
 export { CsvRecordReader, type CsvReadOptions, type RecordHandler, DEFAULT_MAX_RECORD_SIZE } from './csv/record-reader.js';
 export { dropNulls, nullRowTest, PANDAS_NULL_VALUES, type DropNullsOptions } from './operators/drop-nulls.js';
