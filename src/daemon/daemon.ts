@@ -58,6 +58,8 @@ export class Daemon {
   private stopping = false;
   private failedCount = 0;
   private idle: Array<() => void> = [];
+  /** --once: claimed files that wait for their database (their attempt ended, they did not). */
+  private readonly parked = new Set<string>();
   /** --once: the names still to be done. */
   private pending: Set<string> | undefined;
   /** While the disk is full, no new file is claimed. */
@@ -256,7 +258,9 @@ export class Daemon {
       finished = (): void => {
         this.running.delete(c.claimId);
         this.hooks.onFilesInFlight?.(-1);
-        this.done(key);
+        // --once: a claimed file that now waits for its database is not done (its name, if it had one, is)
+        const parked = this.parked.delete(`claim:${c.claimId}`);
+        if (!parked || key !== `claim:${c.claimId}`) this.done(key);
       };
       internal = (err: unknown): void => {
         // not finished: for the exit code, a file that failed (it is redone at the next start)
@@ -368,7 +372,8 @@ export class Daemon {
     for (const o of receipt.outputs) if (o.role === 'output') report.output = o.path;
     for (const o of receipt.outputs) if (o.role === 'rejects') report.rejects = o.path;
     const published = receipt.outputs.find((o) => o.role === 'output')?.path;
-    const renamed = published !== undefined && !published.endsWith(`/${staged.output?.file?.name ?? ''}`);
+    const file = staged.output?.file;
+    const renamed = published !== undefined && file !== undefined && !published.endsWith(`/${file.name}`);
     if (report.outcome === 'succeeded') {
       this.log.info('file processed', { ...logFields(report), archived: receipt.input, ...(renamed ? { note: 'the output name was taken: published under a numbered name' } : {}) });
     } else {
@@ -420,7 +425,11 @@ export class Daemon {
 
   /** The database of a pipeline is unreachable: its files wait (no slot held) until a probe succeeds. */
   private markDown(pipeline: PipelineConfig, job: Job): void {
-    if (this.once && job.kind === 'claimed') this.pending?.add(`claim:${job.claimed.claimId}`);
+    if (this.once && job.kind === 'claimed') {
+      // still to be done: the end of this attempt must not count it as finished
+      this.pending?.add(`claim:${job.claimed.claimId}`);
+      this.parked.add(`claim:${job.claimed.claimId}`);
+    }
     let d = this.down.get(pipeline.name);
     if (d === undefined) {
       d = { jobs: [], delay: this.cfg.retry.backoffMs };
@@ -450,14 +459,22 @@ export class Daemon {
   /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */
   private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord, output?: StagedOutput): Promise<Receipt> {
     const { attempts, backoffMs } = this.cfg.retry;
-    let dbCommit = output?.publish === undefined ? undefined : async (): Promise<void> => void (await output.publish!());
+    let committed = false;
+    let dbCommit =
+      output?.publish === undefined
+        ? undefined
+        : async (): Promise<void> => {
+            await output.publish!();
+            committed = true;
+          };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.committer.commit(claimed, record, dbCommit);
       } catch (err) {
         if (err instanceof SluiceError) throw err;
-        // the database COMMIT happened (or the record says so): a retry only finishes the files
-        if (dbCommit !== undefined && (await this.committer.pending(claimed)) !== undefined) dbCommit = undefined;
+        // the database COMMIT happened: a retry only finishes the files (a record alone does not say so:
+        // it exists from its rename on, before its folder is synced and before the COMMIT)
+        if (committed) dbCommit = undefined;
         const errno = (err as NodeJS.ErrnoException).code;
         if (errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) throw err;
         const delay = backoffMs * 4 ** (attempt - 1);

@@ -27,14 +27,18 @@ export interface LoadIdentity {
   pipeline: string;
 }
 
-/** SQLSTATE classes and socket errors that mean "the database is not there right now", not "the data is bad". */
+/**
+ * Whether an error means "the database is not there right now" (wait and retry) rather than "the data is
+ * bad" (the file fails). Only the server's own verdict (a DatabaseError with its SQLSTATE) can refuse a
+ * file; anything else (a dropped connection, a timeout, a socket error) says nothing of what the server did,
+ * so it is unavailable: the load waits, and a COMMIT of unknown fate is settled by asking the database.
+ * Deadlocks, serialization failures and cancelled statements pass too: a retry may well succeed.
+ */
 export function isUnavailable(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return false;
-  return (
-    code.startsWith('08') || // connection exception
-    ['57P01', '57P02', '57P03', '53300', '53000', 'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)
-  );
+  if (err instanceof SluiceError) return err.code === 'SINK_UNAVAILABLE';
+  if (!(err instanceof pg.DatabaseError)) return true;
+  const code = err.code ?? '';
+  return code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '53000', '40P01', '40001', '57014'].includes(code);
 }
 
 /** `"name"` with embedded quotes doubled: every identifier sluice sends is quoted this way, never interpolated raw. */
@@ -42,19 +46,11 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
-}
-
 const RING = 65_536;
+
+/** COPY's end-of-data marker: a line that is exactly `\.` ends the data, even in CSV format, unless quoted. */
+const END_OF_DATA = '\\.';
+const END_OF_DATA_FIELD = /^\\\.$/;
 
 function lineEnds(s: string): number {
   let n = 0;
@@ -93,7 +89,8 @@ export class PostgresSink implements RowSink {
     const n = batch.rows.length;
     if (n === 0) return;
     // rows no operator changed, loaded in header order: their original text is already COPY's CSV
-    const raw = this.allColumns && batch.raw !== undefined && batch.raw.delimiter === ',' && batch.raw.lines.every((l) => l !== undefined) ? (batch.raw.lines as string[]) : undefined;
+    // (a line that is exactly \. would end COPY's data: such a batch goes through stringify, which quotes it)
+    const raw = this.allColumns && batch.raw !== undefined && batch.raw.delimiter === ',' && batch.raw.lines.every((l) => l !== undefined && l !== END_OF_DATA) ? (batch.raw.lines as string[]) : undefined;
     let text: string;
     if (raw !== undefined) {
       for (let k = 0; k < n; k++) this.track(k, lineEnds(raw[k]!), batch.lines[k]);
@@ -106,7 +103,7 @@ export class PostgresSink implements RowSink {
         for (const f of records[k]!) nl += lineEnds(f);
         this.track(k, nl, batch.lines[k]);
       }
-      text = stringify(records);
+      text = stringify(records, { quoted_match: END_OF_DATA_FIELD });
     }
     const data = Buffer.from(text);
     this.rows += n;
@@ -114,7 +111,6 @@ export class PostgresSink implements RowSink {
     if (!this.copy!.write(data)) await this.drained();
   }
 
-  /** Ends the COPY and records the load in sluice_loads, in the still-open transaction. */
   /** Remembers where the k-th row of this batch ends in COPY's line count, and its source line. */
   private track(k: number, innerLineEnds: number, sourceLine: number | undefined): void {
     this.copyLines += 1 + innerLineEnds;
@@ -127,6 +123,10 @@ export class PostgresSink implements RowSink {
     if (this.client === undefined) throw new SluiceError('WRITE_FAILED', 'the file had no header: nothing to load');
     try {
       await this.endCopy();
+      const loaded = this.copy?.rowCount;
+      if (loaded !== undefined && loaded !== this.rows) {
+        throw new SluiceError('WRITE_FAILED', `COPY took ${loaded} rows of the ${this.rows} sent`);
+      }
       await this.client.query(
         `insert into ${this.loadsTable()} (claim_id, input_name, size, sha256, pipeline, target, rows) values ($1, $2, $3, $4, $5, $6, $7)`,
         [this.identity.claimId, this.identity.file, info.size ?? null, info.sha256 ?? null, this.identity.pipeline, this.target, this.rows],
@@ -155,15 +155,27 @@ export class PostgresSink implements RowSink {
     return { path, rows: this.rows, bytes: this.bytes };
   }
 
+  /** Rolls back and disconnects; a server that does not answer within a few seconds is cut off (it rolls back). */
   async abort(): Promise<void> {
+    this.aborted = true;
+    await this.opening?.catch(() => undefined);
     const c = this.client;
     if (c === undefined) return;
+    this.client = undefined;
     this.copy?.destroy();
-    await c.query('rollback').catch(() => undefined);
-    await this.close();
+    const answered = await withTimeout(c.query('rollback').then(() => c.end()), ABORT_TIMEOUT_MS);
+    if (!answered) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   }
 
-  private async open(header: Row): Promise<void> {
+  private aborted = false;
+  private opening: Promise<void> | undefined;
+
+  private open(header: Row): Promise<void> {
+    this.opening = this.openOnce(header);
+    return this.opening;
+  }
+
+  private async openOnce(header: Row): Promise<void> {
     const client = new pg.Client(connectionConfig(this.options.url));
     client.on('error', (err) => (this.failure ??= err));
     try {
@@ -171,21 +183,27 @@ export class PostgresSink implements RowSink {
     } catch (err) {
       throw this.error(err);
     }
+    if (this.aborted) {
+      await client.end().catch(() => undefined);
+      throw new SluiceError('ABORTED', 'the load was stopped before it began');
+    }
     this.client = client;
     try {
       const schema = this.options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
       this.target = `${quoteIdent(schema)}.${quoteIdent(this.options.table)}`;
       await ensureLoadsTable(client, schema);
       this.schema = schema;
-      await client.query('begin');
       const { names, columns } = mapColumns(header, this.options.columns);
       let existing = await tableColumns(client, schema, this.options.table);
       if (existing.length === 0 && this.options.create === true) {
         const types = this.options.types ?? {};
-        const defs = columns.map((c) => `${quoteIdent(c)} ${types[c] ?? 'text'}`).join(', ');
-        await client.query(`create table if not exists ${this.target} (${defs})`);
-        existing = columns;
+        const defs = columns.map((c) => `${quoteIdent(c)} ${Object.hasOwn(types, c) ? types[c] : 'text'}`).join(', ');
+        // before the load's transaction: two files creating the table at once must not fail the loser
+        await createIgnoringRace(client, `create table if not exists ${this.target} (${defs})`);
+        existing = await tableColumns(client, schema, this.options.table);
       }
+      if (this.aborted) throw new SluiceError('ABORTED', 'the load was stopped before it began');
+      await client.query('begin');
       if (existing.length === 0) {
         throw new SluiceError('TABLE_MISSING', `the table ${schema}.${this.options.table} does not exist (set create: true to create it)`);
       }
@@ -248,14 +266,17 @@ export class PostgresSink implements RowSink {
     if (isUnavailable(err)) {
       return new SluiceError('SINK_UNAVAILABLE', `the database is unavailable: ${e.message ?? String(err)}`, { cause: err });
     }
-    const copyLine = /line (\d+)/.exec(e.where ?? '')?.[1];
+    // the COPY's own context line (a trigger's PL/pgSQL context has line numbers of its own)
+    const copyLine = /(?:^|\n)COPY [^\n]*, line (\d+)/.exec(e.where ?? '')?.[1];
     let line: number | undefined;
     if (copyLine !== undefined) {
       // the record whose physical lines include line n: the first, from the oldest kept, that ends at or after it
       const n = Number(copyLine);
-      for (let r = Math.max(0, this.rows - RING); r < this.rows; r++) {
+      const oldest = Math.max(0, this.rows - RING);
+      for (let r = oldest; r < this.rows; r++) {
         if (this.copyEnd[r % RING]! >= n) {
-          line = this.lines[r % RING];
+          // the oldest kept record may stand for one already forgotten: then the line is unknown
+          if (r > oldest || oldest === 0) line = this.lines[r % RING];
           break;
         }
       }
@@ -270,7 +291,8 @@ export class PostgresSink implements RowSink {
 
 function connectionConfig(url: string | undefined): pg.ClientConfig {
   const connectionString = url ?? process.env.DATABASE_URL;
-  return { ...(connectionString === undefined ? {} : { connectionString }), application_name: 'sluice', connectionTimeoutMillis: 10_000 };
+  // keepalive: a connection whose peer vanished (power loss, partition) is noticed, not waited on for hours
+  return { ...(connectionString === undefined ? {} : { connectionString }), application_name: 'sluice', connectionTimeoutMillis: 10_000, keepAlive: true };
 }
 
 /** Header names to load and the table columns they go to. */
@@ -291,14 +313,22 @@ async function tableColumns(client: pg.Client, schema: string, table: string): P
 }
 
 async function ensureLoadsTable(client: pg.Client, schema: string): Promise<void> {
-  try {
-    await client.query(
-      `create table if not exists ${quoteIdent(schema)}.sluice_loads (
+  // looked up first: a loader role may lack CREATE on the schema, which `if not exists` still checks
+  const found = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${quoteIdent(schema)}.sluice_loads`]);
+  if (found.rows[0]?.t !== null && found.rows[0]?.t !== undefined) return;
+  await createIgnoringRace(
+    client,
+    `create table if not exists ${quoteIdent(schema)}.sluice_loads (
         claim_id text primary key, input_name text not null, size bigint, sha256 text, pipeline text not null,
         target text not null, rows bigint not null, loaded_at timestamptz not null default now())`,
-    );
+  );
+}
+
+/** Runs a `create ... if not exists`: two sessions creating at once make one fail with a duplicate; either way it exists. */
+async function createIgnoringRace(client: pg.Client, sql: string): Promise<void> {
+  try {
+    await client.query(sql);
   } catch (err) {
-    // two instances creating it at once: one wins, the other sees a duplicate; either way it exists
     const code = (err as { code?: string }).code;
     if (code !== '23505' && code !== '42P07') throw err;
   }
@@ -307,6 +337,7 @@ async function ensureLoadsTable(client: pg.Client, schema: string): Promise<void
 /** True if the load of this claim committed (its sluice_loads row exists). Used by crash recovery. */
 export async function loadCommitted(options: Pick<PostgresOutputOptions, 'url' | 'schema'>, claimId: string): Promise<boolean> {
   const client = new pg.Client(connectionConfig(options.url));
+  client.on('error', () => undefined); // a connection lost mid-query also fails the query, which is handled below
   try {
     await client.connect();
     const schema = options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
@@ -325,6 +356,7 @@ export async function loadCommitted(options: Pick<PostgresOutputOptions, 'url' |
 /** Connects and runs `select 1`: is the database reachable now? */
 export async function probe(options: Pick<PostgresOutputOptions, 'url'>): Promise<boolean> {
   const client = new pg.Client(connectionConfig(options.url));
+  client.on('error', () => undefined); // as in loadCommitted: the query's failure says it
   try {
     await client.connect();
     await client.query('select 1');
@@ -333,5 +365,25 @@ export async function probe(options: Pick<PostgresOutputOptions, 'url'>): Promis
     return false;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+const ABORT_TIMEOUT_MS = 5_000;
+
+/** True if `p` settled (either way) within `ms`. */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = p.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

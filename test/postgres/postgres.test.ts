@@ -95,6 +95,55 @@ describe('postgres sink', () => {
     ]);
   });
 
+  it('a value that is exactly \\. (COPY\'s end-of-data marker) is loaded as data, on the raw and the rewritten path', async () => {
+    d = await makeDirs();
+    await db.query('drop table if exists eod; create table eod (v text)');
+    // one column: a line that is exactly \. ; the second file goes through select, so it is re-stringified
+    await writeFile(join(d.watch, 'e1.csv'), 'v\nx\n\\.\ny\nz\n');
+    await writeFile(join(d.watch, 'e2.csv'), 'v,w\np,1\n\\.,2\nq,3\n');
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'pipelines:\n  - name: raw\n    match: ["e1.csv"]\n    output: { format: postgres, table: eod }\n  - name: sel\n    match: ["e2.csv"]\n    steps:\n      - select: [v]\n    output: { format: postgres, table: eod }\n');
+    const r = await sluice(['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)]);
+    expect(r.code).toBe(0);
+    expect((await db.query<{ v: string }>('select v from eod order by v')).map((x) => x.v)).toEqual(['\\.', '\\.', 'p', 'q', 'x', 'y', 'z']);
+  });
+
+  it('create: true with a header named like an Object property, and two files creating one table at once', async () => {
+    d = await makeDirs();
+    await db.query('drop table if exists protos');
+    for (const n of [1, 2, 3, 4]) await writeFile(join(d.watch, `p${n}.csv`), `constructor,toString\n${n},x${n}\n`);
+    const cfg = await config('protos', ', create: true');
+    const r = await sluice(['run', '--once', '--settle-ms', '1', '--concurrency', '4', '--config', cfg, ...dirFlags(d)]);
+    expect(r.stdout).not.toContain('"level":"error"');
+    expect(r.code).toBe(0);
+    expect(await db.query('select "constructor", "toString" from protos order by 1')).toEqual([1, 2, 3, 4].map((n) => ({ constructor: String(n), toString: `x${n}` })));
+  });
+
+  it('--once waits for a file whose load was interrupted at its commit record while the database is down', async () => {
+    d = await makeDirs();
+    await db.query('drop table if exists parked; create table parked (a int); drop table if exists sluice_loads');
+    await writeFile(join(d.watch, 'k.csv'), 'a\n1\n2\n');
+    const cfg = await config('parked');
+    const args = ['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)];
+    expect((await sluice(args, { SLUICE_FAILPOINT: 'after-commit-record' })).signal).toBe('SIGKILL');
+    db.pause();
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...db.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((res) => child.on('close', res));
+    let early: number | null | undefined;
+    void exited.then((c) => (early ??= c));
+    try {
+      await waitFor(() => out.includes('the database is still unavailable'), 'a second probe while the database is down');
+    } finally {
+      db.resume();
+    }
+    expect(early).toBeUndefined(); // it did not exit while the file waited
+    expect(await exited).toBe(0);
+    expect(await db.query('select a from parked order by a')).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(await list(d.archive)).toEqual(['k.csv']);
+  });
+
   it('waits while the database is down, then loads the file once when it is back', async () => {
     d = await makeDirs();
     await db.query(`drop table if exists outage; create table outage (a int)`);
