@@ -260,12 +260,13 @@ export class CsvRecordReader {
       const next = b === CR && buf[i + 1] === NL ? i + 2 : i + 1;
       if (--this.skipLines === 0) {
         // a CR that ends the chunk may be the first half of a CRLF: the LF must not start a new line
-        this.swallowLF = b === CR && next === buf.length;
+        // (a whole CRLF at the end is not: `next` would equal the length for it too)
+        this.swallowLF = b === CR && i + 1 === buf.length;
         this.keepSkipRaw(buf.subarray(0, i));
         this.finishSkip(c.start + next);
         return next < buf.length ? { buf: buf.subarray(next), start: c.start + next, utf8: c.utf8 } : undefined;
       }
-      if (b === CR && next === buf.length) this.skipPendingCR = true;
+      if (b === CR && i + 1 === buf.length) this.skipPendingCR = true;
       i = next - 1;
     }
     this.keepSkipRaw(buf);

@@ -165,6 +165,22 @@ describe('CsvRecordReader: rejects', () => {
     expect(whole('a,b\r\n"x\r\ny"z,1\r\n7,8\r\n')).toEqual([rec(1, 'a', 'b'), rej(2, 'CSV_INVALID_CLOSING_QUOTE', '"x\r\ny"z,1'), rec(4, '7', '8')]);
   });
 
+  it('resyncs after a bad record the same at every cut when a CRLF is followed by a LF (mixed line endings)', () => {
+    // a whole CRLF ending a chunk was taken for a lone CR, and the LF after it swallowed
+    expectEveryChunking('a,b\r\n1,"x"y\r\n\n3,4\r\n5\r\n', [
+      rec(1, 'a', 'b'),
+      rej(2, 'CSV_INVALID_CLOSING_QUOTE', '1,"x"y'),
+      rec(4, '3', '4'),
+      rej(5, 'CSV_RECORD_INCONSISTENT_COLUMNS', '5'),
+    ]);
+    expectEveryChunking('a,b\r\n1,"x\r\n\ny"z\r\n3,4\r\n5,6\r\n', [
+      rec(1, 'a', 'b'),
+      rej(2, 'CSV_INVALID_CLOSING_QUOTE', '1,"x\r\n\ny"z'),
+      rec(5, '3', '4'),
+      rec(6, '5', '6'),
+    ]);
+  });
+
   it('rejects a quote inside an unquoted field (INVALID_OPENING_QUOTE)', () => {
     expect(whole('a,b\na"b,2\n3,4\n')).toEqual([rec(1, 'a', 'b'), rej(2, 'INVALID_OPENING_QUOTE', 'a"b,2'), rec(3, '3', '4')]);
   });
