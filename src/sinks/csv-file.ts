@@ -1,6 +1,6 @@
 // csvFileSink: writes batches as CSV (csv-stringify) to a temporary file, published atomically on commit.
 import { stringify } from 'csv-stringify/sync';
-import type { RowBatch } from '../row.js';
+import type { Row, RowBatch } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
 import type { RowSink, SinkResult, StagedOutput } from './sink.js';
 
@@ -55,7 +55,7 @@ class CsvFileSink implements RowSink {
     const raw = this.rawLines(batch);
     if (raw !== undefined) {
       // rows as they were read: byte for byte what stringify would give (proven in test/unit/fast-reader.test.ts)
-      const head = batch.header !== undefined && this.options.header !== false ? stringify([batch.header], this.stringifyOptions) : '';
+      const head = batch.header !== undefined && this.options.header !== false ? stringify([batch.header], this.optionsFor(batch.header)) : '';
       const eol = this.stringifyOptions.record_delimiter;
       if (head !== '' || raw.length > 0) await file.write(raw.length === 0 ? head : `${head}${raw.join(eol)}${eol}`);
       this.rows += batch.rows.length;
@@ -63,10 +63,13 @@ class CsvFileSink implements RowSink {
     }
     const records = batch.header === undefined || this.options.header === false ? batch.rows : [batch.header, ...batch.rows];
     if (records.length === 0) return;
-    // in a one-column file an empty field unquoted is a blank line, which readers skip: quote it
-    const options = records[0]?.length === 1 ? { ...this.stringifyOptions, quoted_empty: true } : this.stringifyOptions;
-    await file.write(stringify(records, options));
+    await file.write(stringify(records, this.optionsFor(records[0])));
     this.rows += batch.rows.length;
+  }
+
+  /** In a one-column file an empty field unquoted is a blank line, which readers skip: it is quoted. */
+  private optionsFor(first: Row | undefined) {
+    return first?.length === 1 ? { ...this.stringifyOptions, quoted_empty: true } : this.stringifyOptions;
   }
 
   /** The batch's original row texts, when every row has one and this sink writes the same dialect. */

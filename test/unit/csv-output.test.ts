@@ -24,3 +24,12 @@ it('quote all, no header, CRLF', async () => {
   await sink.commit();
   expect(await readFile(join(dir, 'o.csv'), 'utf8')).toBe('"1","x y"\r\n');
 });
+
+it('a one-column file with an empty header: the raw path quotes it as stringify does (not a blank line)', async () => {
+  for (const raw of [true, false]) {
+    const sink = csvFileSink(dir, `h${raw}.csv`, { fsync: false });
+    await sink.write({ header: [''], rows: [['a'], ['b']], lines: [2, 3], ...(raw ? { raw: { delimiter: ',', lines: ['a', 'b'] } } : {}) });
+    await sink.commit();
+    expect(await readFile(join(dir, `h${raw}.csv`), 'utf8')).toBe('""\na\nb\n');
+  }
+});
