@@ -8,6 +8,7 @@ export const FILE_ERROR_CODES = {
   UNKNOWN_COLUMN: 'An operator names a column that the file\'s header does not have.',
   NO_PIPELINE: 'No pipeline\'s match globs match the file name.',
   GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
+  ENCODING_INVALID: 'The input is not valid text in its encoding (UTF-16: a lone surrogate or an odd byte at the end).',
   TOO_MANY_COLUMNS: 'The header has more columns than input.maxColumns allows.',
   DEDUPE_TOO_MANY_KEYS: 'dedupe saw more distinct keys in one file than its maxKeys allows.',
   INPUT_CHANGED: 'The input changed while it was read (still being written?); it is retried, then failed.',
