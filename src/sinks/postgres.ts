@@ -196,8 +196,14 @@ export class PostgresSink implements RowSink {
       const { names, columns } = mapColumns(header, this.options.columns);
       let existing = await tableColumns(client, schema, this.options.table);
       if (existing.length === 0 && this.options.create === true) {
+        // a cast step names the file's columns; `columns` may give them other names in the table
         const types = this.options.types ?? {};
-        const defs = columns.map((c) => `${quoteIdent(c)} ${Object.hasOwn(types, c) ? types[c] : 'text'}`).join(', ');
+        const typeOf = (k: number): string => {
+          const n = names[k]!;
+          const c = columns[k]!;
+          return Object.hasOwn(types, n) ? types[n]! : Object.hasOwn(types, c) ? types[c]! : 'text';
+        };
+        const defs = columns.map((c, k) => `${quoteIdent(c)} ${typeOf(k)}`).join(', ');
         // before the load's transaction: two files creating the table at once must not fail the loser
         await createIgnoringRace(client, `create table if not exists ${this.target} (${defs})`);
         existing = await tableColumns(client, schema, this.options.table);

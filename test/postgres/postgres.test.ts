@@ -95,6 +95,20 @@ describe('postgres sink', () => {
     ]);
   });
 
+  it('create: true gives a column mapped by output.columns the type its cast step declares', async () => {
+    d = await makeDirs();
+    await db.query('drop table if exists typed');
+    await writeFile(join(d.watch, 't.csv'), 'Order Id,when\n7,2026-01-02\n');
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'pipelines:\n  - name: load\n    steps:\n      - cast: { "Order Id": integer, when: date }\n    output: { format: postgres, table: typed, create: true, columns: { "Order Id": order_id, when: at } }\n');
+    const r = await sluice(['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)]);
+    expect(r.code).toBe(0);
+    expect(await db.query("select column_name, data_type from information_schema.columns where table_name = 'typed' order by ordinal_position")).toEqual([
+      { column_name: 'order_id', data_type: 'bigint' },
+      { column_name: 'at', data_type: 'date' },
+    ]);
+  });
+
   it('a value that is exactly \\. (COPY\'s end-of-data marker) is loaded as data, on the raw and the rewritten path', async () => {
     d = await makeDirs();
     await db.query('drop table if exists eod; create table eod (v text)');
