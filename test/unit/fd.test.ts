@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SYNC_WRITE_MAX, SyncGroup, syncFd, writeAll } from '../../src/fs/fd.js';
+import { pattern } from './bytes.js';
 
 // Count the system calls writeAll makes, so the tests know which path (in place or thread pool) it took.
 vi.mock('node:fs', async (importOriginal) => {
@@ -298,19 +299,6 @@ describe('writeAll and syncFd', () => {
     const fd = fs.openSync(file, flags);
     fds.push(fd);
     return { file, fd };
-  }
-
-  /** Bytes that differ from position to position, so a misplaced or repeated piece shows. */
-  function pattern(n: number, seed: number): Buffer {
-    const b = Buffer.alloc(n);
-    let x = seed >>> 0 || 1;
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      b[i] = x & 0xff;
-    }
-    return b;
   }
 
   it('SYNC_WRITE_MAX is 64 KiB', () => {

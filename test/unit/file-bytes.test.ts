@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fileBytes, type FileBytesOptions, type OpenFile } from '../../src/sources/file-bytes.js';
+import { pattern } from './bytes.js';
 
 let dir: string;
 let serial = 0;
@@ -34,19 +35,6 @@ function openFile(content: Buffer | string, size?: number): OpenFile & { file: s
 
 async function chunksOf(f: OpenFile, options?: FileBytesOptions): Promise<Buffer[]> {
   return lastValueFrom(fileBytes({ fd: f.fd, size: f.size }, options).pipe(toArray()));
-}
-
-/** Bytes that differ from position to position, so a lost, repeated or misplaced chunk shows. */
-function pattern(n: number, seed = 1): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 function csv(rows: number): string {
