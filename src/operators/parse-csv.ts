@@ -14,6 +14,8 @@ export interface ParseCsvOptions extends CsvReadOptions {
   context?: FileContext;
   /** Use the fast tokenizer where the options allow (it hands anything unusual to csv-parse). Default true. */
   fast?: boolean;
+  /** A header with more columns fails the file (TOO_MANY_COLUMNS): a cap on what one row may hold. */
+  maxColumns?: number;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface ParseCsvOptions extends CsvReadOptions {
  * it goes to `context.reject` with its line, code and original bytes.
  *
  * @example fileBytes(path).pipe(parseCsv({ delimiter: ';', context }))
- * @throws BINARY_FILE when the file holds NUL bytes; a row code when the header itself is malformed.
+ * @throws BINARY_FILE when the file holds NUL bytes; a row code when the header itself is malformed;
+ * TOO_MANY_COLUMNS when the header is wider than `maxColumns`.
  */
 export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer, Row> {
   const ctx = options.context;
@@ -39,6 +42,9 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
               ctx.line = line;
               ctx.raw = raw;
               if (header) ctx.counts.read++;
+            }
+            if (!header && options.maxColumns !== undefined && fields.length > options.maxColumns) {
+              throw new SluiceError('TOO_MANY_COLUMNS', `the header has ${fields.length} columns; input.maxColumns allows ${options.maxColumns}`, { file: ctx?.name, line });
             }
             header = true;
             subscriber.next(fields);

@@ -11,7 +11,7 @@ import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import { decodeText, type InputEncoding } from '../operators/decode-text.js';
 import { parseCsv } from '../operators/parse-csv.js';
-import { preservesRows, rowOperator } from '../operators/row-operator.js';
+import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
 import { csvFileSink } from '../sinks/csv-file.js';
@@ -144,9 +144,9 @@ export async function processFile(
         hash?.update(chunk);
       } }).pipe(
         decodeText(settings.csv.encoding),
-        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx }),
+        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? 10_000 }),
       );
-      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$.pipe(headerWidthAtMost(settings.maxColumns ?? 10_000)));
+      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
       // rows no operator can change keep their original text, which a sink of the same dialect writes as is
       const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;
       const written$ = shaped$.pipe(
@@ -224,16 +224,6 @@ export async function processFile(
     }
     return r;
   }
-}
-
-/** Fails the file when its header is wider than `max` (a cap on what one file may make us hold per row). */
-function headerWidthAtMost(max: number): OperatorFunction<Row, Row> {
-  return rowOperator((header) => {
-    if (header.length > max) {
-      throw new SluiceError('TOO_MANY_COLUMNS', `the header has ${header.length} columns; input.maxColumns allows ${max}`, { line: 1 });
-    }
-    return { header, row: (row) => row };
-  });
 }
 
 async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: number; sha256?: string }): Promise<FileReport['staged']> {
