@@ -6,7 +6,7 @@ import { closeSync, renameSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
-import { exists, findByIno, fsyncDir, moveNoClobber, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { exists, fsyncDir, moveOnce, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
 import { failpoint } from '../failpoint.js';
@@ -110,11 +110,7 @@ export class Committer {
     if (this.fsync) for (const dir of new Set(record.staged.flatMap((s) => (s.file === undefined ? [] : [s.file.dir])))) await fsyncDir(dir);
     failpoint('after-publish');
     const dest = record.outcome === 'succeeded' ? this.folders.archive : this.folders.failed;
-    const input = await moveNoClobber(c.path, dest, c.name).catch(async (err: NodeJS.ErrnoException) => {
-      // moved before a crash: find it where it went
-      if (err.code === 'ENOENT' && !(await exists(c.path))) return findByIno(dest, c.name, record.input.ino);
-      throw err;
-    });
+    const input = await moveOnce(c.path, dest, c.name, record.input.ino);
     if (this.fsync) await fsyncDir(dest);
     failpoint('after-move');
     if (record.outcome === 'failed' && input !== undefined) await this.writeErrorFile(input, c, record);

@@ -47,6 +47,20 @@ export async function moveNoClobber(src: string, dir: string, name: string): Pro
   throw new Error(`no free name for ${name} in ${dir} after ${MAX_TRIES} tries`);
 }
 
+/**
+ * moveNoClobber that may be repeated after a crash: when `src` is gone, the file with inode `ino` is looked
+ * for where the move puts it. Returns its path there, or undefined if it is in neither place.
+ */
+export async function moveOnce(src: string, dir: string, name: string, ino: number): Promise<string | undefined> {
+  try {
+    return await moveNoClobber(src, dir, name);
+  } catch (err) {
+    // ENOENT with the source still there is about the destination: a real error
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(src))) return findByIno(dir, name, ino);
+    throw err;
+  }
+}
+
 /** True if something (a file, a link, a folder) is at `path`. */
 export async function exists(path: string): Promise<boolean> {
   try {

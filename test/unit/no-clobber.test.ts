@@ -3,7 +3,7 @@ import { link, lstat, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findByIno, moveNoClobber, numberedName, publishStaged, stemOf } from '../../src/fs/no-clobber.js';
+import { findByIno, moveNoClobber, moveOnce, numberedName, publishStaged, stemOf } from '../../src/fs/no-clobber.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -50,6 +50,22 @@ describe('moveNoClobber', () => {
     expect(await readFile(join(dest, 'f.csv'), 'utf8')).toBe('existing');
     expect(await readFile(join(dest, 'f-2.csv'), 'utf8')).toBe('b');
     expect(await ls()).toEqual(['out']);
+  });
+
+  it('moveOnce repeated after the move finds the file by inode; a missing destination is still an error', async () => {
+    const dest = join(dir, 'archive');
+    await mkdir(dest);
+    await writeFile(join(dest, 'in.csv'), 'older');
+    const src = join(dir, 'in.csv');
+    await writeFile(src, 'mine');
+    const { ino } = await lstat(src);
+    const first = await moveOnce(src, dest, 'in.csv', ino);
+    expect(first).toBe(join(dest, 'in-1.csv'));
+    expect(await moveOnce(src, dest, 'in.csv', ino)).toBe(first);
+    expect(await moveOnce(src, dest, 'in.csv', ino + 1)).toBeUndefined();
+    await writeFile(src, 'again');
+    await expect(moveOnce(src, join(dir, 'nowhere'), 'in.csv', ino)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readFile(src, 'utf8')).toBe('again');
   });
 
   it('moves a directory by rename, to a free name', async () => {
