@@ -21,6 +21,8 @@ await build({
   alias: { rxjs: resolve(root, 'node_modules/rxjs/dist/esm/index.js') },
   // CommonJS dependencies (pg, prom-client) call require() for Node's own modules
   banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
+  // a native addon (file locks) loads its prebuilt binary from its own folder: it stays in node_modules
+  external: ['fs-native-extensions'],
   sourcemap: 'linked',
   logLevel: 'warning',
 });

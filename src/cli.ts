@@ -14,7 +14,7 @@ import { formatTable, preview } from './pipeline/preview.js';
 // libuv's default 4 keep them from queueing behind each other (set before the thread pool first starts)
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2 } as const;
+export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2, INTERRUPTED: 3 } as const;
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -43,13 +43,18 @@ Options for run:
   --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
   --metrics-host H         metrics server address            (default 127.0.0.1)
   --metrics-port N         metrics server port, 0 = off      (default 9464)
-  --instance-id ID         this instance's name in claim paths (default: the host name)
+  --instance-id ID         this instance's name in claim paths (default: the first free slot
+                           <host name>-1, -2, ...; an id a live process holds exits 2)
 
 Settings come from defaults < the config file < SLUICE_* environment variables < flags.
 Without a config file, one pipeline takes every file and drops rows with an empty field (pandas dropna).
 The inbox, state, archive and failed folders must be on one filesystem (inputs move by rename).
 
-Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once), 2 usage or config error.
+Signals: SIGTERM or SIGINT drains (no new files; those in progress finish within the drain timeout, else go
+back to the inbox); a second one aborts them at once. --once drains the same way.
+
+Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once), 2 usage or config error,
+3 --once stopped by a signal before every file was done (the rest are back in the inbox, untouched).
 `;
 
 const OPTIONS = {
@@ -235,7 +240,9 @@ async function runDaemon(values: Values): Promise<number> {
 }
 
 async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise<number> {
-  // signals are taken from the start: one that comes while the daemon starts drains it once it has started
+  // signals are taken from the start: one that comes while the daemon starts drains it once it has started.
+  // The first drains (no new files; those in progress finish within the drain timeout, or go back to the
+  // inbox); a second aborts what is in progress at once, just as safely. A batch job (--once) does the same.
   let signals = 0;
   let stopped: Promise<void> | undefined;
   let signalled!: () => void;
@@ -247,25 +254,25 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise
     stopped = started.then(() => daemon.stop(now), () => undefined);
     signalled();
   };
-  if (!once) {
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  }
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const started = daemon.start();
   await started;
-  if (once) {
-    await daemon.finished();
+  const finished = once ? daemon.finished().then(() => 'finished' as const) : new Promise<never>(() => undefined);
+  if ((await Promise.race([finished, firstSignal.then(() => 'signal' as const)])) === 'finished') {
     await daemon.stop();
     return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;
   }
-  await firstSignal;
   // a second signal replaces `stopped` with a stop that aborts; wait until no newer one came
   for (let seen: Promise<void> | undefined; seen !== stopped; ) {
     seen = stopped;
     await seen;
   }
   log.info('sluice stopped');
-  return EXIT.OK;
+  if (!once) return EXIT.OK;
+  // a batch job stopped by a signal: done if every file it found got its outcome, else interrupted
+  if (daemon.unfinished > 0) return EXIT.INTERRUPTED;
+  return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;
 }
 
 main(process.argv.slice(2)).then(

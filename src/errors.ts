@@ -20,6 +20,8 @@ export const FILE_ERROR_CODES = {
   ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',
   DUPLICATE_COLUMN: 'An operator (rename, addColumn) would give the header two columns of one name.',
   MODULE_FAILED: 'A module operator failed on the file: its factory threw or returned no operator, or its stream errored.',
+  NAME_INVALID: 'The file name is not valid UTF-8; the file goes to failed/ under its name with the bad bytes as %XX.',
+  RECOVERY_FAILED: 'A claim left by a crash could not be finished (a temporary output or the commit record is missing or damaged); the input goes to failed/.',
   INTERNAL: 'An unexpected internal error; please report it.',
 } as const;
 
@@ -42,6 +44,8 @@ export const USAGE_ERROR_CODES = {
   DIRS_NOT_ONE_FILESYSTEM: 'The inbox, output, rejects, archive, failed and state folders are not on one filesystem.',
   DIR_UNUSABLE: 'A folder could not be created or is not writable.',
   METRICS_PORT_IN_USE: 'The metrics server cannot listen on its address (the port is taken).',
+  INSTANCE_RUNNING: 'The instance id given is held by a live process (its lock in <state>/instances/ is taken).',
+  LOCK_UNSUPPORTED: 'The state folder is on a filesystem without file locks, which sluice needs to tell live instances from dead ones.',
   METRICS_LISTEN_FAILED: 'The metrics server cannot listen on its address (a host that is not this machine, no permission).',
 } as const;
 

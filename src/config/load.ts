@@ -1,7 +1,6 @@
 // Loading the configuration: file (sluice.yaml or JSON) < SLUICE_* environment < flags, checked by the
 // one schema, normalized once into the Readonly SluiceConfig the daemon sees.
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -19,7 +18,7 @@ export interface SluiceConfig {
   readonly settleMs: number;
   readonly rescanMs: number;
   readonly poll: boolean;
-  readonly instances: { readonly heartbeatMs: number; readonly staleAfterMs: number };
+  readonly instances: { readonly checkMs: number };
   readonly pollIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly metrics: { readonly host: string; readonly port: number };
@@ -27,7 +26,8 @@ export interface SluiceConfig {
   readonly highWaterMark: number;
   readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly diskCheckMs: number; readonly minFreeBytes: number };
   readonly fsync: boolean;
-  readonly instanceId: string;
+  /** An explicit instance id; without one, the daemon takes a free slot (daemon/instances.ts). */
+  readonly instanceId?: string;
   readonly pipelines: readonly PipelineConfig[];
   /** The config file read, if any. */
   readonly source?: string;
@@ -86,7 +86,7 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
     archive: abs(parsed.archive),
     failed: abs(parsed.failed),
     state: parsed.state === undefined ? resolve(dirname(watch), '.sluice') : abs(parsed.state),
-    instanceId: sanitizeId(parsed.instanceId ?? hostname()),
+    ...(parsed.instanceId === undefined ? {} : { instanceId: sanitizeId(parsed.instanceId) }),
     ...(path === undefined ? {} : { source: resolve(cwd, path) }),
   };
   return cfg;
@@ -160,7 +160,9 @@ function toNumber(value: string, name: string): number {
   return Number(value);
 }
 
-function sanitizeId(id: string): string {
+
+/** An instance id as it may appear in file names. */
+export function sanitizeId(id: string): string {
   return id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'sluice';
 }
 

@@ -163,11 +163,10 @@ export const configSchema = z
     pollIntervalMs: int(10).default(1000).describe('Polling period (ms) when polling.'),
     instances: z
       .strictObject({
-        heartbeatMs: int(100).default(10_000).describe('How often (ms) this instance writes its heartbeat in <state>/instances/.'),
-        staleAfterMs: int(100).default(60_000).describe('An instance whose heartbeat is older than this (ms) is dead: its claims are adopted and finished.'),
+        checkMs: int(10).default(1000).describe('How often (ms) a running instance tries the locks of the other instances in <state>/instances/; a lock it can take is a dead instance, whose claims it adopts and finishes.'),
       })
-      .default({ heartbeatMs: 10_000, staleAfterMs: 60_000 })
-      .describe('Several instances may share one inbox and state folder.'),
+      .default({ checkMs: 1000 })
+      .describe('Several instances may share one inbox and state folder; each holds an operating-system lock for its life.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     metrics: z
       .strictObject({
@@ -192,7 +191,7 @@ export const configSchema = z
       .describe('Retries of transient disk errors.'),
     highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
-    instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the host name."),
+    instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the first free slot `<host name>-1`, `-2`, …; one held by a live process is a start error (INSTANCE_RUNNING)."),
     pipelines: z
     .array(pipelineSchema)
     .min(1)

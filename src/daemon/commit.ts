@@ -4,9 +4,10 @@
 // the record. Without a record, a claim is redone from the start (its temporary files are discarded).
 import { closeSync, renameSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { exists, fsyncDir, moveOnce, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { fitName } from '../fs/names.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile } from '../sinks/atomic-file.js';
 import { failpoint } from '../failpoint.js';
@@ -78,7 +79,7 @@ export class Committer {
   }
 
   /** Drops a record whose database load did not commit, and its staged files: the claim is redone. */
-  async discard(c: ClaimedFile, record: CommitRecord): Promise<void> {
+  async discard(c: ClaimedFile, record: Pick<CommitRecord, 'staged'>): Promise<void> {
     for (const s of record.staged) if (s.file !== undefined) await unlink(s.file.tmp).catch(() => undefined);
     await unlink(this.recordPath(c)).catch(() => undefined);
   }
@@ -132,6 +133,7 @@ export class Committer {
     };
     if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
+    this.claims.forget(c);
     await unlinkAsync(this.recordPath(c)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
@@ -139,18 +141,20 @@ export class Committer {
   }
 
   private async writeErrorFile(input: string, c: ClaimedFile, record: CommitRecord): Promise<void> {
-    const path = `${input}.error.json`;
+    // beside the input, within NAME_MAX (a long name is shortened; the body has the whole name)
+    const name = fitName(`${basename(input)}.error.json`);
+    const path = join(dirname(input), name);
     if (await exists(path)) return;
     const body = {
       file: c.name,
+      ...(c.nameHex === undefined ? {} : { nameBytes: c.nameHex }),
       ...record.error,
       pipeline: record.pipeline,
       claimId: c.claimId,
       instance: this.claims.instanceId,
       time: new Date().toISOString(),
     };
-    const name = path.slice(this.folders.failed.length + 1);
-    const file = await AtomicFile.create(this.folders.failed, name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}` });
+    const file = await AtomicFile.create(dirname(input), name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}` });
     try {
       await file.write(`${JSON.stringify(body, null, 2)}\n`);
       await file.commit();

@@ -1,8 +1,7 @@
 // The daemon: prepares the folders, recovers its own unfinished claims, turns settled inbox files into
 // pipeline runs (up to `concurrency` at once), commits each outcome (daemon/commit.ts), and drains on stop.
-import { lstatSync } from 'node:fs';
-import { mkdir, readdir, stat, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { mkdir, stat, statfs } from 'node:fs/promises';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
@@ -13,12 +12,13 @@ import type { Logger } from '../log.js';
 import { processFile, type FileReport, type PipelineHooks, type PipelineSettings } from '../pipeline/process-file.js';
 import { createRouter, delimiterFor, type Router } from '../pipeline/route.js';
 import { pipelineSettings } from '../pipeline/settings.js';
-import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import { Committer, type CommitRecord } from './commit.js';
 import { failpoint } from '../failpoint.js';
 import type { StagedOutput } from '../sinks/sink.js';
 import { Instances } from './instances.js';
 import { Ledger, type Receipt } from './ledger.js';
+import { failLeftover, recover, type RecoveryDeps } from './recovery.js';
+import { backoff, errnoOf, isDiskFull, isTransient } from './retry.js';
 
 export interface DaemonHooks extends PipelineHooks {
   /** A file finished (either way). */
@@ -29,23 +29,30 @@ export interface DaemonHooks extends PipelineHooks {
   onDiskFull?: (full: boolean) => void;
   /** A pipeline's database became unreachable (false) or reachable again (true). */
   onSinkUp?: (pipeline: string, up: boolean) => void;
+  /** This instance adopted `claims` claims of instances that died. */
+  onAdopted?: (claims: number) => void;
 }
 
-type Job = { kind: 'name'; name: string } | { kind: 'claimed'; claimed: ClaimedFile };
+/** A file to claim from the inbox (`raw`: the bytes of a name that is not UTF-8), or one claimed already. */
+type Job = { kind: 'name'; name: string; raw?: Buffer } | { kind: 'claimed'; claimed: ClaimedFile };
 
 /** Files past their parsing (syncing their outputs, committing) at once, beside those being parsed. */
 const COMMITS_IN_FLIGHT = 32;
 
-/** Errors of the disk or filesystem that may pass: the file is retried, not failed at once. */
-const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
-
 export class Daemon {
-  private readonly claims: Claims;
+  // set by start(), once this process holds its instance lock (the id is known only then)
+  private claims!: Claims;
+  private committer!: Committer;
+  private instances: Instances | undefined;
   private readonly inbox: Inbox;
   private readonly ledger: Ledger;
-  private readonly committer: Committer;
-  private readonly instances: Instances;
-  private heartbeat: NodeJS.Timeout | undefined;
+  /** Looks for dead instances to adopt, and retries leftovers that hit a transient error. */
+  private checker: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** Leftovers whose recovery hit a transient error (a full disk): tried again at the next check. */
+  private readonly later = new Set<string>();
+  /** Claimed files queued and not yet started: put back in the inbox if the daemon stops first. */
+  private readonly queued = new Map<string, ClaimedFile>();
   /** Pipelines whose database is unreachable, with the files waiting for it. */
   private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout }>();
   /** Files being read and parsed: `concurrency` at once (see run). */
@@ -72,13 +79,10 @@ export class Daemon {
     private readonly hooks: DaemonHooks = {},
     private readonly once = false,
   ) {
-    this.claims = new Claims(cfg.state, cfg.instanceId, { inbox: cfg.watch });
     this.ledger = new Ledger(cfg.state, cfg.fsync);
-    this.instances = new Instances(cfg.state, cfg.instanceId, cfg.instances.staleAfterMs);
-    this.committer = new Committer(this.claims, this.ledger, { archive: cfg.archive, failed: cfg.failed }, cfg.fsync);
     this.inbox = new Inbox(
       { dir: cfg.watch, settleMs: cfg.settleMs, rescanMs: cfg.rescanMs, watch: !once, poll: cfg.poll, pollIntervalMs: cfg.pollIntervalMs, log },
-      (name) => this.jobs.next({ kind: 'name', name }),
+      (name, raw) => this.jobs.next({ kind: 'name', name, ...(raw === undefined ? {} : { raw }) }),
       (name) => this.done(name, true),
     );
     this.router = createRouter(cfg.pipelines);
@@ -96,6 +100,13 @@ export class Daemon {
     return this.failedCount;
   }
 
+  /** --once: files found that did not get an outcome (never taken, or put back in the inbox by a stop). */
+  get unfinished(): number {
+    return (this.pending?.size ?? 0) + this.putBack;
+  }
+
+  private putBack = 0;
+
   /** The inbox backlog: files waiting, and the age of the oldest. */
   inboxStats(): { files: number; oldestAgeSeconds: number } {
     return this.inbox.stats();
@@ -106,45 +117,99 @@ export class Daemon {
     return this.ready && !this.stopping;
   }
 
-  /** Prepares folders, finishes or redoes what an earlier run left, and starts taking files. */
+  /** This process's instance id (known once started). */
+  get instanceId(): string | undefined {
+    return this.instances?.id;
+  }
+
+  /**
+   * Prepares folders, takes this process's instance lock (a free slot, or the id given), adopts the claims
+   * of dead instances, finishes or redoes what was left, and starts taking files.
+   */
   async start(): Promise<void> {
     await this.prepare();
     await prepareFolders(this.cfg);
+    const instances = await Instances.acquire(this.cfg.state, this.cfg.instanceId);
+    this.instances = instances;
+    this.claims = new Claims(this.cfg.state, instances.id, { inbox: this.cfg.watch });
+    this.committer = new Committer(this.claims, this.ledger, { archive: this.cfg.archive, failed: this.cfg.failed }, this.cfg.fsync);
     await this.claims.init();
-    await this.instances.beat();
-    const adopted = await this.adoptStaleClaims(false);
-    const redo: ClaimedFile[] = [];
-    const keep = new Set<string>();
-    for (const claimed of await this.claims.leftovers()) {
-      const record = await this.committer.pending(claimed);
-      if (record?.db === true) {
-        // resolved by asking the database (in handle); its staged files must survive the cleanup below
-        for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
-        redo.push(claimed);
-      } else if (record !== undefined) {
-        const receipt = await this.committer.finish(claimed, record);
-        this.log.warn('finished a file whose commit a crash interrupted', { file: claimed.name, claimId: claimed.claimId, outcome: receipt.outcome });
-      } else {
-        this.log.warn('redoing a file this instance had claimed before it stopped', { file: claimed.name, claimId: claimed.claimId });
-        redo.push(claimed);
-      }
+    // dead instances' claims join ours first; then everything in our folder is brought to an outcome
+    const adoptions = instances.adoptDead(this.claims.dir);
+    let recovered;
+    try {
+      this.logAdoptions(adoptions);
+      recovered = await recover(this.recoveryDeps(), { tempOwners: [instances.id, ...adoptions.map((a) => a.instance)], elsewhere: instances.othersClaimIds() });
+    } finally {
+      for (const a of adoptions) a.release();
     }
-    await this.removeTempFiles([this.cfg.instanceId, ...adopted], keep);
+    for (const c of recovered.later) this.later.add(c.claimId);
     this.subscription = this.jobs
       .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency + COMMITS_IN_FLIGHT))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
-    if (this.once) this.pending = new Set(redo.map((c) => `claim:${c.claimId}`));
-    for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
+    if (this.once) this.pending = new Set(recovered.redo.map((c) => `claim:${c.claimId}`));
+    for (const claimed of recovered.redo) this.enqueueClaimed(claimed);
     if (this.once) {
       for (const n of await this.inbox.scan()) this.pending!.add(n);
       if (this.pending!.size === 0) this.wake();
     } else {
       await this.inbox.start();
     }
-    // --once beats too: a long run must not look dead to a daemon sharing the state folder
-    this.heartbeat = setInterval(() => void this.onHeartbeat(), this.cfg.instances.heartbeatMs);
+    // a batch job adopts at its start only; a daemon keeps looking for instances that died
+    if (!this.once) this.checker = setInterval(() => void this.check(), this.cfg.instances.checkMs);
+    else if (this.later.size > 0) {
+      // could not be finished now (a transient fault): they stay claimed for the next run, and count as failed
+      this.failedCount += this.later.size;
+      this.log.error('files left by an earlier run could not be finished now; they stay claimed for the next run', { claims: this.later.size });
+    }
     this.ready = true;
-    this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: this.cfg.instanceId, pipelines: this.cfg.pipelines.map((p) => p.name) });
+    this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: instances.id, pipelines: this.cfg.pipelines.map((p) => p.name) });
+  }
+
+  private recoveryDeps(): RecoveryDeps {
+    return { claims: this.claims, committer: this.committer, log: this.log, tempDirs: [this.cfg.out, this.cfg.rejects, this.cfg.failed] };
+  }
+
+  private logAdoptions(adoptions: ReadonlyArray<{ instance: string; claimIds: ReadonlySet<string> }>): void {
+    if (adoptions.length === 0) return;
+    const claims = adoptions.reduce((n, a) => n + a.claimIds.size, 0);
+    // a dead instance without claims (a clean stop leaves none; a crash between files) is only tidied away
+    if (claims > 0) this.log.warn('adopted the claims of instances that died', { instances: adoptions.map((a) => a.instance), claims });
+    this.hooks.onAdopted?.(claims);
+  }
+
+  /** A claimed file to process (again): queued, and put back in the inbox if the daemon stops before it starts. */
+  private enqueueClaimed(claimed: ClaimedFile): void {
+    this.queued.set(claimed.claimId, claimed);
+    this.jobs.next({ kind: 'claimed', claimed });
+  }
+
+  /**
+   * Every `instances.checkMs`: takes the lock of any instance that died (the kernel released it), adopts its
+   * claims and finishes them; and retries leftovers whose recovery hit a transient error.
+   */
+  private async check(): Promise<void> {
+    if (this.stopping || this.checking || this.instances === undefined) return;
+    this.checking = true;
+    try {
+      const adoptions = this.instances.adoptDead(this.claims.dir);
+      let recovered;
+      try {
+        this.logAdoptions(adoptions);
+        const only = new Set([...this.later, ...adoptions.flatMap((a) => [...a.claimIds])]);
+        if (only.size === 0 && adoptions.length === 0) return;
+        this.later.clear();
+        recovered = await recover(this.recoveryDeps(), { only, tempOwners: adoptions.map((a) => a.instance), elsewhere: this.instances.othersClaimIds() });
+      } finally {
+        for (const a of adoptions) a.release();
+      }
+      for (const c of recovered.later) this.later.add(c.claimId);
+      for (const c of recovered.redo) this.enqueueClaimed(c);
+    } catch (err) {
+      this.log.warn('looking for instances that died failed; trying again', { error: String(err) });
+    } finally {
+      this.checking = false;
+    }
   }
 
   /** --once: resolves when every file present at start is done. */
@@ -171,7 +236,14 @@ export class Daemon {
     }, this.cfg.drainTimeoutMs);
     while (this.running.size > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
     clearTimeout(timer);
-    clearInterval(this.heartbeat);
+    clearInterval(this.checker);
+    while (this.checking) await new Promise((r) => setTimeout(r, 10));
+    // claimed files that were queued and never started go back to the inbox too
+    for (const c of this.queued.values()) {
+      if ((await this.committer.pending(c).catch(() => undefined)) !== undefined) continue;
+      await this.claims.release(c).catch(() => undefined);
+    }
+    this.queued.clear();
     for (const d of this.down.values()) {
       clearTimeout(d.timer);
       // claimed files that waited for their database go back to the inbox (unless a commit record holds them)
@@ -180,40 +252,10 @@ export class Daemon {
         await this.claims.release(j.claimed).catch(() => undefined);
       }
     }
-    await this.instances.retire();
     await this.ledger.close();
+    this.instances?.retire(this.claims.dir);
     this.subscription?.unsubscribe();
     this.jobs.complete();
-  }
-
-  /** Beats, and adopts the claims of instances that died (their files would otherwise wait forever). */
-  private async onHeartbeat(): Promise<void> {
-    try {
-      await this.instances.beat();
-      if (!this.stopping) await this.adoptStaleClaims(true);
-    } catch (err) {
-      this.log.warn('heartbeat failed', { error: String(err) });
-    }
-  }
-
-  /** Returns the instances adopted from. At start (`enqueue` false) the caller recovers them with its own. */
-  private async adoptStaleClaims(enqueue: boolean): Promise<string[]> {
-    const { instances, claimIds } = await this.instances.adoptStale(this.claims.dir);
-    if (instances.length === 0) return instances;
-    this.log.warn('adopted the claims of instances that stopped beating', { instances, claims: claimIds.size });
-    if (!enqueue) return instances;
-    const redo: ClaimedFile[] = [];
-    const keep = new Set<string>();
-    for (const claimed of await this.claims.leftovers()) {
-      if (!claimIds.has(claimed.claimId)) continue;
-      const record = await this.committer.pending(claimed);
-      if (record?.db === true) for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
-      if (record !== undefined && record.db !== true) await this.committer.finish(claimed, record);
-      else redo.push(claimed);
-    }
-    await this.removeTempFiles(instances, keep);
-    for (const claimed of redo) this.jobs.next({ kind: 'claimed', claimed });
-    return instances;
   }
 
   /**
@@ -231,6 +273,7 @@ export class Daemon {
     let internal: (err: unknown) => void;
     try {
       if (this.stopping) return;
+      if (job.kind === 'claimed') this.queued.delete(job.claimed.claimId);
       if (job.kind === 'name') {
         const p = this.router(job.name);
         // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
@@ -242,7 +285,7 @@ export class Daemon {
       let claimed: ClaimedFile | undefined;
       const key = job.kind === 'name' ? job.name : `claim:${job.claimed.claimId}`;
       try {
-        claimed = job.kind === 'claimed' ? job.claimed : await this.claims.claim(job.name);
+        claimed = job.kind === 'claimed' ? job.claimed : await this.claims.claim(job.name, job.raw);
       } catch (err) {
         this.log.error('cannot claim a file', { file: key, error: String(err) });
       }
@@ -300,19 +343,28 @@ export class Daemon {
         return;
       }
       if (committed) {
-        const receipt = await this.committer.finish(claimed, prior);
-        this.log.info('file processed (its load had committed before an interruption)', { file: claimed.name, pipeline: p.name, archived: receipt.input });
+        try {
+          const receipt = await this.committer.finish(claimed, prior);
+          this.log.info('file processed (its load had committed before an interruption)', { file: claimed.name, pipeline: p.name, archived: receipt.input });
+        } catch (err) {
+          if (isTransient(err)) throw err;
+          await failLeftover(this.recoveryDeps(), claimed, prior, `its committed load could not be finished: ${(err as Error).message}`);
+          this.failedCount++;
+        }
         return;
       }
       this.log.warn('the load did not commit before an interruption: loading the file again', { file: claimed.name, pipeline: p.name });
       await this.committer.discard(claimed, prior);
     }
     let report: FileReport;
-    if (pipeline === undefined) {
-      const error = new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name });
-      report = { name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error };
+    const unprocessed = (error: SluiceError): FileReport => ({ name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error });
+    if (claimed.nameHex !== undefined) {
+      const message = `the file name is not valid UTF-8 (its bytes, in hex: ${claimed.nameHex}); it is kept as ${JSON.stringify(claimed.name)}, each invalid byte as %XX`;
+      report = unprocessed(new SluiceError('NAME_INVALID', message, { file: claimed.name }));
+    } else if (pipeline === undefined) {
+      report = unprocessed(new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name }));
     } else {
-      const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.cfg.instanceId);
+      const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
       report = await this.processWithRetries(claimed, settings, signal, slot);
     }
     const err = report.error;
@@ -321,6 +373,7 @@ export class Daemon {
       return;
     }
     if (err?.code === 'ABORTED') {
+      this.putBack++;
       const back = await this.claims.release(claimed);
       this.log.warn('file put back in the inbox: stopped before it finished', { file: claimed.name, inbox: back });
       return;
@@ -369,6 +422,7 @@ export class Daemon {
       await staged.output?.abort?.();
       throw e;
     }
+    this.checkArchivedSize(receipt, record);
     for (const o of receipt.outputs) if (o.role === 'output') report.output = o.path;
     for (const o of receipt.outputs) if (o.role === 'rejects') report.rejects = o.path;
     const published = receipt.outputs.find((o) => o.role === 'output')?.path;
@@ -383,6 +437,23 @@ export class Daemon {
     this.hooks.onFileDone?.(report);
   }
 
+  /**
+   * The one window a writer still appending can hit: between the last check (after staging) and the move
+   * to archive/. Nothing can be undone then, so it is said loudly rather than passed over in silence.
+   */
+  private checkArchivedSize(receipt: Receipt, record: CommitRecord): void {
+    if (record.outcome !== 'succeeded') return;
+    let size: number;
+    try {
+      size = lstatSync(receipt.input).size;
+    } catch {
+      return;
+    }
+    if (size !== record.input.size) {
+      this.log.error('the input grew while it was committed: the archived file holds bytes the output does not', { file: record.file, code: 'INPUT_CHANGED', archived: receipt.input, readBytes: record.input.size, archivedBytes: size });
+    }
+  }
+
   /** Runs the pipeline; a transient disk error (full, I/O, permission) is retried with backoff, then fails. */
   private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, slot: Slot): Promise<FileReport> {
     const { attempts, backoffMs } = this.cfg.retry;
@@ -395,11 +466,13 @@ export class Daemon {
     };
     for (let attempt = 1; ; attempt++) {
       const report = await processFile(claimed.path, claimed.name, settings, hooks, signal);
-      const errno = causeCode(report.error);
+      const errno = report.error?.code === 'WRITE_FAILED' ? errnoOf(report.error.cause) : undefined;
       const changed = report.error?.code === 'INPUT_CHANGED';
-      const transient = changed || (report.error?.code === 'WRITE_FAILED' && errno !== undefined && TRANSIENT.has(errno));
+      // a folder removed while running (out/, rejects/) is made again, and the file retried at once
+      const remade = errno === 'ENOENT' && this.remakeFolders();
+      const transient = changed || remade || isTransient(errno);
       if (!transient || attempt >= attempts) return report;
-      const delay = backoffMs * 4 ** (attempt - 1);
+      const delay = remade ? 0 : backoff(backoffMs, attempt);
       this.log.warn(changed ? 'the input changed while it was read; it will be read again' : 'writing failed; the file will be retried', {
         file: claimed.name,
         ...(changed ? {} : { errno }),
@@ -407,7 +480,7 @@ export class Daemon {
         of: attempts,
         retryInMs: delay,
       });
-      if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
+      if (isDiskFull(errno)) this.pauseForDisk(report.input?.size ?? 0);
       // no parsing slot is held while waiting; the next attempt parses, so it takes one again
       slot.release();
       if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
@@ -475,34 +548,70 @@ export class Daemon {
         // the database COMMIT happened: a retry only finishes the files (a record alone does not say so:
         // it exists from its rename on, before its folder is synced and before the COMMIT)
         if (committed) dbCommit = undefined;
-        const errno = (err as NodeJS.ErrnoException).code;
-        if (errno === undefined || !TRANSIENT.has(errno) || attempt >= attempts) throw err;
-        const delay = backoffMs * 4 ** (attempt - 1);
+        const errno = errnoOf(err);
+        // every step is idempotent: a folder removed meanwhile (archive/, failed/, out/) is made again and the commit goes on
+        const remade = errno === 'ENOENT' && this.remakeFolders();
+        if ((!remade && !isTransient(errno)) || attempt >= attempts) throw err;
+        const delay = remade ? 0 : backoff(backoffMs, attempt);
         this.log.warn('publishing failed; it will be retried', { file: claimed.name, errno, attempt, of: attempts, retryInMs: delay });
-        if (errno === 'ENOSPC' || errno === 'EDQUOT') this.pauseForDisk();
+        if (isDiskFull(errno)) this.pauseForDisk(record.input.size);
         await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
 
-  /** Stops claiming until the output and state folders have room again (checked every few seconds). */
-  private pauseForDisk(): void {
+  /**
+   * Stops claiming until the output and state folders have room again for what failed: the file that hit the
+   * full disk (`need`: its input's size, an estimate of its outputs), at least 1 MiB, at most
+   * `retry.minFreeBytes` and half the smallest filesystem's size (on a filesystem smaller than
+   * minFreeBytes, a fixed threshold would never be reached). Checked every `retry.diskCheckMs`.
+   */
+  private pauseForDisk(need: number): void {
+    this.diskNeed = Math.max(this.diskNeed, need);
     if (this.diskFull !== undefined) return;
     this.log.error('disk full: no new files are claimed until space returns', { out: this.cfg.out });
     this.hooks.onDiskFull?.(true);
     this.diskFull = new Promise<void>((resolve) => {
       const check = async (): Promise<void> => {
         const dirs = [this.cfg.out, this.cfg.rejects, this.cfg.state];
-        const free = await Promise.all(dirs.map(async (d) => { const s = await statfs(d); return s.bavail * s.bsize; })).catch(() => [0]);
-        if (Math.min(...free) >= this.cfg.retry.minFreeBytes || this.stopping) {
+        const space = await Promise.all(dirs.map(async (d) => { const s = await statfs(d); return { free: s.bavail * s.bsize, size: s.blocks * s.bsize }; })).catch(() => [{ free: 0, size: 0 }]);
+        const free = Math.min(...space.map((x) => x.free));
+        const wanted = Math.min(this.cfg.retry.minFreeBytes, Math.max(this.diskNeed, 1024 * 1024), Math.min(...space.map((x) => x.size)) / 2);
+        if (free >= wanted || this.stopping) {
           this.diskFull = undefined;
+          this.diskNeed = 0;
           this.hooks.onDiskFull?.(false);
-          this.log.info('disk space is back: claiming files again');
+          this.log.info('disk space is back: claiming files again', { freeBytes: free });
           resolve();
         } else setTimeout(() => void check(), this.cfg.retry.diskCheckMs).unref();
       };
       setTimeout(() => void check(), this.cfg.retry.diskCheckMs).unref();
     });
+  }
+
+  /** What the file that filled the disk needed (see pauseForDisk). */
+  private diskNeed = 0;
+
+  /**
+   * Makes again the folders a running daemon writes in, if one was removed (by hand, by a cleanup job).
+   * True if one was missing. Synchronous: a few name operations, and rare.
+   */
+  private remakeFolders(): boolean {
+    let made = false;
+    for (const [key, dir] of Object.entries({ out: this.cfg.out, rejects: this.cfg.rejects, archive: this.cfg.archive, failed: this.cfg.failed })) {
+      try {
+        lstatSync(dir);
+      } catch {
+        try {
+          mkdirSync(dir, { recursive: true });
+          made = true;
+          this.log.warn('a folder was missing: made it again', { folder: key, dir });
+        } catch (err) {
+          this.log.error('a folder is missing and cannot be made again', { folder: key, dir, error: String(err) });
+        }
+      }
+    }
+    return made;
   }
 
   /** A job ended (or its file vanished from the inbox, `gone`). */
@@ -521,22 +630,6 @@ export class Daemon {
     const w = this.idle;
     this.idle = [];
     for (const resolve of w) resolve();
-  }
-
-  /** Temporary files that an earlier run of these instances left (killed mid-write, before its commit). */
-  private async removeTempFiles(instances: string[], keep: ReadonlySet<string> = new Set()): Promise<void> {
-    const prefixes = instances.map((i) => `${TEMP_PREFIX}${i}~`);
-    const walk = async (dir: string, depth: number): Promise<void> => {
-      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-        const path = join(dir, e.name);
-        if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) await walk(path, depth - 1);
-        else if (e.isFile() && prefixes.some((p) => e.name.startsWith(p)) && !keep.has(path)) {
-          await unlink(path).catch(() => undefined);
-          this.log.warn('removed a temporary file left by an earlier run', { file: path });
-        }
-      }
-    };
-    for (const dir of new Set([this.cfg.out, this.cfg.rejects, this.cfg.failed])) await walk(dir, 3);
   }
 }
 
@@ -573,11 +666,6 @@ class Semaphore {
     if (next !== undefined) next();
     else this.permits++;
   }
-}
-
-function causeCode(err: SluiceError | undefined): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
-  return typeof cause?.code === 'string' ? cause.code : undefined;
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {

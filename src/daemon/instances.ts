@@ -1,85 +1,154 @@
-// Instances sharing a state folder: each writes a heartbeat; the claims of an instance whose heartbeat went
-// stale (it died, and nobody restarted it under its id) are adopted by a live one, so no file stays stuck.
-import { mkdir, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+// Instances sharing a state folder, coordinated by the operating system's locks (fs/lock.ts), not by clocks.
+// Each process holds `<state>/instances/<id>.lock` for its whole life; its claims live in
+// `<state>/claimed/<id>/`. A process is dead exactly when its lock can be taken: whoever takes it is the one
+// adopter of its claims, moves them into its own folder, and removes the dead instance's lock file and
+// folder before letting go of the lock. A paused process (SIGSTOP, a frozen VM) keeps its lock and is
+// never adopted.
+import { readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { sanitizeId } from '../config/load.js';
+import { SluiceError } from '../errors.js';
+import { FileLock, isLockHeld } from '../fs/lock.js';
+import { claimIdOf } from '../inbox/claims.js';
 
-export interface Heartbeat {
+/** How many default slots (`<host>-1` …) a process tries before giving up. */
+const MAX_SLOTS = 1000;
+
+/** A dead instance whose lock this process now holds: its claims are ours to finish. */
+export interface Adoption {
   instance: string;
-  host: string;
-  pid: number;
-  startedAt: string;
-  heartbeatAt: string;
+  /** Claim ids moved into this instance's folder. */
+  claimIds: Set<string>;
+  /** Lets go of the dead instance's lock, removing its lock file and its (now empty) claim folder. */
+  release(): void;
 }
 
 export class Instances {
-  private readonly dir: string;
-  private readonly claimedRoot: string;
-  private readonly startedAt = new Date().toISOString();
+  private constructor(
+    private readonly stateDir: string,
+    readonly id: string,
+    private readonly lock: FileLock,
+  ) {}
 
-  constructor(
-    stateDir: string,
-    private readonly instanceId: string,
-    private readonly staleAfterMs: number,
-  ) {
-    this.dir = join(stateDir, 'instances');
-    this.claimedRoot = join(stateDir, 'claimed');
-  }
-
-  /** Writes this instance's heartbeat. */
-  async beat(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const hb: Heartbeat = { instance: this.instanceId, host: hostname(), pid: process.pid, startedAt: this.startedAt, heartbeatAt: new Date().toISOString() };
-    const tmp = join(this.dir, `.${this.instanceId}.json.tmp`);
-    await writeFile(tmp, JSON.stringify(hb));
-    await rename(tmp, join(this.dir, `${this.instanceId}.json`));
-  }
-
-  /** Removes this instance's heartbeat (a clean stop). */
-  async retire(): Promise<void> {
-    await unlink(join(this.dir, `${this.instanceId}.json`)).catch(() => undefined);
+  /**
+   * Takes this process's instance lock: `explicit` (exit 2, INSTANCE_RUNNING, if a live process holds it),
+   * else the first free slot `<base>-1`, `<base>-2`, …. A slot whose holder died is taken like a free one:
+   * its claims are then this process's own leftovers.
+   */
+  static async acquire(stateDir: string, explicit: string | undefined, base = defaultBase()): Promise<Instances> {
+    const dir = join(stateDir, 'instances');
+    await mkdir(dir, { recursive: true });
+    const info = (id: string): string => `${JSON.stringify({ instance: id, host: hostname(), pid: process.pid, startedAt: new Date().toISOString() })}\n`;
+    if (explicit !== undefined) {
+      const lock = FileLock.tryTake(join(dir, `${explicit}.lock`));
+      if (lock === undefined) {
+        throw new SluiceError('INSTANCE_RUNNING', `instance ${explicit} is running (a live process holds ${join(dir, `${explicit}.lock`)}); give another --instance-id, or none to take a free one`, { field: 'instanceId' });
+      }
+      lock.describe(info(explicit));
+      return new Instances(stateDir, explicit, lock);
+    }
+    for (let n = 1; n <= MAX_SLOTS; n++) {
+      const id = `${base}-${n}`;
+      const lock = FileLock.tryTake(join(dir, `${id}.lock`));
+      if (lock === undefined) continue;
+      lock.describe(info(id));
+      return new Instances(stateDir, id, lock);
+    }
+    throw new SluiceError('INSTANCE_RUNNING', `all ${MAX_SLOTS} instance slots of ${base} in ${dir} are held by live processes`, { field: 'instanceId' });
   }
 
   /**
-   * Moves the claims (inputs and commit records) of stale instances into `ownClaimDir`. Returns the instances
-   * adopted from and the claim ids moved. A rename is atomic: when two live instances race, each entry goes to one.
+   * Takes the locks of dead instances (a claim folder or a lock file whose lock is free) and moves their
+   * claims into `ownClaimDir`. Each adoption must be released once its temporary files are dealt with.
    */
-  async adoptStale(ownClaimDir: string): Promise<{ instances: string[]; claimIds: Set<string> }> {
-    const adopted: string[] = [];
-    const claimIds = new Set<string>();
-    for (const other of await readdir(this.claimedRoot).catch(() => [] as string[])) {
-      if (other === this.instanceId || !(await this.isStale(other))) continue;
-      const from = join(this.claimedRoot, other);
-      const entries = await readdir(from).catch(() => [] as string[]);
-      if (entries.length === 0) {
-        await rmdir(from).catch(() => undefined);
-        continue;
+  adoptDead(ownClaimDir: string): Adoption[] {
+    const adopted: Adoption[] = [];
+    for (const other of this.others()) {
+      const lockPath = join(this.stateDir, 'instances', `${other}.lock`);
+      const lock = FileLock.tryTake(lockPath);
+      if (lock === undefined) continue; // alive (or being adopted by another process right now)
+      const from = join(this.stateDir, 'claimed', other);
+      const claimIds = new Set<string>();
+      try {
+        for (const e of readdirSafe(from)) {
+          const id = claimIdOf(e);
+          if (id === undefined || e.endsWith('.tmp')) {
+            // a record's temporary (never complete), or something that is not a claim: not ours to keep
+            if (id !== undefined) unlinkSync(join(from, e));
+            continue;
+          }
+          renameSync(join(from, e), join(ownClaimDir, e));
+          claimIds.add(id);
+        }
+      } catch (err) {
+        lock.release();
+        throw err;
       }
-      for (const e of entries) {
-        if (e.endsWith('.tmp')) continue;
-        const moved = await rename(join(from, e), join(ownClaimDir, e)).then(
-          () => true,
-          (err: NodeJS.ErrnoException) => {
-            if (err.code !== 'ENOENT') throw err;
-            return false;
-          },
-        );
-        if (moved) claimIds.add(/^[0-9a-z]+/.exec(e)![0]);
-      }
-      adopted.push(other);
+      adopted.push({
+        instance: other,
+        claimIds,
+        release: () => {
+          try {
+            rmdirSync(from);
+          } catch {
+            // gone already, or holds something that is not a claim: left for a person
+          }
+          lock.release(true);
+        },
+      });
     }
-    return { instances: adopted, claimIds };
+    return adopted;
   }
 
-  private async isStale(instance: string): Promise<boolean> {
-    const path = join(this.dir, `${instance}.json`);
-    try {
-      const hb = JSON.parse(await readFile(path, 'utf8')) as Heartbeat;
-      return Date.now() - Date.parse(hb.heartbeatAt) > this.staleAfterMs;
-    } catch {
-      // no heartbeat: an instance that stopped cleanly leaves no claims; one that never beat is judged by its folder's age
-      const st = await stat(join(this.claimedRoot, instance)).catch(() => undefined);
-      return st === undefined || Date.now() - st.mtimeMs > this.staleAfterMs;
+  /** The other instances this state folder knows of (by claim folder or lock file). */
+  private others(): string[] {
+    const names = new Set<string>();
+    for (const e of readdirSafe(join(this.stateDir, 'claimed'))) names.add(e);
+    for (const e of readdirSafe(join(this.stateDir, 'instances'))) if (e.endsWith('.lock')) names.add(e.slice(0, -5));
+    names.delete(this.id);
+    return [...names].sort();
+  }
+
+  /** Claim ids in the claim folders of other instances (live, or dead and not yet adopted). */
+  othersClaimIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const other of readdirSafe(join(this.stateDir, 'claimed'))) {
+      if (other === this.id) continue;
+      for (const e of readdirSafe(join(this.stateDir, 'claimed', other))) {
+        const id = claimIdOf(e);
+        if (id !== undefined) ids.add(id);
+      }
     }
+    return ids;
+  }
+
+  /** A clean stop: the claim folder (if empty) and the lock file go, then the lock. */
+  retire(ownClaimDir: string): void {
+    try {
+      rmdirSync(ownClaimDir);
+    } catch {
+      // holds claims still (they are finished by the next holder of this slot, or an adopter)
+    }
+    this.lock.release(true);
+  }
+}
+
+/** The live instances of a state folder as `sluice status` shows them. */
+export function instanceAlive(stateDir: string, id: string): boolean {
+  return isLockHeld(join(stateDir, 'instances', `${id}.lock`));
+}
+
+function defaultBase(): string {
+  return sanitizeId(hostname());
+}
+
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

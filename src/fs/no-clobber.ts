@@ -5,13 +5,16 @@
 import { closeSync, fstatSync, linkSync, lstatSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SyncGroup, syncFd } from './fd.js';
+import { fitName, NAME_MAX } from './names.js';
 import { failpoint, fault } from '../failpoint.js';
 
 /** `name` with `-n` before its first extension: orders.csv -> orders-1.csv, a.rejects.csv -> a-1.rejects.csv. */
 export function numberedName(name: string, n: number): string {
-  if (n === 0) return name;
-  const dot = name.indexOf('.', 1);
-  return dot === -1 ? `${name}-${n}` : `${name.slice(0, dot)}-${n}${name.slice(dot)}`;
+  // within NAME_MAX whatever the name: a long one is shortened (with a hash) to leave room for `-n`
+  const base = fitName(name, NAME_MAX - (n === 0 ? 0 : String(n).length + 1));
+  if (n === 0) return base;
+  const dot = base.indexOf('.', 1);
+  return dot === -1 ? `${base}-${n}` : `${base.slice(0, dot)}-${n}${base.slice(dot)}`;
 }
 
 /** The file name without its last extension: orders.csv -> orders. */

@@ -2,7 +2,9 @@
 // once it has settled: no change in size or mtime for the settle time.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import { type FSWatcher, lstatSync, watch } from 'node:fs';
+import { escapeNameBytes } from '../fs/names.js';
 import type { Logger } from '../log.js';
 import { isIgnoredName } from './claims.js';
 
@@ -51,7 +53,8 @@ export class Inbox {
 
   constructor(
     private readonly opts: InboxOptions,
-    private readonly onReady: (name: string) => void,
+    /** A file is ready; `raw`: the bytes of a name that is not valid UTF-8 (`name` is its escaped form). */
+    private readonly onReady: (name: string, raw?: Buffer) => void,
     private readonly onGone: (name: string) => void = () => undefined,
   ) {
   }
@@ -69,11 +72,29 @@ export class Inbox {
     return names;
   }
 
-  /** Lists the folder and treats every eligible entry as a candidate. */
+  /** Lists the folder and treats every eligible entry as a candidate. Returns the names found. */
   async scan(): Promise<string[]> {
     const names = (await readdir(this.opts.dir)).filter((n) => !isIgnoredName(n));
-    for (const n of names) this.hint(n);
-    return names;
+    // a name that is not UTF-8 is listed with U+FFFD in place of its bad bytes, and cannot be opened by that
+    // name: those are looked at again by their bytes
+    if (!names.some((n) => n.includes('\uFFFD'))) {
+      for (const n of names) this.hint(n);
+      return names;
+    }
+    const found: string[] = [];
+    for (const raw of await readdir(this.opts.dir, { encoding: 'buffer' })) {
+      const name = escapeNameBytes(raw);
+      if (isIgnoredName(name)) continue;
+      found.push(name);
+      if (isUtf8(raw)) this.hint(name);
+      else if (!this.closed && !this.reported.has(name)) {
+        // never processed (it fails with NAME_INVALID), so taken at once, without waiting for it to settle
+        this.reported.add(name);
+        this.waiting.delete(name);
+        this.onReady(name, raw);
+      }
+    }
+    return found;
   }
 
   /**
@@ -89,8 +110,10 @@ export class Inbox {
     }
     try {
       const w = watch(this.opts.dir, { persistent: true }, (_event, filename) => {
-        if (filename !== null && filename !== undefined) this.hint(filename.toString());
-        else void this.rescan(); // the platform did not say which file: look
+        const name = filename?.toString();
+        // the platform did not say which file, or the name is not UTF-8: look
+        if (name === undefined || name.includes('\uFFFD')) void this.rescan();
+        else this.hint(name);
       });
       w.on('error', (err) => void this.onWatchError(err));
       this.watcher = w;

@@ -29,6 +29,7 @@ export class SluiceMetrics {
   readonly errors: Counter<'pipeline' | 'code'>;
   readonly sinkUp: Gauge<'pipeline'>;
   readonly diskFull: Gauge;
+  readonly adopted: Counter;
   /** The in-flight levels, read by the gauges at scrape time: the rows hook fires once per row. */
   private inFlight = { files: 0, rows: 0 };
 
@@ -98,6 +99,7 @@ export class SluiceMetrics {
     this.errors = new Counter({ name: 'sluice_errors_total', help: 'Rejected rows and failed files, by error code.', labelNames: ['pipeline', 'code'], registers });
     this.sinkUp = new Gauge({ name: 'sluice_sink_up', help: "1 while a pipeline's sink (database) is reachable, 0 while its files wait for it.", labelNames: ['pipeline'], registers });
     this.diskFull = new Gauge({ name: 'sluice_disk_full', help: '1 while claiming is paused because the disk is full.', registers });
+    this.adopted = new Counter({ name: 'sluice_claims_adopted_total', help: 'Claims of dead instances (their lock was free) that this instance adopted and finished.', registers });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });
     buildInfo.set({ version: options.version }, 1);
     // every series exists from the start, so rate() and absent() work before the first file
@@ -150,6 +152,7 @@ export class SluiceMetrics {
       },
       onSinkUp: (pipeline, up) => this.sinkUp.set({ pipeline }, up ? 1 : 0),
       onDiskFull: (full) => this.diskFull.set(full ? 1 : 0),
+      onAdopted: (claims) => this.adopted.inc(claims),
     };
   }
 }

@@ -1,7 +1,7 @@
 // Runs one file through its pipeline: bytes -> parseCsv -> steps -> batch -> sink, then publishes the
 // output and the rejects, and reports the counts. It never moves the input: the caller does.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, type Stats } from 'node:fs';
 import { concatMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { CsvReadOptions } from '../csv/record-reader.js';
 import { SluiceError, toSluiceError } from '../errors.js';
@@ -128,11 +128,14 @@ export async function processFile(
   let staged: FileReport['staged'];
   let sha256: string | undefined;
   let input: FileReport['input'];
+  let before: Stats | undefined;
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
     sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag }) ?? csvFileSink(settings.outDir, name, fileOpts));
-    const { fd, st: before } = openInput(path, name);
+    const opened = openInput(path, name);
+    const { fd } = opened;
+    before = opened.st;
     let lastRead: Promise<unknown> = Promise.resolve();
     let atEnd = false;
     try {
@@ -169,6 +172,9 @@ export async function processFile(
       sha256 = hash?.digest('hex');
       staged = await stageBoth(sink, rejects, { size: ctx.bytesRead, ...(sha256 === undefined ? {} : { sha256 }) });
       bytesWritten = (staged?.output?.bytes ?? 0) + (staged?.rejects?.bytes ?? 0);
+      // staging takes a while (fsync): a writer still appending to the input is caught here, just before the
+      // commit, rather than its last rows being archived without being in the output
+      checkUnchanged(path, name, before);
       return report('succeeded');
     }
     const out = await sink.commit().catch((err: unknown) => {
@@ -237,6 +243,14 @@ async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: nu
   });
   const rej = await rejects.stage().catch(wrap('rejects file'));
   return { output, rejects: rej };
+}
+
+/** The input as it is now against what was read: a change (a writer still appending) is INPUT_CHANGED. */
+function checkUnchanged(path: string, name: string, before: Stats): void {
+  const now = lstatSync(path);
+  if (now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) {
+    throw new SluiceError('INPUT_CHANGED', `the input changed after it was read (${before.size} bytes read, ${now.size} now): it is still being written?`, { file: name });
+  }
 }
 
 /**

@@ -32,7 +32,8 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     batch: cfg.batch,
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,
-    tempTag: cfg.instanceId,
+    // the daemon tags each file's temporaries with its instance and claim (daemon.ts forFile)
+    tempTag: cfg.instanceId ?? 'sluice',
     stageOnly: true,
     hash: true,
   };

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
 import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { fsyncDir, publishStaged, type StagedFile } from '../fs/no-clobber.js';
+import { fitName, NAME_MAX } from '../fs/names.js';
 import { randomHex } from '../random.js';
 
 export interface AtomicFileOptions {
@@ -34,7 +35,9 @@ export class AtomicFile {
 
   /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640, umask applies), exclusively. */
   static async create(dir: string, name: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
-    const tempPath = join(dir, `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomHex(8)}-${name}.tmp`);
+    // the name is only there for people looking at the folder: shortened to keep the whole within NAME_MAX
+    const prefix = `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomHex(8)}-`;
+    const tempPath = join(dir, `${prefix}${fitName(name, NAME_MAX - Buffer.byteLength(prefix) - 4)}.tmp`);
     const fd = await openAsync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
     return new AtomicFile(fd, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
   }

@@ -330,13 +330,23 @@ async function ensureLoadsTable(client: pg.Client, schema: string): Promise<void
   );
 }
 
-/** Runs a `create ... if not exists`: two sessions creating at once make one fail with a duplicate; either way it exists. */
+/**
+ * Runs a `create ... if not exists` so that sessions creating one table at once never fail: `if not exists`
+ * alone still races (the loser gets a unique violation on pg_type or pg_class), so the create runs under a
+ * transaction-scoped advisory lock keyed by its text; the duplicate errors are still taken as "it exists",
+ * for a server where another client creates the same table without the lock.
+ */
 async function createIgnoringRace(client: pg.Client, sql: string): Promise<void> {
   try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock(hashtext($1))', [sql]);
     await client.query(sql);
+    await client.query('commit');
   } catch (err) {
+    await client.query('rollback').catch(() => undefined);
     const code = (err as { code?: string }).code;
-    if (code !== '23505' && code !== '42P07') throw err;
+    // 23505 unique_violation (pg_type, pg_class), 42P07 duplicate_table, 42710 duplicate_object (the row type)
+    if (code !== '23505' && code !== '42P07' && code !== '42710') throw err;
   }
 }
 
