@@ -1,7 +1,7 @@
 // Runs the real, built CLI (dist/cli.js) on real temporary folders, and waits on conditions, not clocks.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -68,8 +68,8 @@ export class Daemon {
   }
 
   /** Starts `sluice run ARGS` and resolves once it logged that it started. */
-  static async start(args: string[], cwd?: string): Promise<Daemon> {
-    const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  static async start(args: string[], cwd?: string, env?: Record<string, string>): Promise<Daemon> {
+    const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
     const d = new Daemon(child);
     running.add(d);
     await waitFor(() => d.stdout.includes('"sluice started"') || child.exitCode !== null, 'the daemon to start');
@@ -79,6 +79,11 @@ export class Daemon {
 
   logs(): Array<Record<string, unknown>> {
     return logLines(this.stdout);
+  }
+
+  /** The instance id the daemon took (from its start line). */
+  get instance(): string {
+    return String(this.logs().find((l) => l.msg === 'sluice started')?.instance);
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -94,6 +99,7 @@ const running = new Set<Daemon>();
 /** Kills whatever daemons a test left running, and removes a test's folders. */
 export async function cleanup(d?: Dirs): Promise<void> {
   for (const daemon of running) {
+    daemon.child.kill('SIGCONT');
     daemon.child.kill('SIGKILL');
     await daemon.exited;
   }
@@ -129,4 +135,32 @@ export function freePort(): Promise<number> {
     });
     s.on('error', reject);
   });
+}
+
+/** Every file under `dir`, recursively, as relative paths. */
+export async function walk(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) out.push(...(await walk(join(dir, e.name), `${prefix}${e.name}/`)));
+    else out.push(`${prefix}${e.name}`);
+  }
+  return out.sort();
+}
+
+export interface ReceiptLine {
+  claimId: string;
+  instance: string;
+  file: string;
+  outcome: string;
+  rows: { read: number; written: number; filtered: number; rejected: number };
+  error?: { code: string; message: string };
+}
+
+/** The receipts of a state folder. */
+export async function receipts(stateDir: string): Promise<ReceiptLine[]> {
+  const text = await readFile(join(stateDir, 'receipts.jsonl'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as ReceiptLine);
 }
