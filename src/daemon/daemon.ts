@@ -144,6 +144,7 @@ export class Daemon {
       for (const a of adoptions) a.release();
     }
     for (const c of recovered.later) this.later.add(c.claimId);
+    this.failedCount += recovered.failed;
     this.subscription = this.jobs
       .pipe(mergeMap((job) => defer(() => this.run(job)), this.cfg.concurrency + COMMITS_IN_FLIGHT))
       .subscribe({ error: (err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }) });
@@ -204,6 +205,7 @@ export class Daemon {
         for (const a of adoptions) a.release();
       }
       for (const c of recovered.later) this.later.add(c.claimId);
+      this.failedCount += recovered.failed;
       for (const c of recovered.redo) this.enqueueClaimed(c);
     } catch (err) {
       this.log.warn('looking for instances that died failed; trying again', { error: String(err) });
@@ -348,8 +350,7 @@ export class Daemon {
           this.log.info('file processed (its load had committed before an interruption)', { file: claimed.name, pipeline: p.name, archived: receipt.input });
         } catch (err) {
           if (isTransient(err)) throw err;
-          await failLeftover(this.recoveryDeps(), claimed, prior, `its committed load could not be finished: ${(err as Error).message}`);
-          this.failedCount++;
+          if (await failLeftover(this.recoveryDeps(), claimed, prior, `its committed load could not be finished: ${(err as Error).message}`)) this.failedCount++;
         }
         return;
       }
@@ -450,6 +451,8 @@ export class Daemon {
       return;
     }
     if (size !== record.input.size) {
+      // a batch job says so in its exit code too
+      this.failedCount++;
       this.log.error('the input grew while it was committed: the archived file holds bytes the output does not', { file: record.file, code: 'INPUT_CHANGED', archived: receipt.input, readBytes: record.input.size, archivedBytes: size });
     }
   }
@@ -618,7 +621,8 @@ export class Daemon {
   private done(key: string, gone = false): void {
     if (this.once) {
       this.pending?.delete(key);
-      if (this.pending?.size !== 0) return;
+      // done when every file found is; or, stopping, when nothing runs any more (the rest stays in the inbox)
+      if (this.pending?.size !== 0 && !(this.stopping && this.running.size === 0)) return;
     } else {
       if (!gone && !key.startsWith('claim:')) this.inbox.forget(key);
       if (this.running.size > 0) return;

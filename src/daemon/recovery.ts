@@ -24,6 +24,8 @@ export interface Recovered {
   redo: ClaimedFile[];
   /** Claims that hit a transient error (a full disk): to try again later. */
   later: ClaimedFile[];
+  /** Leftovers that failed with RECOVERY_FAILED. */
+  failed: number;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
   const { claims, committer, log } = deps;
   const redo: ClaimedFile[] = [];
   const later: ClaimedFile[] = [];
+  let failed = 0;
   const keep = new Set<string>();
   for (const claimed of await claims.leftovers(opts.only)) {
     let record: CommitRecord | undefined;
@@ -45,7 +48,7 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
         later.push(claimed);
         continue;
       }
-      await failLeftover(deps, claimed, undefined, `its commit record cannot be read (${(err as Error).message})`);
+      if (await failLeftover(deps, claimed, undefined, `its commit record cannot be read (${(err as Error).message})`)) failed++;
       continue;
     }
     if (record?.db === true) {
@@ -58,7 +61,7 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
         log.warn('finished a file whose commit a crash interrupted', { file: claimed.name, claimId: claimed.claimId, outcome: receipt.outcome });
       } catch (err) {
         if (isTransient(err)) later.push(claimed);
-        else await failLeftover(deps, claimed, record, `its commit could not be finished: ${(err as Error).message}`);
+        else if (await failLeftover(deps, claimed, record, `its commit could not be finished: ${(err as Error).message}`)) failed++;
       }
     } else if (exists(claimed.path)) {
       log.warn('redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
@@ -69,15 +72,15 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
     }
   }
   removeTempFiles(deps, opts.tempOwners, keep, opts.elsewhere);
-  return { redo, later };
+  return { redo, later, failed };
 }
 
 /**
  * A leftover that cannot be finished: fails with RECOVERY_FAILED (the input to failed/ with its error file,
  * a receipt), keeping whatever of it was already published. Logs and gives up (the claim stays, for a person
- * or the next start) if even that is impossible. Never throws.
+ * or the next start) if even that is impossible. Never throws; true if the failure was committed.
  */
-export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, record: CommitRecord | undefined, why: string): Promise<void> {
+export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, record: CommitRecord | undefined, why: string): Promise<boolean> {
   const { claims, committer, log } = deps;
   try {
     let ino = record?.input.ino;
@@ -94,7 +97,7 @@ export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, rec
       await committer.discard(claimed, { staged: [] });
       claims.forget(claimed);
       log.error('a claim left by a crash could not be recovered and was dropped', { file: claimed.name, claimId: claimed.claimId, reason: why });
-      return;
+      return false;
     }
     const failed: CommitRecord = {
       claimId: claimed.claimId,
@@ -110,8 +113,10 @@ export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, rec
     };
     const receipt = await committer.commit(claimed, failed);
     log.error('file failed', { file: claimed.name, failed: receipt.input, code: 'RECOVERY_FAILED', error: failed.error!.message });
+    return true;
   } catch (err) {
     log.error('a claim left by a crash could not be recovered; it stays claimed', { file: claimed.name, claimId: claimed.claimId, reason: why, error: String(err) });
+    return false;
   }
 }
 
