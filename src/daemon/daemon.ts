@@ -135,7 +135,7 @@ export class Daemon {
     this.committer = new Committer(this.claims, this.ledger, { archive: this.cfg.archive, failed: this.cfg.failed }, this.cfg.fsync);
     await this.claims.init();
     // dead instances' claims join ours first; then everything in our folder is brought to an outcome
-    const adoptions = instances.adoptDead(this.claims.dir);
+    const adoptions = instances.adoptDead(this.claims.dir, this.adoptError);
     let recovered;
     try {
       this.logAdoptions(adoptions);
@@ -167,6 +167,10 @@ export class Daemon {
     this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: instances.id, pipelines: this.cfg.pipelines.map((p) => p.name) });
   }
 
+  private readonly adoptError = (instance: string, err: unknown): void => {
+    this.log.error('cannot move the claims of an instance that died; trying again later', { instance, error: String(err) });
+  };
+
   private recoveryDeps(): RecoveryDeps {
     return { claims: this.claims, committer: this.committer, log: this.log, tempDirs: [this.cfg.out, this.cfg.rejects, this.cfg.failed] };
   }
@@ -193,7 +197,7 @@ export class Daemon {
     if (this.stopping || this.checking || this.instances === undefined) return;
     this.checking = true;
     try {
-      const adoptions = this.instances.adoptDead(this.claims.dir);
+      const adoptions = this.instances.adoptDead(this.claims.dir, this.adoptError);
       let recovered;
       try {
         this.logAdoptions(adoptions);
@@ -290,6 +294,12 @@ export class Daemon {
         claimed = job.kind === 'claimed' ? job.claimed : await this.claims.claim(job.name, job.raw);
       } catch (err) {
         this.log.error('cannot claim a file', { file: key, error: String(err) });
+        if (this.once) this.failedCount++;
+        else {
+          // not at once: the file is still there, and would be reported (and fail) again in a loop
+          setTimeout(() => this.done(key), Math.max(this.cfg.retry.backoffMs, 1000)).unref();
+          return;
+        }
       }
       if (claimed === undefined) {
         this.done(key);

@@ -4,7 +4,7 @@
 // adopter of its claims, moves them into its own folder, and removes the dead instance's lock file and
 // folder before letting go of the lock. A paused process (SIGSTOP, a frozen VM) keeps its lock and is
 // never adopted.
-import { readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,9 @@ import { sanitizeId } from '../config/load.js';
 import { SluiceError } from '../errors.js';
 import { FileLock, isLockHeld } from '../fs/lock.js';
 import { claimIdOf } from '../inbox/claims.js';
+
+/** A heartbeat file of an older version newer than this means its process is alive. */
+const LEGACY_HEARTBEAT_FRESH_MS = 120_000;
 
 /** How many default slots (`<host>-1` …) a process tries before giving up. */
 const MAX_SLOTS = 1000;
@@ -47,6 +50,7 @@ export class Instances {
         throw new SluiceError('INSTANCE_RUNNING', `instance ${explicit} is running (a live process holds ${join(dir, `${explicit}.lock`)}); give another --instance-id, or none to take a free one`, { field: 'instanceId' });
       }
       lock.describe(info(explicit));
+      removeIfThere(join(dir, `${explicit}.json`));
       return new Instances(stateDir, explicit, lock);
     }
     for (let n = 1; n <= MAX_SLOTS; n++) {
@@ -62,10 +66,13 @@ export class Instances {
   /**
    * Takes the locks of dead instances (a claim folder or a lock file whose lock is free) and moves their
    * claims into `ownClaimDir`. Each adoption must be released once its temporary files are dealt with.
+   * An instance whose claims cannot be moved (a permission error) is reported to `onError` and left, its
+   * lock released, for a later look; the claims moved so far are in the adoption.
    */
-  adoptDead(ownClaimDir: string): Adoption[] {
+  adoptDead(ownClaimDir: string, onError: (instance: string, err: unknown) => void = () => undefined): Adoption[] {
     const adopted: Adoption[] = [];
     for (const other of this.others()) {
+      if (this.olderVersionAlive(other)) continue;
       const lockPath = join(this.stateDir, 'instances', `${other}.lock`);
       const lock = FileLock.tryTake(lockPath);
       if (lock === undefined) continue; // alive (or being adopted by another process right now)
@@ -83,8 +90,11 @@ export class Instances {
           claimIds.add(id);
         }
       } catch (err) {
-        lock.release();
-        throw err;
+        onError(other, err);
+        if (claimIds.size === 0) {
+          lock.release();
+          continue;
+        }
       }
       adopted.push({
         instance: other,
@@ -93,8 +103,9 @@ export class Instances {
           try {
             rmdirSync(from);
           } catch {
-            // gone already, or holds something that is not a claim: left for a person
+            // gone already, or holds something that is not a claim (or a claim not moved): left
           }
+          removeIfThere(join(this.stateDir, 'instances', `${other}.json`)); // an older version's heartbeat
           lock.release(true);
         },
       });
@@ -102,11 +113,27 @@ export class Instances {
     return adopted;
   }
 
+  /**
+   * An instance of an older version (heartbeats, no lock) that beat in the last two minutes: alive, so that
+   * a rolling upgrade never adopts the claims of a process still working on them.
+   */
+  private olderVersionAlive(instance: string): boolean {
+    try {
+      return Date.now() - statSync(join(this.stateDir, 'instances', `${instance}.json`)).mtimeMs < LEGACY_HEARTBEAT_FRESH_MS;
+    } catch {
+      return false;
+    }
+  }
+
   /** The other instances this state folder knows of (by claim folder or lock file). */
   private others(): string[] {
     const names = new Set<string>();
     for (const e of readdirSafe(join(this.stateDir, 'claimed'))) names.add(e);
-    for (const e of readdirSafe(join(this.stateDir, 'instances'))) if (e.endsWith('.lock')) names.add(e.slice(0, -5));
+    for (const e of readdirSafe(join(this.stateDir, 'instances'))) {
+      // lock files, and the heartbeats older versions wrote (their instances are judged by their locks now)
+      if (e.endsWith('.lock')) names.add(e.slice(0, -5));
+      else if (e.endsWith('.json') && !e.startsWith('.')) names.add(e.slice(0, -5));
+    }
     names.delete(this.id);
     return [...names].sort();
   }
@@ -144,6 +171,14 @@ function defaultBase(): string {
   return sanitizeId(hostname());
 }
 
+
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}
 
 function readdirSafe(dir: string): string[] {
   try {

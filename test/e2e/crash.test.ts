@@ -1,7 +1,7 @@
 // Crash safety: the process is SIGKILLed at each step of the commit protocol (failpoints), and at arbitrary
 // moments; after a restart every input has exactly one complete, correct outcome and nothing is left behind.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './harness.js';
@@ -95,13 +95,15 @@ describe('crash safety', () => {
 });
 
 describe('instances sharing a state folder', () => {
-  it("adopts and finishes the claims of an instance that stopped beating", async () => {
+  it("adopts and finishes the claims of a dead instance (an older version's, with a stale heartbeat)", async () => {
     d = await makeDirs();
     const state = join(d.root, '.sluice');
     const ghost = join(state, 'claimed', 'ghost');
     await mkdir(ghost, { recursive: true });
     await mkdir(join(state, 'instances'), { recursive: true });
+    // an older version's heartbeat, long stale (and no lock: the instance is dead)
     await writeFile(join(state, 'instances', 'ghost.json'), JSON.stringify({ instance: 'ghost', heartbeatAt: '2020-01-01T00:00:00.000Z' }));
+    await utimes(join(state, 'instances', 'ghost.json'), new Date('2020-01-01'), new Date('2020-01-01'));
     await writeFile(join(ghost, 'abc0001-left.csv'), GOOD);
     await mkdir(d.out, { recursive: true });
     await writeFile(join(d.out, '.sluice-ghost~abc0001-dead-left.csv.tmp'), 'id,name\n1,a\n');
@@ -111,5 +113,6 @@ describe('instances sharing a state folder', () => {
     expect(await readFile(join(d.out, 'left.csv'), 'utf8')).toBe('id,name\n1,a\n3,c\n');
     expect(await list(d.archive)).toEqual(['left.csv']);
     expect(await walk(join(state, 'claimed'))).toEqual([]);
+    expect(await walk(join(state, 'instances'))).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Instances, adoption and recovery without the CLI: several instances of one process stand for several
 // processes (open file description locks conflict within a process too).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,20 @@ describe('Instances', () => {
     expect(readdirSync(join(state, 'claimed', a.id)).sort()).toEqual(['abc1-x.csv', 'abc2-y.csv', 'abc2.commit.json']);
     // a live instance is never adopted
     expect(a.adoptDead(join(state, 'claimed', a.id))).toEqual([]);
+  });
+
+  it("an older version's instance with a fresh heartbeat (no lock) is alive: a rolling upgrade adopts nothing of it", async () => {
+    const a = await acquire();
+    mkdirSync(join(state, 'claimed', a.id), { recursive: true });
+    mkdirSync(join(state, 'claimed', 'old'), { recursive: true });
+    writeFileSync(join(state, 'claimed', 'old', 'abc1-x.csv'), 'x\n');
+    writeFileSync(join(state, 'instances', 'old.json'), '{}');
+    expect(a.adoptDead(join(state, 'claimed', a.id))).toEqual([]);
+    utimesSync(join(state, 'instances', 'old.json'), new Date('2020-01-01'), new Date('2020-01-01'));
+    const adopted = a.adoptDead(join(state, 'claimed', a.id));
+    expect(adopted.map((x) => x.instance)).toEqual(['old']);
+    adopted[0]!.release();
+    expect(readdirSync(join(state, 'instances'))).toEqual([`${a.id}.lock`]);
   });
 });
 
