@@ -42,6 +42,22 @@ const SMALL = execFileSync(process.execPath, [GEN, '20', '0']);
 const bigPath = join(BASE, 'big.csv');
 if (!values['skip-kill']) writeFileSync(bigPath, execFileSync(process.execPath, [GEN, String(BIG_ROWS), '0'], { maxBuffer: 2 ** 31 }));
 
+let TICKS = 100;
+try {
+  TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+} catch {
+  // not Linux: CPU times are not shown
+}
+/** User + system CPU seconds of a live process (Linux /proc), or NaN. */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 /** Problems found by the checks: printed at once, and the exit code is 1 at the end. */
@@ -188,6 +204,7 @@ function verify(d, names, contender, inputBytes) {
 /** Part 1: `count` daemons started together, then FILES small files renamed into the inbox at once. */
 async function smallRun(count, round) {
   const contender = `${count} instance${count > 1 ? 's' : ''}`;
+  const s0 = now();
   const d = freshDirs(`small-${count}-${round}`);
   const names = new Set();
   for (let i = 1; i <= FILES; i++) {
@@ -213,12 +230,17 @@ async function smallRun(count, round) {
   const archived = readdirSync(d.archive).length;
   if (archived !== FILES) fail(`${contender}: ${total} "file processed" lines but ${archived} files in archive/`, d.root);
   const seconds = (last - t0) / 1000;
+  const cpu = ps.reduce((n, p) => n + cpuSeconds(p.child.pid), 0);
+  const s1 = now();
   for (const p of ps) await stop(p, contender, d);
   const { ok, instances } = verify(d, names, contender, SMALL);
   const share = ps.map((p) => p.processed);
   if (ok && !values.keep) rmSync(d.root, { recursive: true, force: true });
   const rate = FILES / seconds;
-  console.log(`  ${contender.padEnd(11)} ${rate.toFixed(0).padStart(5)} files/s  (${seconds.toFixed(2)} s; renames took ${(renamed / 1000).toFixed(2)} s; files per instance ${share.join('/')}; receipts from ${instances.size} instance(s))${ok ? '' : '  CHECK FAILED'}`);
+  console.log(
+    `  ${contender.padEnd(11)} ${rate.toFixed(0).padStart(5)} files/s  (${seconds.toFixed(2)} s; renames took ${(renamed / 1000).toFixed(2)} s; daemons' CPU ${cpu.toFixed(1)} s; ` +
+      `files per instance ${share.join('/')}; receipts from ${instances.size} instance(s); setup ${((t0 - s0) / 1000).toFixed(1)} s, stop+checks ${((now() - s1) / 1000).toFixed(1)} s)${ok ? '' : '  CHECK FAILED'}`,
+  );
   return rate;
 }
 
@@ -272,15 +294,15 @@ async function killRun(round) {
   if (!finished) fail(`${contender}: 120 s after the kill, ${existsSync(claimDir) ? `${claimDir} still exists (${readdirSync(claimDir).join(', ')})` : 'its claim folder is gone'}, held files archived: ${[...held].filter((n) => existsSync(join(d.archive, n))).length}/${held.size}`, d.root);
   const all = await until(() => readdirSync(d.archive).length >= names.size || b.exit !== undefined, 300_000, 20);
   if (!all) fail(`${contender}: only ${readdirSync(d.archive).length} of ${names.size} files archived`, d.root);
+  await stop(b, contender, d);
   const adoptedLine = b.lines.find((l) => l.msg === 'adopted the claims of instances that died');
   const adoptedAfter = adoptedLine === undefined ? undefined : (adoptedLine.at - t0) / 1000;
   if (adoptedLine === undefined) fail(`${contender}: the survivor never logged that it adopted ${a.instance}'s claims`, d.root);
   else if (JSON.stringify(adoptedLine.instances) !== JSON.stringify([a.instance])) fail(`${contender}: adopted ${JSON.stringify(adoptedLine.instances)}, expected [${a.instance}]`, d.root);
-  // when the held files were finished (by the survivor's log), and how many other files it finished first
+  // when the held files were finished (by the survivor's log, read to its end), and how many other files it finished first
   const heldDone = [...held].map((n) => processedAt.get(n)).filter((t) => t !== undefined && t > t0);
   const firstHeld = heldDone.length === 0 ? undefined : Math.min(...heldDone);
   const othersFirst = firstHeld === undefined ? 0 : [...processedAt].filter(([n, t]) => !held.has(n) && t > t0 && t < firstHeld).length;
-  await stop(b, contender, d);
   const { ok } = verify(d, names, contender, big);
   if (ok && !values.keep) rmSync(d.root, { recursive: true, force: true });
   console.log(

@@ -2,7 +2,7 @@
 // The command line: argv -> config -> daemon; exit 0 ok, 1 some file failed, 2 usage or config error.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, type SluiceConfig } from './config/load.js';
+import { FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
 import { Daemon } from './daemon/daemon.js';
 import { formatStatus, readStatus } from './daemon/status.js';
@@ -42,7 +42,7 @@ Options for run:
   --concurrency N          files parsed at once              (default: number of CPUs)
   --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
   --metrics-host H         metrics server address            (default 127.0.0.1)
-  --metrics-port N         metrics server port, 0 = off      (default 9464)
+  --metrics-port N         metrics server port, 0 = off      (default 9464; with --once, 0)
   --instance-id ID         this instance's name in claim paths (default: the first free slot
                            <host name>-1, -2, ...; an id a live process holds exits 2)
 
@@ -136,6 +136,8 @@ export async function main(argv: string[]): Promise<number> {
         await new Daemon(cfg, silentLogger).prepare(); // builds every pipeline: steps, modules, templates
         const names = cfg.pipelines.map((p) => `${p.name} (${p.match.join(', ')})`).join('; ');
         process.stdout.write(`${cfg.source ?? 'built-in defaults'}: valid; ${cfg.pipelines.length} pipeline(s): ${names}\n`);
+        // the folders as resolved (a config file's relative folders are relative to the file)
+        for (const key of FOLDER_KEYS) process.stdout.write(`  ${key.padEnd(8)} ${cfg[key]}\n`);
         return EXIT.OK;
       }
       case 'preview':
@@ -160,8 +162,9 @@ export async function main(argv: string[]): Promise<number> {
 function loadFromFlags(values: Values): SluiceConfig {
   return loadConfig({
     configPath: values.config,
-    // a batch run is started after its files were delivered: it takes them at once unless told to settle
-    ...(values.once === true ? { defaults: { settleMs: 0 } } : {}),
+    // a batch run is started after its files were delivered: it takes them at once unless told to settle;
+    // and it listens on no port unless asked (a cron job beside a daemon must not collide with it)
+    ...(values.once === true ? { defaults: { settleMs: 0, 'metrics.port': 0 } } : {}),
     flags: {
       watch: values.watch,
       out: values.out,

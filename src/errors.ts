@@ -43,6 +43,7 @@ export const USAGE_ERROR_CODES = {
   CONFIG_INVALID: 'A setting has a value that is not allowed.',
   DIRS_NOT_ONE_FILESYSTEM: 'The inbox, output, rejects, archive, failed and state folders are not on one filesystem.',
   DIR_UNUSABLE: 'A folder could not be created or is not writable.',
+  DIR_MISSING: 'A folder named for a --once run (on the command line, in a variable or in the config file) does not exist; nothing is created.',
   METRICS_PORT_IN_USE: 'The metrics server cannot listen on its address (the port is taken).',
   INSTANCE_RUNNING: 'The instance id given is held by a live process (its lock in <state>/instances/ is taken).',
   LOCK_UNSUPPORTED: 'The state folder is on a filesystem without file locks, which sluice needs to tell live instances from dead ones.',

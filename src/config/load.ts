@@ -31,7 +31,13 @@ export interface SluiceConfig {
   readonly pipelines: readonly PipelineConfig[];
   /** The config file read, if any. */
   readonly source?: string;
+  /** The folders set by the config file, a SLUICE_* variable or a flag (not left to their defaults). */
+  readonly given: ReadonlySet<FolderKey>;
 }
+
+/** The folders of the configuration. */
+export const FOLDER_KEYS = ['watch', 'out', 'rejects', 'archive', 'failed', 'state'] as const;
+export type FolderKey = (typeof FOLDER_KEYS)[number];
 
 /** The settings the SLUICE_* environment variables may set, and their config paths. */
 export const ENV_VARS = {
@@ -58,7 +64,7 @@ export interface LoadOptions {
   /** Settings from flags, as config paths (`metrics.port`) to values. */
   flags?: Record<string, string | number | boolean | undefined>;
   cwd?: string;
-  /** Defaults that differ for this run (below the file, env and flags), e.g. `--once` settles at once. */
+  /** Defaults that differ for this run (below the file, env and flags), as config paths (`metrics.port`) to values. */
   defaults?: Record<string, unknown>;
 }
 
@@ -67,13 +73,30 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const path = options.configPath ?? env.SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
-  const raw: Record<string, unknown> = { ...options.defaults, ...(path === undefined ? {} : readConfigFile(resolve(cwd, path))) };
+  const source = path === undefined ? undefined : resolve(cwd, path);
+  const raw: Record<string, unknown> = source === undefined ? {} : readConfigFile(source);
+  const given = new Set<FolderKey>();
+  // folders in the file are relative to the file's folder (as Prometheus's rule files are): under systemd
+  // the working directory is /; those from variables and flags are relative to the working directory
+  for (const key of FOLDER_KEYS) {
+    const v = raw[key];
+    if (typeof v === 'string' && v !== '') {
+      raw[key] = resolve(dirname(source!), v);
+      given.add(key);
+    }
+  }
+  for (const [key, value] of Object.entries(options.defaults ?? {})) if (getPath(raw, key) === undefined) setPath(raw, key, value);
   for (const [name, key] of Object.entries(ENV_VARS)) {
     const value = env[name];
-    if (value !== undefined && value !== '') setPath(raw, key, NUMERIC.has(key) ? toNumber(value, name) : value);
+    if (value !== undefined && value !== '') {
+      setPath(raw, key, NUMERIC.has(key) ? toNumber(value, name) : value);
+      if ((FOLDER_KEYS as readonly string[]).includes(key)) given.add(key as FolderKey);
+    }
   }
   for (const [key, value] of Object.entries(options.flags ?? {})) {
-    if (value !== undefined) setPath(raw, key, value);
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    if ((FOLDER_KEYS as readonly string[]).includes(key)) given.add(key as FolderKey);
   }
   const parsed = parseConfig(raw, path);
   const abs = (p: string): string => resolve(cwd, p);
@@ -87,7 +110,8 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
     failed: abs(parsed.failed),
     state: parsed.state === undefined ? resolve(dirname(watch), '.sluice') : abs(parsed.state),
     ...(parsed.instanceId === undefined ? {} : { instanceId: sanitizeId(parsed.instanceId) }),
-    ...(path === undefined ? {} : { source: resolve(cwd, path) }),
+    ...(source === undefined ? {} : { source }),
+    given,
   };
   return cfg;
 }
@@ -143,6 +167,12 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new SluiceError('CONFIG_INVALID', `${path}: the top level must be a mapping of settings, got ${Array.isArray(data) ? 'a list' : typeof data}`, { file: path });
   }
   return data as Record<string, unknown>;
+}
+
+function getPath(target: Record<string, unknown>, path: string): unknown {
+  let o: unknown = target;
+  for (const k of path.split('.')) o = typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[k] : undefined;
+  return o;
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
-const dir = (what: string, def: string) => z.string().min(1).default(def).describe(`${what} (relative to the working directory).`);
+const dir = (what: string, def: string) => z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
 const int = (min: number) => z.number().int().min(min);
 
 export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
@@ -155,7 +155,7 @@ export const configSchema = z
     rejects: dir('Rejected records', 'rejects'),
     archive: dir('Inputs processed successfully', 'archive'),
     failed: dir('Inputs that failed, with .error.json', 'failed'),
-    state: z.string().min(1).optional().describe('Claims and the receipt ledger; default `.sluice` beside the inbox.'),
+    state: z.string().min(1).optional().describe('Claims, instance locks and the receipt ledger; default `.sluice` beside the inbox.'),
     concurrency: int(1).default(availableParallelism()).describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
     settleMs: int(0).default(2000).describe('A file must be unchanged this long (ms) before it is taken; with --once the default is 0 (files present are taken at once).'),
     rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),

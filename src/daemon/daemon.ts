@@ -1,6 +1,6 @@
 // The daemon: prepares the folders, recovers its own unfinished claims, turns settled inbox files into
 // pipeline runs (up to `concurrency` at once), commits each outcome (daemon/commit.ts), and drains on stop.
-import { lstatSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { mkdir, stat, statfs } from 'node:fs/promises';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { SluiceConfig } from '../config/load.js';
@@ -128,7 +128,7 @@ export class Daemon {
    */
   async start(): Promise<void> {
     await this.prepare();
-    await prepareFolders(this.cfg);
+    await prepareFolders(this.cfg, this.once);
     const instances = await Instances.acquire(this.cfg.state, this.cfg.instanceId);
     this.instances = instances;
     this.claims = new Claims(this.cfg.state, instances.id, { inbox: this.cfg.watch });
@@ -724,9 +724,19 @@ function logFields(r: FileReport): Record<string, unknown> {
   };
 }
 
-/** Creates the folders and checks that inputs only ever move within one filesystem. */
-export async function prepareFolders(cfg: SluiceConfig): Promise<void> {
+/**
+ * Creates the folders and checks that inputs only ever move within one filesystem. A batch job (`once`)
+ * creates only the folders left to their defaults: one it was given that is missing is a typo, not a
+ * folder to make (DIR_MISSING, and nothing is created).
+ */
+export async function prepareFolders(cfg: SluiceConfig, once = false): Promise<void> {
   const all = { watch: cfg.watch, out: cfg.out, rejects: cfg.rejects, archive: cfg.archive, failed: cfg.failed, state: cfg.state };
+  if (once) {
+    const missing = (Object.entries(all) as Array<[keyof typeof all, string]>).filter(([key, dir]) => key !== 'state' && cfg.given.has(key) && !existsSync(dir));
+    if (missing.length > 0) {
+      throw new SluiceError('DIR_MISSING', `${missing.map(([k, dir]) => `${k} folder ${dir}`).join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist (a --once run creates only the default folders)`, { field: missing[0]![0] });
+    }
+  }
   const devs = new Map<string, number>();
   for (const [key, dir] of Object.entries(all)) {
     try {

@@ -87,7 +87,6 @@ describe('names at the edges', () => {
     const bad = 'id,name\n1,a\n2\n3,c\n';
     for (const n of [n200, n230, n255]) await writeFile(join(d.watch, n), bad);
     // the archive already holds one: the numbered name must fit too
-    await mkdir(d.archive);
     await writeFile(join(d.archive, n255), 'older\n');
     const invalid = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x63, 0x73, 0x76]); // "caf\xe9.csv" (latin1)
     writeFileSync(Buffer.concat([Buffer.from(`${d.watch}/`), invalid]), SMALL);

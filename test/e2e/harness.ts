@@ -21,7 +21,8 @@ export async function makeDirs(): Promise<Dirs> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does it first)`);
   const root = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   const d = { root, watch: join(root, 'watch'), out: join(root, 'out'), rejects: join(root, 'rejects'), archive: join(root, 'archive'), failed: join(root, 'failed') };
-  await mkdir(d.watch);
+  // every folder exists, as a batch job's folders must (a folder named for --once that is missing exits 2)
+  for (const dir of [d.watch, d.out, d.rejects, d.archive, d.failed]) await mkdir(dir);
   return d;
 }
 

@@ -1,6 +1,7 @@
 // `sluice run --once` end to end: the real CLI on real folders, exact outputs, rejects, error files, exit codes.
 import { mkdir, readFile, symlink, writeFile, lstat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
@@ -93,8 +94,6 @@ describe('sluice run --once', () => {
 
   it('never overwrites an existing output or archived file: it picks a numbered name and logs it', async () => {
     d = await makeDirs();
-    await mkdir(d.out);
-    await mkdir(d.archive);
     await writeFile(join(d.out, 'good.csv'), 'keep me\n');
     await writeFile(join(d.archive, 'good.csv'), 'old input\n');
     await writeFile(join(d.watch, 'good.csv'), GOOD);
@@ -113,6 +112,51 @@ describe('sluice run --once', () => {
     const r = await runCli(['run', '--once', '--settle-ms', '1', ...dirFlags(d)]);
     expect(r.code).toBe(0);
     expect(await readFile(join(d.out, 'crlf.csv'), 'utf8')).toBe('id,v\n1,a\n3,"b\r\nc"\n');
+  });
+});
+
+describe('sluice run --once as a job', () => {
+  it('opens no port unless asked: a daemon beside it holding the default port does not stop it', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'a.csv'), 'x\n1\n');
+    // hold 9464 ourselves (or find it held): --once must not need it
+    const server = createServer();
+    await new Promise<void>((res) => server.once('error', () => res()).listen(9464, '127.0.0.1', () => res()));
+    try {
+      const flags = dirFlags(d).filter((f, i, a) => f !== '--metrics-port' && a[i - 1] !== '--metrics-port');
+      const r = await runCli(['run', '--once', ...flags]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(logLines(r.stdout).some((l) => l.msg === 'metrics server listening')).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a folder it was given that does not exist exits 2 (DIR_MISSING) and creates nothing', async () => {
+    d = await makeDirs();
+    const missing = join(d.root, 'no', 'such', 'inbox');
+    const r = await runCli(['run', '--once', ...dirFlags(d), '--watch', missing]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('DIR_MISSING');
+    expect(r.stderr).toContain(missing);
+    expect(await list(d.root)).toEqual(['archive', 'failed', 'out', 'rejects', 'watch']);
+    const out = await runCli(['run', '--once', ...dirFlags(d), '--out', join(d.root, 'typo')]);
+    expect(out.code).toBe(2);
+    expect(await list(d.root)).toEqual(['archive', 'failed', 'out', 'rejects', 'watch']);
+  });
+
+  it("resolves a config file's relative folders against the file's folder, wherever it is run from", async () => {
+    d = await makeDirs();
+    const cfgDir = join(d.root, 'cfg');
+    for (const f of ['inbox', 'clean', 'bad', 'done', 'broken', 'elsewhere']) await mkdir(join(cfgDir, f), { recursive: true });
+    await writeFile(join(cfgDir, 'sluice.yaml'), 'watch: ./inbox\nout: ./clean\nrejects: ./bad\narchive: ./done\nfailed: ./broken\n');
+    await writeFile(join(cfgDir, 'inbox', 'c.csv'), 'x\n1\n');
+    const r = await runCli(['run', '--once', '--config', '../sluice.yaml'], join(cfgDir, 'elsewhere'));
+    expect(r.code).toBe(0);
+    expect(await list(join(cfgDir, 'clean'))).toEqual(['c.csv']);
+    expect(await list(join(cfgDir, 'done'))).toEqual(['c.csv']);
+    expect(await list(join(cfgDir, 'elsewhere'))).toEqual([]);
   });
 });
 

@@ -59,7 +59,10 @@ describe('pipelines from sluice.yaml', () => {
     await writeFile(cfg, CONFIG);
     const ok = await runCli(['validate', '--config', cfg]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toBe(`${cfg}: valid; 3 pipeline(s): orders (orders*.csv, orders*.csv.gz); people (people*); tsv (*.tsv)\n`);
+    const [first, ...folders] = ok.stdout.trimEnd().split('\n');
+    expect(first).toBe(`${cfg}: valid; 3 pipeline(s): orders (orders*.csv, orders*.csv.gz); people (people*); tsv (*.tsv)`);
+    expect(folders.map((l) => l.trim().split(/\s+/)[0])).toEqual(['watch', 'out', 'rejects', 'archive', 'failed', 'state']);
+    for (const l of folders) expect(l.trim().split(/\s+/)[1]!.startsWith('/')).toBe(true);
     await writeFile(cfg, 'pipelines:\n  - name: a\n    steps:\n      - dropNulls: { how: some }\n');
     const bad = await runCli(['validate', '--config', cfg]);
     expect(bad.code).toBe(2);
@@ -97,7 +100,8 @@ describe('pipelines from sluice.yaml', () => {
         '',
       ].join('\n'),
     );
-    expect(await list(d.root)).toEqual(['orders-9.csv', 'sluice.yaml', 'watch']);
+    expect(await list(d.root)).toEqual(['archive', 'failed', 'orders-9.csv', 'out', 'rejects', 'sluice.yaml', 'watch']);
+    for (const dir of [d.out, d.rejects, d.archive, d.failed]) expect(await list(dir)).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 // Loading the configuration: precedence, defaults, and errors that name the field, the value and the expectation.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +49,27 @@ describe('loadConfig', () => {
     expect(cfg.metrics).toEqual({ host: '0.0.0.0', port: 9200 });
     expect(cfg.concurrency).toBe(3);
     expect(cfg.state).toBe(join(dir, '.sluice'));
+  });
+
+  it("resolves a config file's folders against the file's folder, and those of flags and variables against the working directory", async () => {
+    await mkdir(join(dir, 'etc'));
+    await writeFile(join(dir, 'etc', 'sluice.yaml'), 'watch: ./in\nout: ../clean\narchive: /abs/done\n');
+    const cfg = loadConfig({ cwd: '/', env: { SLUICE_FAILED: 'envfailed' }, configPath: join(dir, 'etc', 'sluice.yaml'), flags: { rejects: 'flagrej' } });
+    expect(cfg.watch).toBe(join(dir, 'etc', 'in'));
+    expect(cfg.out).toBe(join(dir, 'clean'));
+    expect(cfg.archive).toBe('/abs/done');
+    expect(cfg.failed).toBe('/envfailed');
+    expect(cfg.rejects).toBe('/flagrej');
+    expect(cfg.state).toBe(join(dir, 'etc', '.sluice'));
+    expect([...cfg.given].sort()).toEqual(['archive', 'failed', 'out', 'rejects', 'watch']);
+    expect([...loadConfig({ cwd: dir, env: {} }).given]).toEqual([]);
+  });
+
+  it('takes run defaults below the file at any depth: a file setting metrics.host keeps the run default port', async () => {
+    await writeFile(join(dir, 'sluice.yaml'), 'metrics: { host: 0.0.0.0 }\n');
+    expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({ metrics: { host: '0.0.0.0', port: 0 }, settleMs: 0 });
+    await writeFile(join(dir, 'sluice.yaml'), 'metrics: { port: 9300 }\nsettleMs: 7\n');
+    expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({ metrics: { port: 9300 }, settleMs: 7 });
   });
 
   it('reads JSON too, from --config or SLUICE_CONFIG', async () => {
