@@ -238,7 +238,7 @@ async function smallRun(count, round) {
   if (ok && !values.keep) rmSync(d.root, { recursive: true, force: true });
   const rate = FILES / seconds;
   console.log(
-    `  ${contender.padEnd(11)} ${rate.toFixed(0).padStart(5)} files/s  (${seconds.toFixed(2)} s; renames took ${(renamed / 1000).toFixed(2)} s; daemons' CPU ${cpu.toFixed(1)} s; ` +
+    `  ${contender.padEnd(11)} ${rate.toFixed(0).padStart(5)} files/s  (${seconds.toFixed(2)} s; renames took ${(renamed / 1000).toFixed(2)} s; daemons' CPU ${cpu.toFixed(1)} s, ${((cpu * 1000) / FILES).toFixed(2)} ms a file; ` +
       `files per instance ${share.join('/')}; receipts from ${instances.size} instance(s); setup ${((t0 - s0) / 1000).toFixed(1)} s, stop+checks ${((now() - s1) / 1000).toFixed(1)} s)${ok ? '' : '  CHECK FAILED'}`,
   );
   return rate;

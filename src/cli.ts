@@ -43,6 +43,8 @@ Options for run:
   --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
   --metrics-host H         metrics server address            (default 127.0.0.1)
   --metrics-port N         metrics server port, 0 = off      (default 9464; with --once, 0)
+  --metrics-textfile FILE  at the end, write the run's metrics to FILE (node_exporter's textfile
+                           collector: a name ending in .prom), atomically
   --instance-id ID         this instance's name in claim paths (default: the first free slot
                            <host name>-1, -2, ...; an id a live process holds exits 2)
 
@@ -70,6 +72,7 @@ const OPTIONS = {
   'settle-ms': { type: 'string' },
   'metrics-host': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'metrics-textfile': { type: 'string' },
   'instance-id': { type: 'string' },
   pipeline: { type: 'string' },
   rows: { type: 'string' },
@@ -78,7 +81,7 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const;
 
-const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'instance-id'];
+const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'metrics-textfile', 'instance-id'];
 const ALLOWED: Record<string, string[]> = {
   run: ['config', ...RUN_ONLY],
   validate: ['config'],
@@ -177,6 +180,7 @@ function loadFromFlags(values: Values): SluiceConfig {
       instanceId: values['instance-id'],
       'metrics.host': values['metrics-host'],
       'metrics.port': intFlag('metrics-port', values['metrics-port']),
+      'metrics.textfile': values['metrics-textfile'],
     },
   });
 }
@@ -215,31 +219,59 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 async function runDaemon(values: Values): Promise<number> {
   const cfg = loadFromFlags(values);
   const log = createLogger();
+  const once = values.once === true;
+  const startedAt = new Date();
   let daemon: Daemon | undefined;
   let server: { close(): Promise<void>; address: { host: string; port: number } } | undefined;
-  if (cfg.metrics.port === 0) {
-    daemon = new Daemon(cfg, log, {}, values.once === true);
+  let registry: import('prom-client').Registry | undefined;
+  if (cfg.metrics.port === 0 && cfg.metrics.textfile === undefined) {
+    daemon = new Daemon(cfg, log, {}, once);
   } else {
-    // loaded only when served: prom-client costs startup time a --once batch job need not pay
+    // loaded only when served or written: prom-client costs startup time a --once batch job need not pay
     const [{ createRegistry, SluiceMetrics }, { MetricsServer }] = await Promise.all([import('./metrics/metrics.js'), import('./metrics/server.js')]);
-    const registry = createRegistry();
+    registry = createRegistry();
     const metrics = new SluiceMetrics(registry, {
       version: VERSION,
       pipelines: cfg.pipelines.map((p) => p.name),
       inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
     });
-    const d = new Daemon(cfg, log, metrics.hooks(), values.once === true);
+    const d = new Daemon(cfg, log, metrics.hooks(), once);
     daemon = d;
     // the server is up before the daemon starts, so /readyz says 503 while it starts
-    server = await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
+    if (cfg.metrics.port !== 0) server = await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
   }
   const d = daemon;
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
+  let code: number;
   try {
-    return await runUntilDone(d, log, values.once === true);
+    code = await runUntilDone(d, log, once);
   } finally {
     await server?.close();
   }
+  if (once) log.info('run finished', summary(d, code, startedAt));
+  if (registry !== undefined && cfg.metrics.textfile !== undefined) {
+    const [{ recordRun }, { writeTextfile }] = await Promise.all([import('./metrics/metrics.js'), import('./metrics/textfile.js')]);
+    recordRun(registry, { startedAt, endedAt: new Date(), exitCode: code });
+    try {
+      await writeTextfile(cfg.metrics.textfile, await registry.metrics());
+    } catch (err) {
+      log.error('cannot write the metrics textfile', { path: cfg.metrics.textfile, error: String(err) });
+    }
+  }
+  return code;
+}
+
+/** The last line of a --once run: what it did, in numbers and in words. */
+function summary(d: Daemon, exitCode: number, startedAt: Date): Record<string, unknown> {
+  const t = d.totals;
+  const seconds = (Date.now() - startedAt.getTime()) / 1000;
+  const mbPerSecond = seconds > 0 ? t.bytesRead / 1e6 / seconds : 0;
+  const r = t.rows;
+  const words =
+    `${t.succeeded + t.failed} files: ${t.succeeded} succeeded, ${t.failed} failed; ` +
+    `rows: ${r.read} read = ${r.written} written + ${r.filtered} filtered + ${r.rejected} rejected; ` +
+    `${(t.bytesRead / 1e6).toFixed(1)} MB read in ${seconds.toFixed(2)} s (${mbPerSecond.toFixed(1)} MB/s); exit ${exitCode}`;
+  return { summary: words, files: { succeeded: t.succeeded, failed: t.failed }, rows: { ...r }, bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, seconds: Number(seconds.toFixed(3)), mbPerSecond: Number(mbPerSecond.toFixed(2)), exitCode };
 }
 
 async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise<number> {

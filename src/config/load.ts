@@ -21,7 +21,7 @@ export interface SluiceConfig {
   readonly instances: { readonly checkMs: number };
   readonly pollIntervalMs: number;
   readonly drainTimeoutMs: number;
-  readonly metrics: { readonly host: string; readonly port: number };
+  readonly metrics: { readonly host: string; readonly port: number; readonly textfile?: string };
   readonly batch: { readonly size: number; readonly maxWaitMs: number };
   readonly highWaterMark: number;
   readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly diskCheckMs: number; readonly minFreeBytes: number };
@@ -51,6 +51,7 @@ export const ENV_VARS = {
   SLUICE_SETTLE_MS: 'settleMs',
   SLUICE_METRICS_HOST: 'metrics.host',
   SLUICE_METRICS_PORT: 'metrics.port',
+  SLUICE_METRICS_TEXTFILE: 'metrics.textfile',
   SLUICE_INSTANCE_ID: 'instanceId',
 } as const;
 
@@ -85,6 +86,8 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
       given.add(key);
     }
   }
+  const textfile = getPath(raw, 'metrics.textfile');
+  if (typeof textfile === 'string' && textfile !== '') setPath(raw, 'metrics.textfile', resolve(dirname(source!), textfile));
   for (const [key, value] of Object.entries(options.defaults ?? {})) if (getPath(raw, key) === undefined) setPath(raw, key, value);
   for (const [name, key] of Object.entries(ENV_VARS)) {
     const value = env[name];
@@ -109,6 +112,7 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
     archive: abs(parsed.archive),
     failed: abs(parsed.failed),
     state: parsed.state === undefined ? resolve(dirname(watch), '.sluice') : abs(parsed.state),
+    metrics: { ...parsed.metrics, ...(parsed.metrics.textfile === undefined ? {} : { textfile: abs(parsed.metrics.textfile) }) },
     ...(parsed.instanceId === undefined ? {} : { instanceId: sanitizeId(parsed.instanceId) }),
     ...(source === undefined ? {} : { source }),
     given,

@@ -171,7 +171,8 @@ export const configSchema = z
     metrics: z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1').describe('Address the metrics server listens on.'),
-        port: int(0).max(65535).default(9464).describe('0 turns the metrics server off.'),
+        port: int(0).max(65535).default(9464).describe('0 turns the metrics server off. A --once run listens only when this (or --metrics-port) asks it to.'),
+        textfile: z.string().min(1).optional().describe("At the end of the run, write its metrics here in the Prometheus text format, atomically, for node_exporter's textfile collector (a name ending in .prom)."),
       })
       .default({ host: '127.0.0.1', port: 9464 }),
     batch: z

@@ -31,6 +31,8 @@ export interface DaemonHooks extends PipelineHooks {
   onSinkUp?: (pipeline: string, up: boolean) => void;
   /** This instance adopted `claims` claims of instances that died. */
   onAdopted?: (claims: number) => void;
+  /** `files` files of a pipeline wait for its sink to be reachable again. */
+  onSinkWaiting?: (pipeline: string, files: number) => void;
 }
 
 /** A file to claim from the inbox (`raw`: the bytes of a name that is not UTF-8), or one claimed already. */
@@ -445,7 +447,19 @@ export class Daemon {
       this.failedCount++;
       this.log.error('file failed', { ...logFields(report), failed: receipt.input, code: err?.code, error: err?.message, line: err?.line });
     }
+    this.tally(report);
     this.hooks.onFileDone?.(report);
+  }
+
+  /** What this run did so far: files by outcome, rows, bytes (the --once summary line). */
+  readonly totals = { succeeded: 0, failed: 0, rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0 };
+
+  private tally(r: FileReport): void {
+    const t = this.totals;
+    t[r.outcome]++;
+    for (const k of ['read', 'written', 'filtered', 'rejected'] as const) t.rows[k] += r.rows[k];
+    t.bytesRead += r.bytesRead;
+    t.bytesWritten += r.bytesWritten;
   }
 
   /**
@@ -529,6 +543,7 @@ export class Daemon {
         if (out.format === 'postgres' && (await (await import('../sinks/postgres.js')).probe(out))) {
           this.down.delete(pipeline.name);
           this.hooks.onSinkUp?.(pipeline.name, true);
+          this.hooks.onSinkWaiting?.(pipeline.name, 0);
           this.log.info('the database is back: loading the waiting files', { pipeline: pipeline.name, files: state.jobs.length });
           for (const j of state.jobs) this.jobs.next(j);
           return;
@@ -540,6 +555,7 @@ export class Daemon {
       state.timer = setTimeout(() => void retry(), state.delay);
     }
     d.jobs.push(job);
+    this.hooks.onSinkWaiting?.(pipeline.name, d.jobs.length);
   }
 
   /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */

@@ -2,6 +2,7 @@
 // counts are taken per file and per batch, never per row, so metrics cost nothing measurable.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonHooks } from '../daemon/daemon.js';
+import { FILE_ERROR_CODES, ROW_ERROR_CODES } from '../errors.js';
 import type { FileReport } from '../pipeline/process-file.js';
 
 /** A registry of sluice's own (never prom-client's global one). */
@@ -30,6 +31,7 @@ export class SluiceMetrics {
   readonly sinkUp: Gauge<'pipeline'>;
   readonly diskFull: Gauge;
   readonly adopted: Counter;
+  readonly sinkWaiting: Gauge<'pipeline'>;
   /** The in-flight levels, read by the gauges at scrape time: the rows hook fires once per row. */
   private inFlight = { files: 0, rows: 0 };
 
@@ -99,12 +101,16 @@ export class SluiceMetrics {
     this.errors = new Counter({ name: 'sluice_errors_total', help: 'Rejected rows and failed files, by error code.', labelNames: ['pipeline', 'code'], registers });
     this.sinkUp = new Gauge({ name: 'sluice_sink_up', help: "1 while a pipeline's sink (database) is reachable, 0 while its files wait for it.", labelNames: ['pipeline'], registers });
     this.diskFull = new Gauge({ name: 'sluice_disk_full', help: '1 while claiming is paused because the disk is full.', registers });
+    this.sinkWaiting = new Gauge({ name: 'sluice_files_waiting_for_sink', help: "Files of a pipeline waiting for its sink (database) to be reachable again; they hold no processing slot.", labelNames: ['pipeline'], registers });
     this.adopted = new Counter({ name: 'sluice_claims_adopted_total', help: 'Claims of dead instances (their lock was free) that this instance adopted and finished.', registers });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });
     buildInfo.set({ version: options.version }, 1);
     // every series exists from the start, so rate() and absent() work before the first file
     for (const pipeline of options.pipelines) {
       this.sinkUp.set({ pipeline }, 1);
+      this.sinkWaiting.set({ pipeline }, 0);
+      // every code a file or a row can end with (a few dozen per pipeline): increase() works from the first one
+      for (const code of [...Object.keys(FILE_ERROR_CODES), ...Object.keys(ROW_ERROR_CODES)]) this.errors.inc({ pipeline, code }, 0);
       for (const outcome of ['succeeded', 'failed']) this.files.inc({ pipeline, outcome }, 0);
       for (const stage of ['read', 'written', 'filtered', 'rejected']) this.rows.inc({ pipeline, stage }, 0);
       this.bytesRead.inc({ pipeline }, 0);
@@ -153,6 +159,18 @@ export class SluiceMetrics {
       onSinkUp: (pipeline, up) => this.sinkUp.set({ pipeline }, up ? 1 : 0),
       onDiskFull: (full) => this.diskFull.set(full ? 1 : 0),
       onAdopted: (claims) => this.adopted.inc(claims),
+      onSinkWaiting: (pipeline, files) => this.sinkWaiting.set({ pipeline }, files),
     };
   }
+}
+
+/** The run's own gauges, for a batch job's textfile: when it started and ended, how it ended. */
+export function recordRun(registry: Registry, run: { startedAt: Date; endedAt: Date; exitCode: number }): void {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: number): void => new Gauge({ name, help, registers }).set(value);
+  gauge('sluice_run_start_timestamp_seconds', 'When this sluice run started (Unix time).', run.startedAt.getTime() / 1000);
+  gauge('sluice_run_end_timestamp_seconds', 'When this sluice run ended (Unix time).', run.endedAt.getTime() / 1000);
+  gauge('sluice_run_duration_seconds', 'How long this sluice run took.', (run.endedAt.getTime() - run.startedAt.getTime()) / 1000);
+  gauge('sluice_run_exit_code', "The run's exit code: 0 every file succeeded, 1 some failed, 3 stopped by a signal.", run.exitCode);
+  gauge('sluice_run_success', '1 if the run ended with exit code 0, else 0.', run.exitCode === 0 ? 1 : 0);
 }

@@ -1,6 +1,7 @@
 // The metrics server: GET /metrics (Prometheus text format), /healthz (alive, event loop responsive),
 // /readyz (accepting files); anything else 404. Plain node:http, bound to loopback by default.
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { SluiceError } from '../errors.js';
@@ -16,6 +17,12 @@ export interface MetricsServerOptions {
 /** The event loop is "responsive" while its p99 delay stays under this. */
 const MAX_LOOP_DELAY_MS = 2000;
 
+/**
+ * Connections held at most. One more makes the oldest idle one (no request in progress) close: open idle
+ * connections never use up the process's file descriptors, and a probe arriving among them gets through.
+ */
+const MAX_CONNECTIONS = 128;
+
 export class MetricsServer {
   private readonly loop = monitorEventLoopDelay({ resolution: 20 });
 
@@ -27,7 +34,8 @@ export class MetricsServer {
   /** Listens; a port in use is a clear SluiceError (METRICS_PORT_IN_USE), not a crash. */
   static async start(options: MetricsServerOptions): Promise<MetricsServer> {
     let instance: MetricsServer | undefined;
-    const server = createServer((req, res) => {
+    // slow or silent clients are cut off: headers within 5 s, a whole request within 10 s, 5 s idle between requests
+    const server = createServer({ headersTimeout: 5000, requestTimeout: 10_000, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 }, (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -50,6 +58,7 @@ export class MetricsServer {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
       }
     });
+    limitConnections(server, MAX_CONNECTIONS);
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(
@@ -71,4 +80,35 @@ export class MetricsServer {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** Keeps at most `max` connections, closing the oldest idle one when a new one comes (see MAX_CONNECTIONS). */
+function limitConnections(server: Server, max: number): void {
+  const idle = new Set<Socket>(); // in the order they became idle
+  const evicted = new WeakSet<Socket>();
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    open++;
+    idle.add(socket);
+    socket.once('close', () => {
+      idle.delete(socket);
+      if (!evicted.has(socket)) open--;
+    });
+    while (open > max && idle.size > 0) {
+      const oldest = idle.values().next().value!;
+      idle.delete(oldest);
+      // its close event comes later: counted gone now
+      evicted.add(oldest);
+      open--;
+      oldest.destroy();
+    }
+  });
+  server.on('request', (req, res) => {
+    idle.delete(req.socket);
+    res.once('finish', () => {
+      if (!req.socket.destroyed) idle.add(req.socket);
+    });
+  });
+  // idle sockets also end by the timeouts above; a server's own idle timeout covers a silent one
+  server.timeout = 30_000;
 }

@@ -1,7 +1,7 @@
 // Metrics against real Prometheus tools: promtool lints a live scrape and checks the rules and config; a real
 // Prometheus server scrapes a real daemon; counters after a known set of files are exact.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -218,5 +218,64 @@ describe('metrics', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('metrics of a batch job and a crowded server', () => {
+  it('--once --metrics-textfile: a textfile that passes promtool, with the run counts and times; the last line sums the run up', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'a.csv'), GOOD);
+    await writeFile(join(d.watch, 'm.csv'), MALFORMED);
+    const textfile = join(d.root, 'sluice.prom');
+    const before = Date.now() / 1000;
+    const r = await runCli(['run', '--once', ...dirFlags(d), '--metrics-textfile', textfile]);
+    expect(r.code).toBe(0);
+    const text = await readFile(textfile, 'utf8');
+    const lint = spawnSync(tool('promtool'), ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(lint.stdout + lint.stderr).toBe('');
+    expect(lint.status).toBe(0);
+    expect(sample(text, 'sluice_files_total{pipeline="default",outcome="succeeded"}')).toBe(2);
+    expect(sample(text, 'sluice_rows_total{pipeline="default",stage="read"}')).toBe(9);
+    expect(sample(text, 'sluice_rows_total{pipeline="default",stage="written"}')).toBe(5);
+    expect(sample(text, 'sluice_errors_total{pipeline="default",code="CSV_RECORD_INCONSISTENT_COLUMNS"}')).toBe(1);
+    expect(sample(text, 'sluice_errors_total{pipeline="default",code="BINARY_FILE"}')).toBe(0);
+    expect(sample(text, 'sluice_run_success')).toBe(1);
+    expect(sample(text, 'sluice_run_exit_code')).toBe(0);
+    const start = sample(text, 'sluice_run_start_timestamp_seconds');
+    expect(start).toBeGreaterThanOrEqual(Math.floor(before) - 1);
+    expect(sample(text, 'sluice_run_end_timestamp_seconds')).toBeGreaterThanOrEqual(start);
+    expect((await list(d.root)).filter((n) => n.includes('.tmp'))).toEqual([]);
+    const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(last).toMatchObject({ msg: 'run finished', files: { succeeded: 2, failed: 0 }, rows: { read: 9, written: 5, filtered: 2, rejected: 2 }, exitCode: 0 });
+    expect(last.summary).toMatch(/^2 files: 2 succeeded, 0 failed; rows: 9 read = 5 written \+ 2 filtered \+ 2 rejected; /);
+  });
+
+  it('1,100 idle connections under a 1,024 file limit do not stop files from being processed or /healthz from answering', async () => {
+    d = await makeDirs();
+    const port = await freePort();
+    const sh = `ulimit -n 1024 && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run --settle-ms 0 ${dirFlags(d).slice(0, -2).map((a) => JSON.stringify(a)).join(' ')} --metrics-port ${port}`;
+    child = spawn('bash', ['-c', sh], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(() => out.includes('"sluice started"'), 'the daemon to start');
+    // two helper processes hold 550 idle connections each (no request sent)
+    const holders = [0, 1].map(() => {
+      const c = spawn(process.execPath, ['-e', `const net = require('net'); let n = 0;
+        for (let i = 0; i < 550; i++) { const s = net.connect(${port}, '127.0.0.1', () => { if (++n === 550) console.log('connected'); }); s.on('error', () => {}); }
+        setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      return c;
+    });
+    try {
+      await Promise.all(holders.map((c) => new Promise<void>((res) => c.stdout!.on('data', (b: Buffer) => b.toString().includes('connected') && res()))));
+      await drop('x.csv', GOOD);
+      await waitFor(async () => (await list(d.archive)).includes('x.csv'), 'x.csv to be processed among the idle connections');
+      const h = await scrape(port, '/healthz');
+      expect(h.status).toBe(200);
+      expect((await scrape(port, '/metrics')).body).toContain('sluice_files_total{pipeline="default",outcome="succeeded"} 1');
+    } finally {
+      for (const c of holders) c.kill('SIGKILL');
+    }
+    child.kill('SIGTERM');
+    expect(await new Promise((r) => child!.once('close', r))).toBe(0);
   });
 });
