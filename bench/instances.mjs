@@ -140,10 +140,17 @@ async function started(ps, contender, d) {
 
 /** SIGTERM, and the exit status must be 0 with nothing on stderr. */
 async function stop(p, contender, d) {
+  const t = now();
   p.child.kill('SIGTERM');
   const timer = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
   const { code, signal } = await p.exited;
   clearTimeout(timer);
+  const took = (now() - t) / 1000;
+  if (took > 2) {
+    const k = `${contender}: took more than 2 s to exit on SIGTERM (with nothing left to do)`;
+    notes.set(k, (notes.get(k) ?? 0) + 1);
+    console.log(`    note: ${p.instance} took ${took.toFixed(1)} s to exit on SIGTERM`);
+  }
   if (code !== 0) fail(`${contender}: daemon ${p.instance} exited ${code ?? signal} on SIGTERM; stderr: ${p.stderr.trim().slice(0, 500)}`, d.root);
   else if (p.stderr.trim() !== '') fail(`${contender}: daemon ${p.instance} wrote on stderr: ${p.stderr.trim().slice(0, 500)}`, d.root);
 }
@@ -233,13 +240,15 @@ async function smallRun(count, round) {
   const cpu = ps.reduce((n, p) => n + cpuSeconds(p.child.pid), 0);
   const s1 = now();
   for (const p of ps) await stop(p, contender, d);
+  const s2 = now();
   const { ok, instances } = verify(d, names, contender, SMALL);
   const share = ps.map((p) => p.processed);
+  const s3 = now();
   if (ok && !values.keep) rmSync(d.root, { recursive: true, force: true });
   const rate = FILES / seconds;
   console.log(
     `  ${contender.padEnd(11)} ${rate.toFixed(0).padStart(5)} files/s  (${seconds.toFixed(2)} s; renames took ${(renamed / 1000).toFixed(2)} s; daemons' CPU ${cpu.toFixed(1)} s, ${((cpu * 1000) / FILES).toFixed(2)} ms a file; ` +
-      `files per instance ${share.join('/')}; receipts from ${instances.size} instance(s); setup ${((t0 - s0) / 1000).toFixed(1)} s, stop+checks ${((now() - s1) / 1000).toFixed(1)} s)${ok ? '' : '  CHECK FAILED'}`,
+      `files per instance ${share.join('/')}; receipts from ${instances.size} instance(s); setup ${((t0 - s0) / 1000).toFixed(1)} s, stop ${((s2 - s1) / 1000).toFixed(1)} s, checks ${((s3 - s2) / 1000).toFixed(1)} s, cleanup ${((now() - s3) / 1000).toFixed(1)} s)${ok ? '' : '  CHECK FAILED'}`,
   );
   return rate;
 }

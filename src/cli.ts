@@ -312,9 +312,10 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // at once: everything is done and written (stdout and stderr are synchronous on Linux), and a signal
+    // arriving while Node tears itself down would otherwise meet its default action (exit 130 or 143)
     process.exitCode = code;
-    // nothing should keep the process alive now; if something does, do not hang a shutdown on it
-    setTimeout(() => process.exit(code), 2000).unref();
+    process.exit(code);
   },
   (err: unknown) => {
     process.stderr.write(`sluice: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -136,7 +136,9 @@ export class Daemon {
     this.claims = new Claims(this.cfg.state, instances.id, { inbox: this.cfg.watch });
     this.committer = new Committer(this.claims, this.ledger, { archive: this.cfg.archive, failed: this.cfg.failed }, this.cfg.fsync);
     await this.claims.init();
-    // dead instances' claims join ours first; then everything in our folder is brought to an outcome
+    // dead instances' claims join ours first (and an adoption a crash interrupted is finished); then
+    // everything in our folder is brought to an outcome
+    instances.finishAdoptions(this.claims.dir);
     const adoptions = instances.adoptDead(this.claims.dir, this.adoptError);
     let recovered;
     try {
@@ -199,11 +201,12 @@ export class Daemon {
     if (this.stopping || this.checking || this.instances === undefined) return;
     this.checking = true;
     try {
+      const unfinished = this.instances.finishAdoptions(this.claims.dir);
       const adoptions = this.instances.adoptDead(this.claims.dir, this.adoptError);
       let recovered;
       try {
         this.logAdoptions(adoptions);
-        const only = new Set([...this.later, ...adoptions.flatMap((a) => [...a.claimIds])]);
+        const only = new Set([...this.later, ...unfinished, ...adoptions.flatMap((a) => [...a.claimIds])]);
         if (only.size === 0 && adoptions.length === 0) return;
         this.later.clear();
         recovered = await recover(this.recoveryDeps(), { only, tempOwners: adoptions.map((a) => a.instance), elsewhere: this.instances.othersClaimIds() });

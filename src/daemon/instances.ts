@@ -4,7 +4,7 @@
 // adopter of its claims, moves them into its own folder, and removes the dead instance's lock file and
 // folder before letting go of the lock. A paused process (SIGSTOP, a frozen VM) keeps its lock and is
 // never adopted.
-import { readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,10 @@ import { sanitizeId } from '../config/load.js';
 import { SluiceError } from '../errors.js';
 import { FileLock, isLockHeld } from '../fs/lock.js';
 import { claimIdOf } from '../inbox/claims.js';
+import { randomHex } from '../random.js';
+
+/** The prefix of a dead instance's claim folder taken whole into ours, while its claims are moved in. */
+const ADOPTING = '.adopting-';
 
 /** A heartbeat file of an older version newer than this means its process is alive. */
 const LEGACY_HEARTBEAT_FRESH_MS = 120_000;
@@ -77,17 +81,14 @@ export class Instances {
       const lock = FileLock.tryTake(lockPath);
       if (lock === undefined) continue; // alive (or being adopted by another process right now)
       const from = join(this.stateDir, 'claimed', other);
-      const claimIds = new Set<string>();
+      let claimIds = new Set<string>();
       try {
-        for (const e of readdirSafe(from)) {
-          const id = claimIdOf(e);
-          if (id === undefined || e.endsWith('.tmp')) {
-            // a record's temporary (never complete), or something that is not a claim: not ours to keep
-            if (id !== undefined) unlinkSync(join(from, e));
-            continue;
-          }
-          renameSync(join(from, e), join(ownClaimDir, e));
-          claimIds.add(id);
+        if (existsSync(from)) {
+          // one rename takes the whole folder into ours: a crash from here on leaves every claim whole, under
+          // our lock (our slot's next holder finishes the move), never split between two instances' folders
+          const staging = join(ownClaimDir, `${ADOPTING}${other}-${randomHex(6)}`);
+          renameSync(from, staging);
+          claimIds = drainInto(staging, ownClaimDir);
         }
       } catch (err) {
         onError(other, err);
@@ -100,17 +101,25 @@ export class Instances {
         instance: other,
         claimIds,
         release: () => {
-          try {
-            rmdirSync(from);
-          } catch {
-            // gone already, or holds something that is not a claim (or a claim not moved): left
-          }
           removeIfThere(join(this.stateDir, 'instances', `${other}.json`)); // an older version's heartbeat
           lock.release(true);
         },
       });
     }
     return adopted;
+  }
+
+  /**
+   * Finishes adoptions a crash interrupted: the claims of a folder taken whole into ours (see adoptDead) are
+   * moved in among ours. Returns their claim ids.
+   */
+  finishAdoptions(ownClaimDir: string): Set<string> {
+    const ids = new Set<string>();
+    for (const e of readdirSafe(ownClaimDir)) {
+      if (!e.startsWith(ADOPTING)) continue;
+      for (const id of drainInto(join(ownClaimDir, e), ownClaimDir)) ids.add(id);
+    }
+    return ids;
   }
 
   /**
@@ -143,9 +152,12 @@ export class Instances {
     const ids = new Set<string>();
     for (const other of readdirSafe(join(this.stateDir, 'claimed'))) {
       if (other === this.id) continue;
-      for (const e of readdirSafe(join(this.stateDir, 'claimed', other))) {
+      const dir = join(this.stateDir, 'claimed', other);
+      for (const e of readdirSafe(dir)) {
         const id = claimIdOf(e);
         if (id !== undefined) ids.add(id);
+        // a dead instance's folder that its adopter took whole, and died before moving in
+        else if (e.startsWith(ADOPTING)) for (const inner of readdirSafe(join(dir, e))) if (claimIdOf(inner) !== undefined) ids.add(claimIdOf(inner)!);
       }
     }
     return ids;
@@ -171,6 +183,27 @@ function defaultBase(): string {
   return sanitizeId(hostname());
 }
 
+
+/** The claims of `from` moved into `to` (record temporaries dropped); `from` removed once empty. */
+function drainInto(from: string, to: string): Set<string> {
+  const ids = new Set<string>();
+  for (const e of readdirSafe(from)) {
+    const id = claimIdOf(e);
+    if (id === undefined) continue; // not a claim: left for a person
+    if (e.endsWith('.tmp')) {
+      unlinkSync(join(from, e)); // a record's temporary: never complete
+      continue;
+    }
+    renameSync(join(from, e), join(to, e));
+    ids.add(id);
+  }
+  try {
+    rmdirSync(from);
+  } catch {
+    // holds something that is not a claim
+  }
+  return ids;
+}
 
 function removeIfThere(path: string): void {
   try {

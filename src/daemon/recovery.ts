@@ -29,25 +29,33 @@ export interface Recovered {
 }
 
 /**
- * Resolves the leftovers of the claim folder (all, or the claim ids `only`). Temporary files tagged with
- * one of `tempOwners` (instance ids this process holds the lock of) are removed, except those a record
- * still needs and those of claims held in other instances' folders (`elsewhere`).
+ * Resolves the leftovers of the claim folder (all, or the claim ids `only`). Temporary files are removed
+ * when they belong to a claim resolved here (whichever instance wrote them: claim ids are unique, and a
+ * claim moves between instances when it is adopted), or are tagged with one of `tempOwners` (instance ids
+ * this process holds the lock of); never those a remaining record still needs, nor those of claims held in
+ * other instances' folders (`elsewhere`).
  */
 export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<string>; tempOwners: readonly string[]; elsewhere: ReadonlySet<string> }): Promise<Recovered> {
   const { claims, committer, log } = deps;
   const redo: ClaimedFile[] = [];
   const later: ClaimedFile[] = [];
   let failed = 0;
+  /** Temporaries a record still needs; claims whose temporaries all stay; claims resolved here. */
   const keep = new Set<string>();
+  const keepClaims = new Set<string>();
+  const handled = new Set<string>();
   for (const claimed of await claims.leftovers(opts.only)) {
     let record: CommitRecord | undefined;
     try {
       record = await committer.pending(claimed);
     } catch (err) {
       if (isTransient(err)) {
+        // its record could not be read now: whatever it stages must survive until it is
+        keepClaims.add(claimed.claimId);
         later.push(claimed);
         continue;
       }
+      handled.add(claimed.claimId);
       if (await failLeftover(deps, claimed, undefined, `its commit record cannot be read (${(err as Error).message})`)) failed++;
       continue;
     }
@@ -58,20 +66,28 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
     } else if (record !== undefined) {
       try {
         const receipt = await committer.finish(claimed, record);
+        handled.add(claimed.claimId);
         log.warn('finished a file whose commit a crash interrupted', { file: claimed.name, claimId: claimed.claimId, outcome: receipt.outcome });
       } catch (err) {
-        if (isTransient(err)) later.push(claimed);
-        else if (await failLeftover(deps, claimed, record, `its commit could not be finished: ${(err as Error).message}`)) failed++;
+        if (isTransient(err)) {
+          // tried again later: the record still stands, and so must what it stages
+          for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
+          later.push(claimed);
+        } else {
+          handled.add(claimed.claimId);
+          if (await failLeftover(deps, claimed, record, `its commit could not be finished: ${(err as Error).message}`)) failed++;
+        }
       }
     } else if (exists(claimed.path)) {
       log.warn('redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
+      handled.add(claimed.claimId);
       redo.push(claimed);
     } else {
       // a name kept for a claim whose input is gone: nothing to do
       claims.forget(claimed);
     }
   }
-  removeTempFiles(deps, opts.tempOwners, keep, opts.elsewhere);
+  removeTempFiles(deps, { owners: opts.tempOwners, keep, keepClaims, handled, elsewhere: opts.elsewhere });
   return { redo, later, failed };
 }
 
@@ -120,10 +136,30 @@ export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, rec
   }
 }
 
-/** Temporary files of the instances in `owners` (killed mid-write, before their commit). */
-function removeTempFiles(deps: RecoveryDeps, owners: readonly string[], keep: ReadonlySet<string>, elsewhere: ReadonlySet<string>): void {
-  if (owners.length === 0) return;
-  const prefixes = owners.map((i) => `${TEMP_PREFIX}${i}~`);
+interface TempRules {
+  /** Instances this process holds the lock of: their temporaries are garbage unless a rule below keeps them. */
+  owners: readonly string[];
+  keep: ReadonlySet<string>;
+  keepClaims: ReadonlySet<string>;
+  /** Claims resolved now: their temporaries are garbage, whichever instance wrote them. */
+  handled: ReadonlySet<string>;
+  elsewhere: ReadonlySet<string>;
+}
+
+/** Temporary files left by killed runs (`.sluice-<instance>~<claimId>-…`), as the rules say. */
+function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
+  if (rules.owners.length === 0 && rules.handled.size === 0) return;
+  const owners = new Set(rules.owners);
+  const garbage = (name: string, path: string): boolean => {
+    if (!name.startsWith(TEMP_PREFIX) || rules.keep.has(path)) return false;
+    const tag = /^([^~]+)~([0-9a-z]+)-/.exec(name.slice(TEMP_PREFIX.length));
+    if (tag === null) return false;
+    const [, instance, claimId] = tag as unknown as [string, string, string];
+    if (rules.keepClaims.has(claimId)) return false;
+    if (rules.handled.has(claimId)) return true;
+    // a claim another instance holds now (it adopted ours) may still need it
+    return owners.has(instance) && !rules.elsewhere.has(claimId);
+  };
   const walk = (dir: string, depth: number): void => {
     let entries;
     try {
@@ -133,20 +169,14 @@ function removeTempFiles(deps: RecoveryDeps, owners: readonly string[], keep: Re
     }
     for (const e of entries) {
       const path = join(dir, e.name);
-      if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) {
-        walk(path, depth - 1);
-        continue;
-      }
-      const prefix = e.isFile() ? prefixes.find((p) => e.name.startsWith(p)) : undefined;
-      if (prefix === undefined || keep.has(path)) continue;
-      // a claim another instance holds now (it adopted ours) may still need it
-      const claimId = /^[0-9a-z]+/.exec(e.name.slice(prefix.length))?.[0];
-      if (claimId !== undefined && elsewhere.has(claimId)) continue;
-      try {
-        unlinkSync(path);
-        deps.log.warn('removed a temporary file left by an earlier run', { file: path });
-      } catch {
-        // gone already
+      if (e.isDirectory() && depth > 0 && !e.name.startsWith('.')) walk(path, depth - 1);
+      else if (e.isFile() && garbage(e.name, path)) {
+        try {
+          unlinkSync(path);
+          deps.log.warn('removed a temporary file left by an earlier run', { file: path });
+        } catch {
+          // gone already
+        }
       }
     }
   };

@@ -180,6 +180,27 @@ describe('leftovers that cannot be finished', () => {
   });
 });
 
+describe('a leftover commit that meets a passing fault', () => {
+  it('keeps its staged output through the fault, and the next run publishes it', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'a.csv'), SMALL);
+    const args = ['run', '--once', ...dirFlags(d)];
+    expect((await runWith({ SLUICE_FAILPOINT: 'after-commit-record' }, args)).signal).toBe('SIGKILL');
+    // the commit cannot be finished now (one I/O error): it stays claimed, its staged output kept
+    const faulty = await runWith({ SLUICE_FAULT: 'publish=EIO*1' }, args);
+    expect(faulty.code).toBe(1);
+    expect((await readdir(d.out)).filter((n) => n.startsWith('.sluice-'))).toHaveLength(1);
+    const again = await runCli(args);
+    expect(again.code).toBe(0);
+    expect(await list(d.out)).toEqual(['a.csv']);
+    expect(await readFile(join(d.out, 'a.csv'), 'utf8')).toBe(SMALL_OUT);
+    expect(await list(d.archive)).toEqual(['a.csv']);
+    expect(await list(d.failed)).toEqual([]);
+    expect((await receipts(state())).map((x) => `${x.file}:${x.outcome}`)).toEqual(['a.csv:succeeded']);
+    expect(await walk(state())).toEqual(['receipts.jsonl']);
+  });
+});
+
 describe('disks and folders', () => {
   it('out/ and archive/ removed while the daemon runs are made again, and the next file comes out', async () => {
     d = await makeDirs();

@@ -93,6 +93,23 @@ describe('Instances', () => {
   });
 });
 
+describe('adoption interrupted by a crash', () => {
+  it("takes a dead folder whole (one rename): a crash mid-way leaves it inside the adopter's, finished by its next holder", async () => {
+    const a = await acquire();
+    const own = join(state, 'claimed', a.id);
+    mkdirSync(own, { recursive: true });
+    // as a crash right after the folder's rename leaves it: every entry of claim abc2 together
+    const staging = join(own, '.adopting-ghost-0a1b2c');
+    mkdirSync(staging);
+    for (const e of ['abc2-y.csv', 'abc2.commit.json', 'abc2.name']) writeFileSync(join(staging, e), '{}');
+    const b = await acquire();
+    // meanwhile another instance counts those claims as held elsewhere (its temporaries are kept)
+    expect(b.othersClaimIds().has('abc2')).toBe(true);
+    expect([...a.finishAdoptions(own)]).toEqual(['abc2']);
+    expect(readdirSync(own).sort()).toEqual(['abc2-y.csv', 'abc2.commit.json', 'abc2.name']);
+  });
+});
+
 describe('recover', () => {
   it('redoes claims without a record, fails one whose staged output is gone, and keeps temporaries others need', async () => {
     const me = await acquire();
@@ -107,6 +124,8 @@ describe('recover', () => {
     // temporaries: one of the claim being redone (garbage), one of a claim another instance holds now
     writeFileSync(join(root, 'out', `.sluice-${me.id}~aaa1-11-redo.csv.tmp`), 'partial');
     writeFileSync(join(root, 'out', `.sluice-${me.id}~bbb9-22-other.csv.tmp`), 'needed');
+    // one the redone claim's earlier holder wrote, before this instance adopted it: garbage too
+    writeFileSync(join(root, 'out', '.sluice-gone-7~aaa1-33-redo.csv.tmp'), 'partial');
     const r = await recover({ claims, committer, log: silentLogger, tempDirs: [join(root, 'out')] }, { tempOwners: [me.id], elsewhere: new Set(['bbb9']) });
     await ledger.close();
     expect(r.redo.map((c) => c.name)).toEqual(['redo.csv']);
