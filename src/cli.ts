@@ -53,7 +53,8 @@ Without a config file, one pipeline takes every file and drops rows with an empt
 The inbox, state, archive and failed folders must be on one filesystem (inputs move by rename).
 
 Signals: SIGTERM or SIGINT drains (no new files; those in progress finish within the drain timeout, else go
-back to the inbox); a second one aborts them at once. --once drains the same way.
+back to the inbox); a second one aborts them at once. --once drains the same way. SIGHUP reloads the
+configuration: if valid, files taken from then on use it; if not, the error is logged and nothing changes.
 
 Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once), 2 usage or config error,
 3 --once stopped by a signal before every file was done (the rest are back in the inbox, untouched).
@@ -244,7 +245,7 @@ async function runDaemon(values: Values): Promise<number> {
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   let code: number;
   try {
-    code = await runUntilDone(d, log, once);
+    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values));
   } finally {
     await server?.close();
   }
@@ -274,7 +275,26 @@ function summary(d: Daemon, exitCode: number, startedAt: Date): Record<string, u
   return { summary: words, files: { succeeded: t.succeeded, failed: t.failed }, rows: { ...r }, bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, seconds: Number(seconds.toFixed(3)), mbPerSecond: Number(mbPerSecond.toFixed(2)), exitCode };
 }
 
-async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise<number> {
+/**
+ * SIGHUP: reads the configuration again (file, variables, the same flags) and applies it if it is valid;
+ * if not, logs why (with the field) and changes nothing. Never stops the daemon.
+ */
+async function reloadConfig(daemon: Daemon, log: Logger, values: Values): Promise<void> {
+  try {
+    const next = loadFromFlags(values);
+    const kept = await daemon.reload(next);
+    log.info('configuration reloaded: files taken from now on use it', {
+      source: next.source ?? 'built-in defaults',
+      pipelines: next.pipelines.map((p) => p.name),
+      ...(kept.length === 0 ? {} : { needsRestart: kept, note: 'these settings keep their running values until a restart' }),
+    });
+  } catch (err) {
+    const e = err instanceof SluiceError ? err : undefined;
+    log.error('configuration reload refused: running on unchanged', { code: e?.code ?? 'INTERNAL', error: err instanceof Error ? err.message : String(err), ...(e?.field === undefined ? {} : { field: e.field }) });
+  }
+}
+
+async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: () => Promise<void>): Promise<number> {
   // signals are taken from the start: one that comes while the daemon starts drains it once it has started.
   // The first drains (no new files; those in progress finish within the drain timeout, or go back to the
   // inbox); a second aborts what is in progress at once, just as safely. A batch job (--once) does the same.
@@ -291,6 +311,12 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean): Promise
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP reloads, as nginx, Prometheus and Vector do; one after another, never at once
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP received: reloading the configuration');
+    reloading = reloading.then(() => started.then(reload, () => undefined));
+  });
   const started = daemon.start();
   await started;
   const finished = once ? daemon.finished().then(() => 'finished' as const) : new Promise<never>(() => undefined);

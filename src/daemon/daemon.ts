@@ -60,8 +60,8 @@ export class Daemon {
   /** Files being read and parsed: `concurrency` at once (see run). */
   private readonly parsing: Semaphore;
   private readonly jobs = new Subject<Job>();
-  private readonly router: Router;
-  private readonly settings = new Map<string, PipelineSettings>();
+  /** The pipelines files are routed to and run with; a reload (SIGHUP) swaps them whole. */
+  private pipes: { router: Router; settings: Map<string, PipelineSettings>; configs: readonly PipelineConfig[] };
   private readonly running = new Map<string, AbortController>();
   private subscription: Subscription | undefined;
   private stopping = false;
@@ -76,7 +76,7 @@ export class Daemon {
   ready = false;
 
   constructor(
-    private readonly cfg: SluiceConfig,
+    private cfg: SluiceConfig,
     private readonly log: Logger,
     private readonly hooks: DaemonHooks = {},
     private readonly once = false,
@@ -87,14 +87,30 @@ export class Daemon {
       (name, raw) => this.jobs.next({ kind: 'name', name, ...(raw === undefined ? {} : { raw }) }),
       (name) => this.done(name, true),
     );
-    this.router = createRouter(cfg.pipelines);
+    this.pipes = { router: createRouter(cfg.pipelines), settings: new Map(), configs: cfg.pipelines };
     this.parsing = new Semaphore(cfg.concurrency);
   }
 
   /** Builds every pipeline (steps, user modules, name templates): a config problem surfaces here. */
   async prepare(): Promise<void> {
-    if (this.settings.size > 0) return;
-    for (const [i, p] of this.cfg.pipelines.entries()) this.settings.set(p.name, await pipelineSettings(this.cfg, p, i));
+    if (this.pipes.settings.size > 0) return;
+    this.pipes.settings = await buildSettings(this.cfg);
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP): files taken from now on use its pipelines, retry, batch and fsync
+   * settings; files in flight finish on the old. It is built whole first: a bad step or module throws and
+   * nothing changes. Settings that only a restart can change (folders, instance, concurrency, inbox
+   * watching, metrics) keep their running values; their names are returned.
+   */
+  async reload(next: SluiceConfig): Promise<string[]> {
+    const restartOnly = ['watch', 'out', 'rejects', 'archive', 'failed', 'state', 'instanceId', 'concurrency', 'settleMs', 'rescanMs', 'poll', 'pollIntervalMs', 'metrics', 'instances'] as const;
+    const kept = restartOnly.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
+    const merged: SluiceConfig = { ...next, ...Object.fromEntries(restartOnly.map((k) => [k, this.cfg[k]])) };
+    const settings = await buildSettings(merged);
+    this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines };
+    this.cfg = merged;
+    return kept;
   }
 
   /** Files that failed so far. */
@@ -286,7 +302,7 @@ export class Daemon {
       if (this.stopping) return;
       if (job.kind === 'claimed') this.queued.delete(job.claimed.claimId);
       if (job.kind === 'name') {
-        const p = this.router(job.name);
+        const p = this.pipes.router(job.name);
         // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
         if (p !== undefined && this.down.has(p.name)) {
           this.down.get(p.name)!.jobs.push(job);
@@ -345,11 +361,13 @@ export class Daemon {
    */
   private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh: boolean, slot: Slot): Promise<(() => Promise<void>) | undefined> {
     const startedAt = new Date();
-    const pipeline = this.router(claimed.name);
+    // the pipelines as they are now: a reload while this file runs does not change them under it
+    const pipes = this.pipes;
+    const pipeline = pipes.router(claimed.name);
     const prior = fresh ? undefined : await this.committer.pending(claimed);
     if (prior !== undefined) {
       // a database load whose COMMIT may or may not have happened before a crash or an outage: ask the database
-      const p = this.cfg.pipelines.find((x) => x.name === prior.pipeline);
+      const p = pipes.configs.find((x) => x.name === prior.pipeline);
       if (p === undefined || p.output.format !== 'postgres') throw new Error(`a database commit record for an unknown pipeline ${prior.pipeline}`);
       let committed: boolean;
       try {
@@ -380,7 +398,7 @@ export class Daemon {
     } else if (pipeline === undefined) {
       report = unprocessed(new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name }));
     } else {
-      const settings = forFile(this.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
+      const settings = forFile(pipes.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
       report = await this.processWithRetries(claimed, settings, signal, slot);
     }
     const err = report.error;
@@ -714,6 +732,13 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** The settings of every pipeline of a configuration. */
+async function buildSettings(cfg: SluiceConfig): Promise<Map<string, PipelineSettings>> {
+  const settings = new Map<string, PipelineSettings>();
+  for (const [i, p] of cfg.pipelines.entries()) settings.set(p.name, await pipelineSettings(cfg, p, i));
+  return settings;
 }
 
 /** Per-file settings: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */

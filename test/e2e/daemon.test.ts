@@ -116,3 +116,35 @@ describe('sluice run (daemon)', () => {
     }
   });
 });
+
+describe('SIGHUP', () => {
+  it('reloads sluice.yaml: a valid one applies to files taken from then on; an invalid one is refused and logged; the daemon runs on', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'pipelines:\n  - name: p\n    steps:\n      - dropNulls: { how: any }\n');
+    const daemon = await Daemon.start(['--config', cfg, ...dirFlags(d), '--settle-ms', '0']);
+    const drop = async (name: string): Promise<string> => {
+      await writeFile(join(d.root, name), 'id,name,email\n1,a,a@x\n');
+      await rename(join(d.root, name), join(d.watch, name));
+      await waitFor(() => exists(d.archive, name), `${name} archived`);
+      return readFile(join(d.out, name), 'utf8');
+    };
+    const count = (msg: string): number => daemon.logs().filter((l) => l.msg === msg).length;
+    expect(await drop('one.csv')).toBe('id,name,email\n1,a,a@x\n');
+    await writeFile(cfg, `concurrency: 7\npipelines:\n  - name: p\n    steps:\n      - select: [id, email]\n`);
+    daemon.child.kill('SIGHUP');
+    await waitFor(() => count('configuration reloaded: files taken from now on use it') === 1, 'the reload');
+    // concurrency is a setting only a restart changes: said, and kept
+    expect(daemon.logs().find((l) => l.msg === 'configuration reloaded: files taken from now on use it')!.needsRestart).toEqual(['concurrency']);
+    expect(await drop('two.csv')).toBe('id,email\n1,a@x\n');
+    await writeFile(cfg, 'pipelines:\n  - name: p\n    steps:\n      - selekt: [id]\n');
+    daemon.child.kill('SIGHUP');
+    await waitFor(() => count('configuration reload refused: running on unchanged') === 1, 'the refused reload');
+    const refused = daemon.logs().find((l) => l.msg === 'configuration reload refused: running on unchanged')!;
+    expect(refused.code).toBe('CONFIG_INVALID');
+    expect(String(refused.error)).toContain('selekt');
+    expect(await drop('three.csv')).toBe('id,email\n1,a@x\n');
+    expect(daemon.child.exitCode).toBeNull();
+    expect((await daemon.stop()).code).toBe(0);
+  });
+});
