@@ -6,7 +6,7 @@
 //      against the goal of 5 s (instances.checkMs default 1000 ms).
 // Contenders alternate within each round; every run is checked (archive, out/, receipts, exit codes). Medians.
 //   node bench/instances.mjs [--runs 3] [--files 10000] [--instances 1,2,3] [--big-files 20] [--big-rows 200000]
-//                            [--skip-small] [--skip-kill] [--keep]
+//                            [--skip-small] [--skip-kill] [--keep] [--cli dist/cli.js]
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/cli.js');
+
 const GEN = join(ROOT, 'test/fixtures/gen.mjs');
 const { values } = parseArgs({
   options: {
@@ -26,8 +26,11 @@ const { values } = parseArgs({
     'skip-small': { type: 'boolean', default: false },
     'skip-kill': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    // another build of the CLI (a snapshot: this checkout's dist/ may be rebuilt while the benchmark runs)
+    cli: { type: 'string', default: join(ROOT, 'dist/cli.js') },
   },
 });
+const CLI = resolve(values.cli);
 const RUNS = Number(values.runs);
 const FILES = Number(values.files);
 const COUNTS = values.instances.split(',').map(Number);
@@ -324,6 +327,7 @@ async function killRun(round) {
 
 const cmd = `node bench/instances.mjs ${process.argv.slice(2).join(' ')}`.trim();
 console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+console.log(`cli: ${CLI} (modified ${statSync(CLI).mtime.toISOString()})`);
 console.log(`command: ${cmd}  (runs ${RUNS}, files ${FILES}, instances ${COUNTS.join(',')}, big files ${BIG_FILES} x ${BIG_ROWS} rows)`);
 const results = new Map();
 const push = (k, v) => {

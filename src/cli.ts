@@ -2,7 +2,7 @@
 // The command line: argv -> config -> daemon; exit 0 ok, 1 some file failed, 2 usage or config error.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
+import { closest, FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
 import { Daemon } from './daemon/daemon.js';
 import { formatStatus, readStatus } from './daemon/status.js';
@@ -28,7 +28,8 @@ Usage:
                                        what was done (the receipt ledger), what is in progress, the inbox
   sluice preview FILE [--config FILE] [--pipeline NAME] [--rows N]
                                        run FILE through its pipeline without writing or moving anything
-  sluice --help | --version
+  sluice help [COMMAND]                this help, or one command's
+  sluice --help | -h | --version | -V
 
 Options for run:
   --once                   process the files in the inbox now, then exit
@@ -79,7 +80,7 @@ const OPTIONS = {
   rows: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
+  version: { type: 'boolean', short: 'V' },
 } as const;
 
 const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'metrics-textfile', 'instance-id'];
@@ -91,6 +92,21 @@ const ALLOWED: Record<string, string[]> = {
   preview: ['config', 'pipeline', 'rows'],
 };
 
+function hintFor(command: string): string {
+  const c = closest(command, Object.keys(ALLOWED));
+  return c === undefined ? '' : ` (did you mean ${c}?)`;
+}
+
+/** One command's part of the help: its usage line, and for run its options. */
+function commandHelp(command: string): string {
+  const lines = HELP.split('\n');
+  const usageAt = lines.findIndex((l) => l.startsWith(`  sluice ${command}`));
+  const usage = [lines[usageAt]!];
+  for (let i = usageAt + 1; i < lines.length && /^ {20,}/.test(lines[i]!); i++) usage.push(lines[i]!);
+  const body = command === 'run' ? HELP.slice(HELP.indexOf('Options for run:'), HELP.indexOf('Settings come from')) : '';
+  return `Usage:\n${usage.join('\n')}\n${body === '' ? '' : `\n${body}`}`;
+}
+
 function intFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new SluiceError('USAGE', `--${name}: got ${JSON.stringify(value)}, expected a whole number`, { field: name });
@@ -98,8 +114,19 @@ function intFlag(name: string, value: string | undefined): number | undefined {
 }
 
 function usage(message: string): number {
-  process.stderr.write(`sluice: ${message}\nRun 'sluice --help' for usage.\n`);
+  process.stderr.write(`sluice: USAGE: ${message}\nRun 'sluice --help' for usage.\n`);
   return EXIT.USAGE;
+}
+
+/** parseArgs's complaint, in our words, with the flag meant when it is a slip of the keyboard. */
+function argError(err: Error): string {
+  const unknown = /Unknown option '(-{1,2})([^']*)'/.exec(err.message);
+  if (unknown !== null) {
+    const [, dashes, name] = unknown as unknown as [string, string, string];
+    const hint = dashes === '--' ? closest(name, Object.keys(OPTIONS)) : Object.entries(OPTIONS).find(([, o]) => 'short' in o && o.short.toLowerCase() === name.toLowerCase())?.[0];
+    return `unknown option ${dashes}${name}${hint === undefined ? '' : ` (did you mean --${hint}?)`}`;
+  }
+  return err.message.replace(/\. To specify a positional argument.*$/, '');
 }
 
 type Values = ReturnType<typeof parse>['values'];
@@ -112,21 +139,25 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parse(argv);
   } catch (err) {
-    return usage((err as Error).message);
+    return usage(argError(err as Error));
   }
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(HELP);
-    return EXIT.OK;
-  }
+  const [command, ...args] = positionals;
   if (values.version) {
+    if (argv.length > 1) return usage('--version takes no other arguments');
     process.stdout.write(`${VERSION}\n`);
     return EXIT.OK;
   }
-  const [command, ...args] = positionals;
+  if (command === 'help' || values.help) {
+    const topic = command === 'help' ? args[0] : command;
+    if (command === 'help' && args.length > 1) return usage('help takes at most one command');
+    if (topic !== undefined && ALLOWED[topic] === undefined) return usage(`help: unknown command ${JSON.stringify(topic)}${hintFor(topic)}`);
+    process.stdout.write(topic === undefined ? HELP : commandHelp(topic));
+    return EXIT.OK;
+  }
   if (command === undefined) return usage('no command given');
   const allowed = ALLOWED[command];
-  if (allowed === undefined) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`);
+  if (allowed === undefined) return usage(`unknown command ${JSON.stringify(command)}${hintFor(command)}`);
   const extra = Object.keys(values).filter((k) => !allowed.includes(k));
   if (extra.length > 0) return usage(`${command}: --${extra[0]} does not apply to this command`);
   if (command !== 'preview' && args.length > 0) return usage(`${command}: unexpected argument ${JSON.stringify(args[0])}`);

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
-import { configSchema, type ConfigFile, type PipelineConfig } from './schema.js';
+import { configJsonSchema, configSchema, type ConfigFile, type PipelineConfig } from './schema.js';
 
 export interface SluiceConfig {
   readonly watch: string;
@@ -124,17 +124,39 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
 export function parseConfig(raw: unknown, source?: string): z.output<typeof configSchema> {
   const r = configSchema.safeParse(raw, { reportInput: true });
   if (r.success) return r.data;
-  const lines = r.error.issues.map(formatIssue);
-  const first = r.error.issues[0];
+  const issues = r.error.issues.flatMap((i) => unwrapUnion(i));
+  // an unknown operator also fails the "exactly one operator" rule: the unknown name is the news
+  const unknownAt = new Set(issues.filter((i) => i.code === 'unrecognized_keys').map((i) => formatPath(i.path)));
+  const shown = issues.filter((i) => !(i.code === 'custom' && unknownAt.has(formatPath(i.path))));
+  const lines = [...new Set(shown.map(formatIssue))];
+  const first = shown[0];
   throw new SluiceError('CONFIG_INVALID', `${source === undefined ? 'invalid configuration' : `invalid configuration in ${source}`}:\n  ${lines.join('\n  ')}`, {
     field: first === undefined ? undefined : formatPath(first.path),
   });
 }
 
+/**
+ * A value that matches none of a union's forms (a cast type, a filter predicate) is explained by the form it
+ * came closest to: the one with the fewest problems, its problems' paths made whole.
+ */
+function unwrapUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  const u = issue as { code: string; errors?: z.core.$ZodIssue[][]; discriminator?: string };
+  if (u.code !== 'invalid_union' || u.discriminator !== undefined || u.errors === undefined || u.errors.length === 0) return [issue];
+  const score = (branch: z.core.$ZodIssue[]): number => branch.length * 10 - Math.max(0, ...branch.map((i) => i.path.length)) + (branch.some((i) => i.code === 'invalid_type' && i.path.length === 0) ? 5 : 0);
+  const best = [...u.errors].sort((a, b) => score(a) - score(b))[0]!;
+  // several forms equally close (e.g. an enum or an object): say what each accepts
+  const values = u.errors.flatMap((b) => b.flatMap((i) => (i.code === 'invalid_value' && i.path.length === 0 ? (i as { values: unknown[] }).values : [])));
+  if (values.length > 0 && best.every((i) => i.path.length === 0)) {
+    return [{ ...issue, code: 'custom', message: `expected one of ${values.map((v) => JSON.stringify(v)).join('|')}${u.errors.some((b) => b.some((i) => i.code === 'invalid_type' && (i as { expected?: string }).expected === 'object')) ? ', or an object' : ''}` } as z.core.$ZodIssue];
+  }
+  return best.flatMap((i) => unwrapUnion({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+}
+
 function formatIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}`;
+    const hints = issue.keys.map((k) => closest(k, SETTING_NAMES)).filter((h): h is string => h !== undefined);
+    return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}${hints.length > 0 ? ` (did you mean ${hints.join(', ')}?)` : ''}`;
   }
   const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
   if (issue.code === 'invalid_union' && u.discriminator !== undefined) {
@@ -143,6 +165,41 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   }
   const got = u.input !== undefined ? `got ${JSON.stringify(u.input)}; ` : '';
   return `${where}: ${got}${issue.message.replace(/^Invalid (input|option): /, '')}`;
+}
+
+/** Every setting name the schema knows, at any depth (for "did you mean"). */
+const SETTING_NAMES: readonly string[] = (() => {
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (typeof node !== 'object' || node === null) return;
+    const props = (node as { properties?: Record<string, unknown> }).properties;
+    if (props !== undefined) for (const k of Object.keys(props)) names.add(k);
+    for (const v of Object.values(node)) walk(v);
+  };
+  walk(configJsonSchema());
+  return [...names];
+})();
+
+/** The name in `names` closest to `word` (edit distance at most 2, or a third of its length), if any. */
+export function closest(word: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const n of names) {
+    const d = editDistance(word.toLowerCase(), n.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [n, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** ['pipelines', 1, 'steps', 0, 'dropNulls', 'how'] -> pipelines[1].steps[0].dropNulls.how */

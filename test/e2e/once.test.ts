@@ -198,12 +198,23 @@ describe('sluice usage', () => {
     const version = await runCli(['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect((await runCli(['-V'])).stdout).toBe(version.stdout);
+    const runHelp = await runCli(['help', 'run']);
+    expect(runHelp.code).toBe(0);
+    expect(runHelp.stdout).toMatch(/^Usage:\n  sluice run \[options\]/);
+    expect(runHelp.stdout).toContain('--metrics-textfile');
+    expect((await runCli(['run', '--help'])).stdout).toBe(runHelp.stdout);
+    expect((await runCli(['help', 'status'])).stdout).toContain('sluice status [--config FILE] [--json]');
   });
 
   it.each([
-    [['run', '--bogus'], /Unknown option '--bogus'/],
+    [['run', '--bogus'], /^sluice: USAGE: unknown option --bogus\n/],
+    [['run', '--onse'], /^sluice: USAGE: unknown option --onse \(did you mean --once\?\)/],
     [[], /no command given/],
     [['launch'], /unknown command "launch"/],
+    [['rnu'], /unknown command "rnu" \(did you mean run\?\)/],
+    [['--version', 'extra'], /--version takes no other arguments/],
+    [['help', 'nope'], /help: unknown command "nope"/],
     [['run', '--concurrency', 'many'], /--concurrency: got "many", expected a whole number/],
     [['run', '--metrics-port', '70000'], /metrics\.port: got 70000; Too big: expected number to be <=65535/],
   ])('exits 2 on %j', async (args, message) => {

@@ -72,6 +72,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({ metrics: { port: 9300 }, settleMs: 7 });
   });
 
+  it('explains a value that matches no form by its closest form, and suggests the setting meant', async () => {
+    await writeFile(join(dir, 'sluice.yaml'), 'pipelines:\n  - name: p\n    steps:\n      - cast: { a: intgr }\n      - filter: { column: a, op: equals, value: 1 }\n      - selekt: [a]\n');
+    const message = errorOf(() => loadConfig({ cwd: dir, env: {} })).message;
+    expect(message.split('\n').slice(1).map((l) => l.trim())).toEqual([
+      'pipelines[0].steps[0].cast.a: got "intgr"; expected one of "string"|"integer"|"number"|"boolean"|"date"|"timestamp", or an object',
+      'pipelines[0].steps[1].filter.op: got "equals"; expected one of "eq"|"ne"|"lt"|"le"|"gt"|"ge"|"in"|"matches"',
+      'pipelines[0].steps[2]: unknown setting pipelines[0].steps[2].selekt (did you mean select?)',
+    ]);
+  });
+
   it('reads JSON too, from --config or SLUICE_CONFIG', async () => {
     await writeFile(join(dir, 'c.json'), JSON.stringify({ settleMs: 5 }));
     expect(loadConfig({ cwd: dir, env: {}, configPath: 'c.json' }).settleMs).toBe(5);
