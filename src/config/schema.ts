@@ -102,7 +102,7 @@ export const outputSchema = z
   .discriminatedUnion('format', [
     z.strictObject({
       format: z.literal('csv'),
-      delimiter: z.string().min(1).default(',').describe('Field delimiter of the output.'),
+      delimiter: z.string().min(1).optional().describe("Field delimiter of the output; default the input's (`,`, or a tab for .tsv files)."),
       quote: z.enum(['minimal', 'all']).default('minimal').describe('`minimal`: quote only where CSV requires it; `all`: every field.'),
       header: z.boolean().default(true).describe('Write the header row.'),
       lineEnding: z.enum(['lf', 'crlf']).default('lf').describe('Line ending of the output.'),
@@ -111,7 +111,7 @@ export const outputSchema = z
         .boolean()
         .default(false)
         .describe('Guard against formula injection in spreadsheets: a field starting with = + - @ tab or CR gets a leading quote character.'),
-      name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date}. Default `{name}` (`{stem}.csv.gz` with gzip).'),
+      name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).'),
     }),
     z.strictObject({
       format: z.literal('postgres'),
@@ -134,7 +134,7 @@ export const outputSchema = z
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
     }),
   ])
-  .default({ format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
+  .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
   .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
 
 export const pipelineSchema = z.strictObject({

@@ -3,6 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Parser } from 'csv-parse';
 import { SluiceError, type RowErrorCode, ROW_ERROR_CODES } from '../errors.js';
+import { refuseNotCsv } from './not-csv.js';
 
 export interface CsvReadOptions {
   /** Field delimiter (one or more characters). Default `,`. */
@@ -114,9 +115,7 @@ export class CsvRecordReader {
         return;
       }
       this.first = false;
-      if (this.opts.refuseBinary && chunk.indexOf(0) !== -1) {
-        throw new SluiceError('BINARY_FILE', 'the file holds NUL bytes: it is binary, not CSV text');
-      }
+      if (this.opts.refuseBinary) refuseNotCsv(chunk);
       if (this.opts.bom && chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) {
         chunk = chunk.subarray(3);
       }

@@ -28,6 +28,15 @@ export interface RejectsTarget {
 
 export type Steps = ReadonlyArray<OperatorFunction<Row, Row>>;
 
+/** What a sink factory is told of the file: how to tag its temporaries, and the input's dialect. */
+export interface SinkFile {
+  tempTag: string;
+  fsync: boolean;
+  claimId: string;
+  /** The input's field delimiter (a tab for .tsv): a CSV output's default. */
+  delimiter: string;
+}
+
 export interface PipelineSettings {
   /** The pipeline's name (logs and metrics). */
   pipeline?: string;
@@ -38,7 +47,7 @@ export interface PipelineSettings {
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
   /** The output sink; default a CSV file `outDir/<name>`. Temporary files must carry `file.tempTag`. */
-  sink?: (ctx: FileContext, file: { tempTag: string; fsync: boolean; claimId: string }) => RowSink | Promise<RowSink>;
+  sink?: (ctx: FileContext, file: SinkFile) => RowSink | Promise<RowSink>;
   /** The claim this run belongs to (database sinks record it with the load). Default: the temp tag. */
   claimId?: string;
   /** Where rejects go; default `rejectsDir/<stem>.rejects.csv`. */
@@ -132,7 +141,7 @@ export async function processFile(
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
-    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag }) ?? csvFileSink(settings.outDir, name, fileOpts));
+    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' }) ?? csvFileSink(settings.outDir, name, fileOpts));
     const opened = openInput(path, name);
     const { fd } = opened;
     before = opened.st;

@@ -14,15 +14,22 @@ export interface NameParts {
   pipeline: string;
   /** The output's extension without the dot (csv, ndjson, csv.gz). */
   ext: string;
+  /** The output is gzip-compressed. */
+  gzip?: boolean;
   now?: Date;
 }
 
-/** Fills `{name} {stem} {ext} {pipeline} {date}`; the result is a relative path (folders from the template only). */
+/**
+ * Fills `{name} {stem} {ext} {pipeline} {date}`; the result is a relative path (folders from the template
+ * only). An output is what its name says: `{name}` and `{stem}` leave out the input's `.gz` (the output is
+ * plain text unless gzip is asked for), and a gzip output's name ends in `.gz`.
+ */
 export function outputName(template: string, parts: NameParts): string {
-  const name = sanitizeName(parts.name);
+  const name = sanitizeName(parts.name).replace(/(.)\.gz$/i, '$1');
   const date = (parts.now ?? new Date()).toISOString().slice(0, 10);
   const values: Record<string, string> = { name, stem: stemOf(name), ext: parts.ext, pipeline: parts.pipeline, date };
-  return template.replace(/\{(\w+)\}/g, (m, key: string) => values[key] ?? m);
+  const filled = template.replace(/\{(\w+)\}/g, (m, key: string) => values[key] ?? m);
+  return parts.gzip === true && !/\.gz$/i.test(filled) ? `${filled}.gz` : filled;
 }
 
 /** Checks a template at load time: known placeholders, no absolute path, no `..`. */

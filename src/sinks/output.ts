@@ -6,6 +6,7 @@ import type { FileContext } from '../file-context.js';
 import { csvFileSink } from './csv-file.js';
 import { ndjsonFileSink } from './ndjson-file.js';
 import { outputName } from './output-name.js';
+import type { SinkFile } from '../pipeline/process-file.js';
 import type { RowSink } from './sink.js';
 
 export interface OutputPlace {
@@ -24,7 +25,7 @@ export function defaultTemplate(output: FileOutput): string {
 }
 
 /** Builds the sink factory of an output config. */
-export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: { tempTag: string; fsync: boolean; claimId: string }) => Promise<RowSink> {
+export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: SinkFile) => Promise<RowSink> {
   if (output.format === 'postgres') {
     const { table, schema, url, columns, create } = output;
     const opts = { table, create, types: place.types ?? {}, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
@@ -34,7 +35,7 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
   const template = output.name ?? defaultTemplate(output);
   const ext = `${output.format}${output.gzip ? '.gz' : ''}`;
   return async (ctx, file) => {
-    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext });
+    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext, gzip: output.gzip });
     const dir = join(place.outDir, dirname(rel));
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (rel.includes('/')) await mkdir(dir, { recursive: true });
@@ -42,7 +43,8 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
     if (output.format === 'ndjson') return ndjsonFileSink(dir, name, fileOpts);
     return csvFileSink(dir, name, {
       ...fileOpts,
-      delimiter: output.delimiter,
+      // what the input was, unless the output says: a .tsv comes out tab-separated
+      delimiter: output.delimiter ?? file.delimiter,
       quote: output.quote,
       header: output.header,
       escapeFormulas: output.escapeFormulas,

@@ -16,6 +16,20 @@ async function errorCode(name: string): Promise<string> {
 }
 
 describe('hostile inputs', () => {
+  it('fails JSON with FORMAT_UNSUPPORTED instead of "succeeding" as a CSV of junk rows; a CSV whose header starts with a bracket is CSV', async () => {
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'array.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
+    await writeFile(join(d.watch, 'lines.csv'), '\ufeff{"a":1,"b":"x"}\n{"a":2,"b":"y"}\n');
+    await writeFile(join(d.watch, 'brackets.csv'), '[id],name\n1,a\n');
+    const r = await once();
+    expect(r.code).toBe(1);
+    expect(await list(d.failed)).toEqual(['array.json', 'array.json.error.json', 'lines.csv', 'lines.csv.error.json']);
+    expect(await errorCode('array.json')).toBe('FORMAT_UNSUPPORTED');
+    expect(await errorCode('lines.csv')).toBe('FORMAT_UNSUPPORTED');
+    expect(await list(d.out)).toEqual(['brackets.csv']);
+    expect(await readFile(join(d.out, 'brackets.csv'), 'utf8')).toBe('[id],name\n1,a\n');
+  });
+
   it('handles odd names (spaces, unicode, a newline, a leading dash) and keeps them as they are', async () => {
     d = await makeDirs();
     const names = ['with space.csv', 'ünïcødé-日本.csv', 'new\nline.csv', '-dash.csv'];

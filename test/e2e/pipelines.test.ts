@@ -26,6 +26,8 @@ pipelines:
     match: ["*.tsv"]
     steps: []
     output: { format: csv, quote: all, lineEnding: crlf }
+  - name: plain
+    match: ["plain*"]
 `;
 
 describe('pipelines from sluice.yaml', () => {
@@ -37,20 +39,24 @@ describe('pipelines from sluice.yaml', () => {
     await writeFile(join(d.watch, 'people.csv'), Buffer.concat([Buffer.from('name,city\nJos'), Buffer.from([0xe9, 0x2c, 0x80]), Buffer.from('uro\n,\n')]));
     await writeFile(join(d.watch, 'sheet.tsv'), 'a\tb\n1\tx,y\n');
     await writeFile(join(d.watch, 'notes.txt'), 'hello\n');
+    // a gzip input comes out as plain text, under a name without .gz
+    await writeFile(join(d.watch, 'plain.csv.gz'), gzipSync('a,b\n1,2\n'));
     const r = await runCli(['run', '--once', '--settle-ms', '1', '--config', join(d.root, 'sluice.yaml'), ...dirFlags(d)]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    expect(await list(d.out)).toEqual(['orders-1.ndjson', 'orders-2.csv.ndjson', 'people', 'sheet.tsv']);
+    expect(await list(d.out)).toEqual(['orders-1.ndjson', 'orders-2.ndjson', 'people', 'plain.csv', 'sheet.tsv']);
+    expect(await readFile(join(d.out, 'plain.csv'), 'utf8')).toBe('a,b\n1,2\n');
     expect(await readFile(join(d.out, 'orders-1.ndjson'), 'utf8')).toBe(
       '{"id":"1","email":"a@x.io","note":""}\n{"id":"3","email":"c@x.io","note":"say \\"hi\\""}\n',
     );
-    expect(await readFile(join(d.out, 'orders-2.csv.ndjson'), 'utf8')).toBe('{"id":"4","email":"d@x.io","note":"ok"}\n');
+    expect(await readFile(join(d.out, 'orders-2.ndjson'), 'utf8')).toBe('{"id":"4","email":"d@x.io","note":"ok"}\n');
     expect(await list(join(d.out, 'people'))).toEqual(['people.csv.gz']);
     expect(gunzipSync(await readFile(join(d.out, 'people', 'people.csv.gz'))).toString('utf8')).toBe('name,city\nJosé,€uro\n');
-    expect(await readFile(join(d.out, 'sheet.tsv'), 'utf8')).toBe('"a","b"\r\n"1","x,y"\r\n');
+    // a .tsv comes out tab-separated, as its name says
+    expect(await readFile(join(d.out, 'sheet.tsv'), 'utf8')).toBe('"a"\t"b"\r\n"1"\t"x,y"\r\n');
     expect(await list(d.failed)).toEqual(['notes.txt', 'notes.txt.error.json']);
     expect(JSON.parse(await readFile(join(d.failed, 'notes.txt.error.json'), 'utf8'))).toMatchObject({ code: 'NO_PIPELINE', file: 'notes.txt' });
-    expect(await list(d.archive)).toEqual(['orders-1.csv', 'orders-2.csv.gz', 'people.csv', 'sheet.tsv']);
+    expect(await list(d.archive)).toEqual(['orders-1.csv', 'orders-2.csv.gz', 'people.csv', 'plain.csv.gz', 'sheet.tsv']);
   });
 
   it('validate says which pipelines a valid config has, and exits 2 naming the field of an invalid one', async () => {
@@ -60,7 +66,7 @@ describe('pipelines from sluice.yaml', () => {
     const ok = await runCli(['validate', '--config', cfg]);
     expect(ok.code).toBe(0);
     const [first, ...folders] = ok.stdout.trimEnd().split('\n');
-    expect(first).toBe(`${cfg}: valid; 3 pipeline(s): orders (orders*.csv, orders*.csv.gz); people (people*); tsv (*.tsv)`);
+    expect(first).toBe(`${cfg}: valid; 4 pipeline(s): orders (orders*.csv, orders*.csv.gz); people (people*); tsv (*.tsv); plain (plain*)`);
     expect(folders.map((l) => l.trim().split(/\s+/)[0])).toEqual(['watch', 'out', 'rejects', 'archive', 'failed', 'state']);
     for (const l of folders) expect(l.trim().split(/\s+/)[1]!.startsWith('/')).toBe(true);
     await writeFile(cfg, 'pipelines:\n  - name: a\n    steps:\n      - dropNulls: { how: some }\n');

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
         match: ['*'],
         input: { quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000 },
         steps: [{ dropNulls: { how: 'any', nullValues: [''], trim: false } }],
-        output: { format: 'csv', delimiter: ',', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false },
+        output: { format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false },
       },
     ]);
     expect(cfg.source).toBeUndefined();
