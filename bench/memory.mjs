@@ -6,7 +6,7 @@
 //   node bench/memory.mjs --only cli          only the real CLI (`--only throttled` for the slow sink)
 //   node bench/memory.mjs --mbps 5            the throttled sink's rate (MB/s of CSV written), default 5
 //
-// Inputs come from ../shared/bench/gen.mjs (or $SLUICE_BENCH_GEN; deterministic) into bench/.data/ (gitignored), made once.
+// Inputs come from test/fixtures/gen.mjs, the repository's copy of the reference generator (or $SLUICE_BENCH_GEN; deterministic) into bench/.data/ (gitignored), made once.
 // (a) cli:       `node dist/cli.js run --once` on an inbox holding the file (defaults: dropna, CSV out,
 //                fsync on, batch 1000 rows, highWaterMark 4096), under /usr/bin/time -v.
 // (b) throttled: this script as a child (`--child`): processFile from dist/index.js with the same settings
@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const dataDir = join(here, '.data');
-const gen = process.env.SLUICE_BENCH_GEN ?? resolve(root, '../shared/bench/gen.mjs');
+const gen = process.env.SLUICE_BENCH_GEN ?? resolve(root, 'test/fixtures/gen.mjs');
 const TIME = '/usr/bin/time';
 
 const { values } = parseArgs({

@@ -17,7 +17,7 @@ ddl='(id bigint, ts timestamptz, "user" text, email text, country text, amount n
 psql -qX -c "create table orders $ddl" -c "create table floor_copy $ddl" >/dev/null
 mkdir -p "$root/bench/.data" "$t/w"
 src=$root/bench/.data/gen-$rows-5.csv
-[[ -f $src ]] || node "$root/../shared/bench/gen.mjs" "$rows" 5 > "$src"
+[[ -f $src ]] || node "$root/test/fixtures/gen.mjs" "$rows" 5 > "$src"
 printf 'pipelines:\n  - name: orders\n    steps:\n      - dropNulls: { how: any }\n    output: { format: postgres, table: orders }\n' > "$t/sluice.yaml"
 cp "$src" "$t/w/orders.csv"
 s0=$(date +%s.%N)

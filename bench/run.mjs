@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const GEN = resolve(ROOT, '../shared/bench/gen.mjs');
+// the repository's copy of the reference workload generator (test/fixtures/gen.mjs): a clone needs nothing else
+const GEN = resolve(ROOT, 'test/fixtures/gen.mjs');
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '5' }, files: { type: 'string', default: '10000' }, rate: { type: 'string', default: '500' }, 'skip-small': { type: 'boolean', default: false }, 'skip-large': { type: 'boolean', default: false } },
 });

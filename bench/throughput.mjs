@@ -24,7 +24,7 @@ const { values } = parseArgs({
 });
 const rows = Number(values.rows);
 const runs = Number(values.runs);
-const gen = [resolve(ROOT, '../shared/bench/gen.mjs'), join(ROOT, 'test/fixtures/gen.mjs')].find((p) => existsSync(p));
+const gen = join(ROOT, 'test/fixtures/gen.mjs');
 const data = join(ROOT, 'bench/.data');
 mkdirSync(data, { recursive: true });
 const input = join(data, `gen-${rows}-5.csv`);
