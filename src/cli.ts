@@ -46,6 +46,8 @@ Options for run:
   --metrics-port N         metrics server port, 0 = off      (default 9464; with --once, 0)
   --metrics-textfile FILE  at the end, write the run's metrics to FILE (node_exporter's textfile
                            collector: a name ending in .prom), atomically
+  --max-wait DURATION      --once: how long to wait for a sink that is down (a database) before its
+                           files go back to the inbox and the run exits 3 (default 5m; 90s, 1500ms, 2h)
   --instance-id ID         this instance's name in claim paths (default: the first free slot
                            <host name>-1, -2, ...; an id a live process holds exits 2)
 
@@ -58,7 +60,7 @@ back to the inbox); a second one aborts them at once. --once drains the same way
 configuration: if valid, files taken from then on use it; if not, the error is logged and nothing changes.
 
 Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once), 2 usage or config error,
-3 --once stopped by a signal before every file was done (the rest are back in the inbox, untouched).
+3 --once ended with files left in the inbox, untouched (stopped by a signal, or a sink down past --max-wait).
 `;
 
 const OPTIONS = {
@@ -76,6 +78,7 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'metrics-textfile': { type: 'string' },
   'instance-id': { type: 'string' },
+  'max-wait': { type: 'string' },
   pipeline: { type: 'string' },
   rows: { type: 'string' },
   json: { type: 'boolean' },
@@ -83,7 +86,7 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'metrics-textfile', 'instance-id'];
+const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'metrics-textfile', 'instance-id', 'max-wait'];
 const ALLOWED: Record<string, string[]> = {
   run: ['config', ...RUN_ONLY],
   validate: ['config'],
@@ -105,6 +108,14 @@ function commandHelp(command: string): string {
   for (let i = usageAt + 1; i < lines.length && /^ {20,}/.test(lines[i]!); i++) usage.push(lines[i]!);
   const body = command === 'run' ? HELP.slice(HELP.indexOf('Options for run:'), HELP.indexOf('Settings come from')) : '';
   return `Usage:\n${usage.join('\n')}\n${body === '' ? '' : `\n${body}`}`;
+}
+
+/** A duration: `90` or `90s` seconds, `1500ms`, `5m`, `2h`; in ms. */
+function durationFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(value);
+  if (m === null) throw new SluiceError('USAGE', `--${name}: got ${JSON.stringify(value)}, expected a duration such as 90s, 5m, 1500ms or 2h`, { field: name });
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
 }
 
 function intFlag(name: string, value: string | undefined): number | undefined {
@@ -213,6 +224,7 @@ function loadFromFlags(values: Values): SluiceConfig {
       'metrics.host': values['metrics-host'],
       'metrics.port': intFlag('metrics-port', values['metrics-port']),
       'metrics.textfile': values['metrics-textfile'],
+      maxWaitMs: durationFlag('max-wait', values['max-wait']),
     },
   });
 }
@@ -353,7 +365,7 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: 
   const finished = once ? daemon.finished().then(() => 'finished' as const) : new Promise<never>(() => undefined);
   if ((await Promise.race([finished, firstSignal.then(() => 'signal' as const)])) === 'finished') {
     await daemon.stop();
-    return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;
+    return onceCode(daemon);
   }
   // a second signal replaces `stopped` with a stop that aborts; wait until no newer one came
   for (let seen: Promise<void> | undefined; seen !== stopped; ) {
@@ -361,10 +373,13 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: 
     await seen;
   }
   log.info('sluice stopped');
-  if (!once) return EXIT.OK;
-  // a batch job stopped by a signal: done if every file it found got its outcome, else interrupted
-  if (daemon.unfinished > 0) return EXIT.INTERRUPTED;
-  return daemon.failures > 0 ? EXIT.FILES_FAILED : EXIT.OK;
+  return once ? onceCode(daemon) : EXIT.OK;
+}
+
+/** A batch job's exit code: 1 if a file failed, else 3 if files were left in the inbox (a signal, a sink down past --max-wait), else 0. */
+function onceCode(daemon: Daemon): number {
+  if (daemon.failures > 0) return EXIT.FILES_FAILED;
+  return daemon.unfinished > 0 ? EXIT.INTERRUPTED : EXIT.OK;
 }
 
 main(process.argv.slice(2)).then(

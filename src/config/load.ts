@@ -21,6 +21,7 @@ export interface SluiceConfig {
   readonly instances: { readonly checkMs: number };
   readonly pollIntervalMs: number;
   readonly drainTimeoutMs: number;
+  readonly maxWaitMs: number;
   readonly metrics: { readonly host: string; readonly port: number; readonly textfile?: string };
   readonly batch: { readonly size: number; readonly maxWaitMs: number };
   readonly highWaterMark: number;

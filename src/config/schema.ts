@@ -168,6 +168,9 @@ export const configSchema = z
       .default({ checkMs: 1000 })
       .describe('Several instances may share one inbox and state folder; each holds an operating-system lock for its life.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
+    maxWaitMs: int(0)
+      .default(300_000)
+      .describe("A --once run waits this long (ms) at most for a sink that is down (a database), then puts its files back in the inbox and exits 3; a daemon waits as long as it takes."),
     metrics: z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1').describe('Address the metrics server listens on.'),

@@ -56,7 +56,7 @@ export class Daemon {
   /** Claimed files queued and not yet started: put back in the inbox if the daemon stops first. */
   private readonly queued = new Map<string, ClaimedFile>();
   /** Pipelines whose database is unreachable, with the files waiting for it. */
-  private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout }>();
+  private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout; giveUp?: NodeJS.Timeout; gaveUp?: boolean }>();
   /** Files being read and parsed: `concurrency` at once (see run). */
   private readonly parsing: Semaphore;
   private readonly jobs = new Subject<Job>();
@@ -273,6 +273,7 @@ export class Daemon {
     this.queued.clear();
     for (const d of this.down.values()) {
       clearTimeout(d.timer);
+      clearTimeout(d.giveUp);
       // claimed files that waited for their database go back to the inbox (unless a commit record holds them)
       for (const j of d.jobs) {
         if (j.kind !== 'claimed' || (await this.committer.pending(j.claimed)) !== undefined) continue;
@@ -305,7 +306,7 @@ export class Daemon {
         const p = this.pipes.router(job.name);
         // the database of its pipeline is down: the file stays in the inbox, taken when the database is back
         if (p !== undefined && this.down.has(p.name)) {
-          this.down.get(p.name)!.jobs.push(job);
+          this.markDown(p, job);
           return;
         }
       }
@@ -374,7 +375,7 @@ export class Daemon {
         committed = await (await import('../sinks/postgres.js')).loadCommitted(p.output, claimed.claimId);
       } catch (err) {
         if (!(err instanceof SluiceError && err.code === 'SINK_UNAVAILABLE')) throw err;
-        this.markDown(p, { kind: 'claimed', claimed });
+        this.markDown(p, { kind: 'claimed', claimed }, err);
         return;
       }
       if (committed) {
@@ -403,7 +404,7 @@ export class Daemon {
     }
     const err = report.error;
     if (err?.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
-      this.markDown(pipeline, { kind: 'claimed', claimed });
+      this.markDown(pipeline, { kind: 'claimed', claimed }, err);
       return;
     }
     if (err?.code === 'ABORTED') {
@@ -444,7 +445,7 @@ export class Daemon {
     } catch (e) {
       if (e instanceof SluiceError && e.code === 'SINK_UNAVAILABLE' && pipeline !== undefined) {
         // the COMMIT's fate is unknown: the record stays, and is resolved with the database once it is back
-        this.markDown(pipeline, { kind: 'claimed', claimed });
+        this.markDown(pipeline, { kind: 'claimed', claimed }, e);
         return;
       }
       if (e instanceof SluiceError && e.code === 'DB_REFUSED') {
@@ -545,7 +546,8 @@ export class Daemon {
   }
 
   /** The database of a pipeline is unreachable: its files wait (no slot held) until a probe succeeds. */
-  private markDown(pipeline: PipelineConfig, job: Job): void {
+  private markDown(pipeline: PipelineConfig, job: Job, error?: SluiceError): void {
+    if (this.down.get(pipeline.name)?.gaveUp === true) return this.putBackWaiting(pipeline.name, [job]);
     if (this.once && job.kind === 'claimed') {
       // still to be done: the end of this attempt must not count it as finished
       this.pending?.add(`claim:${job.claimed.claimId}`);
@@ -556,12 +558,23 @@ export class Daemon {
       d = { jobs: [], delay: this.cfg.retry.backoffMs };
       this.down.set(pipeline.name, d);
       this.hooks.onSinkUp?.(pipeline.name, false);
-      this.log.error('the database is unavailable: files of this pipeline wait until it is back', { pipeline: pipeline.name });
+      // why, in the driver's words: the code and host:port (pg's messages never hold a password)
+      this.log.error('the database is unavailable: files of this pipeline wait until it is back', {
+        pipeline: pipeline.name,
+        code: 'SINK_UNAVAILABLE',
+        ...(error === undefined ? {} : { error: error.message }),
+        ...(this.once ? { maxWaitMs: this.cfg.maxWaitMs } : {}),
+      });
       const state = d;
+      // a batch job waits at most maxWaitMs (--max-wait), then puts the files back and ends
+      if (this.once) state.giveUp = setTimeout(() => this.giveUpOn(pipeline.name), this.cfg.maxWaitMs);
+      const gaveUp = (): boolean => state.gaveUp === true;
       const retry = async (): Promise<void> => {
-        if (this.stopping) return;
+        if (this.stopping || gaveUp()) return;
         const out = pipeline.output;
         if (out.format === 'postgres' && (await (await import('../sinks/postgres.js')).probe(out))) {
+          if (gaveUp()) return;
+          clearTimeout(state.giveUp);
           this.down.delete(pipeline.name);
           this.hooks.onSinkUp?.(pipeline.name, true);
           this.hooks.onSinkWaiting?.(pipeline.name, 0);
@@ -577,6 +590,40 @@ export class Daemon {
     }
     d.jobs.push(job);
     this.hooks.onSinkWaiting?.(pipeline.name, d.jobs.length);
+  }
+
+  /** --once: the sink stayed down past maxWaitMs; its files go back to the inbox, and the run ends without them. */
+  private giveUpOn(name: string): void {
+    const d = this.down.get(name);
+    if (d === undefined) return;
+    d.gaveUp = true;
+    clearTimeout(d.timer);
+    this.log.error('the database stayed unavailable past --max-wait: its files go back to the inbox', { pipeline: name, code: 'SINK_UNAVAILABLE', maxWaitMs: this.cfg.maxWaitMs, files: d.jobs.length });
+    const jobs = d.jobs;
+    d.jobs = [];
+    this.putBackWaiting(name, jobs);
+  }
+
+  /** Files that waited for a sink a batch job gave up on: claimed ones back to the inbox (unless a record holds them). */
+  private putBackWaiting(name: string, jobs: Job[]): void {
+    void (async () => {
+      for (const j of jobs) {
+        this.putBack++;
+        if (j.kind === 'name') {
+          this.done(j.name);
+          continue;
+        }
+        const key = `claim:${j.claimed.claimId}`;
+        this.parked.delete(key);
+        // a record means the COMMIT's fate is unknown: it stays claimed, resolved by the next run
+        if ((await this.committer.pending(j.claimed).catch(() => undefined)) === undefined) {
+          const back = await this.claims.release(j.claimed).catch(() => undefined);
+          if (back !== undefined) this.log.warn('file put back in the inbox: its database stayed unavailable', { file: j.claimed.name, pipeline: name, inbox: back });
+        }
+        this.done(key);
+      }
+      this.hooks.onSinkWaiting?.(name, 0);
+    })();
   }
 
   /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */

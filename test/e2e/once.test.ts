@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
+import { cleanup, dirFlags, type Dirs, freePort, list, logLines, makeDirs, runCli } from './harness.js';
 
 let d: Dirs;
 afterEach(() => cleanup(d));
@@ -157,6 +157,30 @@ describe('sluice run --once as a job', () => {
     expect(await list(join(cfgDir, 'clean'))).toEqual(['c.csv']);
     expect(await list(join(cfgDir, 'done'))).toEqual(['c.csv']);
     expect(await list(join(cfgDir, 'elsewhere'))).toEqual([]);
+  });
+});
+
+describe('sluice run --once and a database that is down', () => {
+  it('waits at most --max-wait, says why (code and host:port, never the password), puts the files back and exits 3', async () => {
+    d = await makeDirs();
+    const port = await freePort(); // nothing listens there
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, `pipelines:\n  - name: db\n    output: { format: postgres, table: t, url: "postgres://loader:s3cret@127.0.0.1:${port}/x" }\n`);
+    await writeFile(join(d.watch, 'a.csv'), 'x\n1\n');
+    await writeFile(join(d.watch, 'b.csv'), 'x\n2\n');
+    const r = await runCli(['run', '--once', '--config', cfg, '--max-wait', '1500ms', ...dirFlags(d)]);
+    expect(r.code).toBe(3);
+    expect(r.stdout + r.stderr).not.toContain('s3cret');
+    const logs = logLines(r.stdout);
+    const down = logs.find((l) => l.msg === 'the database is unavailable: files of this pipeline wait until it is back')!;
+    expect(down).toMatchObject({ code: 'SINK_UNAVAILABLE', maxWaitMs: 1500 });
+    expect(String(down.error)).toContain(`127.0.0.1:${port}`);
+    expect(logs.some((l) => l.msg === 'the database stayed unavailable past --max-wait: its files go back to the inbox')).toBe(true);
+    expect(await list(d.watch)).toEqual(['a.csv', 'b.csv']);
+    expect(await readFile(join(d.watch, 'a.csv'), 'utf8')).toBe('x\n1\n');
+    expect(await list(join(d.root, '.sluice', 'claimed'))).toEqual([]);
+    expect(await list(d.failed)).toEqual([]);
+    expect((await runCli(['run', '--once', '--max-wait', 'soon', ...dirFlags(d)])).stderr).toContain('--max-wait: got "soon", expected a duration');
   });
 });
 
