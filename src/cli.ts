@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { closest, FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
-import { Daemon } from './daemon/daemon.js';
+import { Daemon, type DaemonHooks } from './daemon/daemon.js';
+import { progressOn } from './progress.js';
 import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './log.js';
@@ -262,14 +263,17 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 
 async function runDaemon(values: Values): Promise<number> {
   const cfg = loadFromFlags(values);
-  const log = createLogger();
   const once = values.once === true;
+  const progress = once ? progressOn(process.stderr) : progressOn(NOT_A_TERMINAL);
+  const out = process.stdout;
+  // log lines make way for the progress bar when both go to one terminal
+  const log = createLogger({ stream: Object.assign(Object.create(out) as NodeJS.WriteStream, { isTTY: out.isTTY, write: (chunk: string) => (progress.clearLine(), out.write(chunk)) }) });
   const startedAt = new Date();
   let daemon: Daemon | undefined;
   let server: { close(): Promise<void>; address: { host: string; port: number } } | undefined;
   let registry: import('prom-client').Registry | undefined;
   if (cfg.metrics.port === 0 && cfg.metrics.textfile === undefined) {
-    daemon = new Daemon(cfg, log, {}, once);
+    daemon = new Daemon(cfg, log, progress.hooks, once);
   } else {
     // loaded only when served or written: prom-client costs startup time a --once batch job need not pay
     const [{ createRegistry, SluiceMetrics }, { MetricsServer }] = await Promise.all([import('./metrics/metrics.js'), import('./metrics/server.js')]);
@@ -279,7 +283,7 @@ async function runDaemon(values: Values): Promise<number> {
       pipelines: cfg.pipelines.map((p) => p.name),
       inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
     });
-    const d = new Daemon(cfg, log, metrics.hooks(), once);
+    const d = new Daemon(cfg, log, bothHooks(metrics.hooks(), progress.hooks), once);
     daemon = d;
     // the server is up before the daemon starts, so /readyz says 503 while it starts
     if (cfg.metrics.port !== 0) server = await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });
@@ -288,8 +292,9 @@ async function runDaemon(values: Values): Promise<number> {
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   let code: number;
   try {
-    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values));
+    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values), () => progress.start(() => ({ ...d.work, left: d.filesLeft })));
   } finally {
+    progress.stop();
     await server?.close();
   }
   if (once) log.info('run finished', summary(d, code, startedAt));
@@ -303,6 +308,19 @@ async function runDaemon(values: Values): Promise<number> {
     }
   }
   return code;
+}
+
+/** A stream that is no terminal: no progress display. */
+const NOT_A_TERMINAL = { isTTY: false } as NodeJS.WriteStream;
+
+/** Hooks that call both sets (metrics and the progress display). */
+function bothHooks(a: DaemonHooks, b: DaemonHooks): DaemonHooks {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, f] of Object.entries(b) as Array<[keyof DaemonHooks, (...args: unknown[]) => void]>) {
+    const g = a[k] as ((...args: unknown[]) => void) | undefined;
+    out[k] = g === undefined ? f : (...args: unknown[]) => (g(...args), f(...args));
+  }
+  return out as DaemonHooks;
 }
 
 /** The last line of a --once run: what it did, in numbers and in words. */
@@ -337,7 +355,7 @@ async function reloadConfig(daemon: Daemon, log: Logger, values: Values): Promis
   }
 }
 
-async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: () => Promise<void>): Promise<number> {
+async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: () => Promise<void>, afterStart: () => void): Promise<number> {
   // signals are taken from the start: one that comes while the daemon starts drains it once it has started.
   // The first drains (no new files; those in progress finish within the drain timeout, or go back to the
   // inbox); a second aborts what is in progress at once, just as safely. A batch job (--once) does the same.
@@ -362,6 +380,7 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: 
   });
   const started = daemon.start();
   await started;
+  afterStart();
   const finished = once ? daemon.finished().then(() => 'finished' as const) : new Promise<never>(() => undefined);
   if ((await Promise.race([finished, firstSignal.then(() => 'signal' as const)])) === 'finished') {
     await daemon.stop();

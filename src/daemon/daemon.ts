@@ -2,6 +2,7 @@
 // pipeline runs (up to `concurrency` at once), commits each outcome (daemon/commit.ts), and drains on stop.
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { mkdir, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { defer, mergeMap, Subject, type Subscription } from 'rxjs';
 import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
@@ -118,6 +119,14 @@ export class Daemon {
     return this.failedCount;
   }
 
+  /** --once: what the run found to do (files, and their bytes): for a progress display. */
+  readonly work = { files: 0, bytes: 0 };
+
+  /** --once: files not done yet. */
+  get filesLeft(): number {
+    return this.pending?.size ?? 0;
+  }
+
   /** --once: files found that did not get an outcome (never taken, or put back in the inbox by a stop). */
   get unfinished(): number {
     return (this.pending?.size ?? 0) + this.putBack;
@@ -171,7 +180,15 @@ export class Daemon {
     if (this.once) this.pending = new Set(recovered.redo.map((c) => `claim:${c.claimId}`));
     for (const claimed of recovered.redo) this.enqueueClaimed(claimed);
     if (this.once) {
-      for (const n of await this.inbox.scan()) this.pending!.add(n);
+      for (const n of await this.inbox.scan()) {
+        this.pending!.add(n);
+        try {
+          this.work.bytes += lstatSync(join(this.cfg.watch, n)).size;
+        } catch {
+          // gone already, or a name that is not UTF-8: no size to count
+        }
+      }
+      this.work.files = this.pending!.size;
       if (this.pending!.size === 0) this.wake();
     } else {
       await this.inbox.start();

@@ -77,6 +77,8 @@ export interface PipelineHooks {
   onBatchWritten?: (rows: number, seconds: number, pipeline?: string) => void;
   /** Every row of the file is written (what follows is staging: waits on the disk, no parsing). */
   onParsed?: () => void;
+  /** `bytes` more of the input were read (a progress display). */
+  onBytesRead?: (bytes: number) => void;
 }
 
 export interface RowTotals {
@@ -154,6 +156,7 @@ export async function processFile(
         onEnd: () => (atEnd = true), gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
         ctx.bytesRead += chunk.length;
         hash?.update(chunk);
+        hooks.onBytesRead?.(chunk.length);
       } }).pipe(
         decodeText(settings.csv.encoding),
         parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? 10_000 }),

@@ -2,9 +2,10 @@
 import { mkdir, readFile, symlink, writeFile, lstat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, dirFlags, type Dirs, freePort, list, logLines, makeDirs, runCli } from './harness.js';
+import { CLI, cleanup, dirFlags, type Dirs, freePort, list, logLines, makeDirs, runCli } from './harness.js';
 
 let d: Dirs;
 afterEach(() => cleanup(d));
@@ -157,6 +158,27 @@ describe('sluice run --once as a job', () => {
     expect(await list(join(cfgDir, 'clean'))).toEqual(['c.csv']);
     expect(await list(join(cfgDir, 'done'))).toEqual(['c.csv']);
     expect(await list(join(cfgDir, 'elsewhere'))).toEqual([]);
+  });
+});
+
+describe('sluice run --once on a terminal', () => {
+  it('shows its progress on stderr (bytes, rows, rows/s, ETA, files left); in a pipe it shows none', async (ctx) => {
+    const script = spawnSync('which', ['script'], { encoding: 'utf8' }).stdout.trim();
+    if (script === '') {
+      console.log('skipped: no `script` (util-linux) to give the run a terminal');
+      ctx.skip();
+      return;
+    }
+    d = await makeDirs();
+    await writeFile(join(d.watch, 'big.csv'), execFileSync(process.execPath, [resolve(import.meta.dirname, '../fixtures/gen.mjs'), '400000', '5'], { maxBuffer: 1 << 30 }));
+    const cmd = [process.execPath, CLI, 'run', '--once', ...dirFlags(d)].map((a) => `'${a}'`).join(' ');
+    const tty = spawnSync(script, ['-qfec', cmd, '/dev/null'], { encoding: 'utf8' });
+    expect(tty.status).toBe(0);
+    expect(tty.stdout).toMatch(/\d+% \| [\d.]+\/[\d.]+ MB \| [\d,]+ rows, [\d,]+ rows\/s \| ETA \d+s \| 1 files left/);
+    expect(tty.stdout).toContain('run finished');
+    await writeFile(join(d.watch, 'again.csv'), 'x\n1\n');
+    const piped = await runCli(['run', '--once', ...dirFlags(d)]);
+    expect(piped.stderr).toBe('');
   });
 });
 

@@ -1,0 +1,64 @@
+// A long --once run on a terminal shows its progress on stderr: bytes and rows done, rows/s, ETA, files
+// left, redrawn five times a second. Never in a pipe or a log file (stderr is not a terminal there), so
+// logs stay clean. Drawn by cli-progress (the ecosystem's progress bar: redraw, ETA, terminal width).
+import { SingleBar } from 'cli-progress';
+import type { DaemonHooks } from './daemon/daemon.js';
+
+export interface Progress {
+  /** Hooks that feed the display. */
+  hooks: Pick<DaemonHooks, 'onBytesRead' | 'onBatchWritten'>;
+  start(work: () => { files: number; bytes: number; left: number }): void;
+  stop(): void;
+  /** Before a log line is written to the same terminal. */
+  clearLine(): void;
+}
+
+const NONE: Progress = { hooks: {}, start() {}, stop() {}, clearLine() {} };
+
+export function progressOn(stream: NodeJS.WriteStream): Progress {
+  if (stream.isTTY !== true) return NONE;
+  let bytes = 0;
+  let rows = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let startedAt = 0;
+  let active = false;
+  const bar = new SingleBar({
+    stream,
+    format: '{bar} {percentage}% | {done}/{totalMB} MB | {rows} rows, {rate} rows/s | ETA {eta_formatted} | {left} files left',
+    fps: 5,
+    hideCursor: true,
+    clearOnComplete: true,
+    barsize: 24,
+    etaBuffer: 20,
+  });
+  const payload = (left: number): Record<string, string | number> => {
+    const seconds = (Date.now() - startedAt) / 1000;
+    return { done: (bytes / 1e6).toFixed(1), rows: rows.toLocaleString('en'), rate: seconds > 0 ? Math.round(rows / seconds).toLocaleString('en') : '0', left };
+  };
+  return {
+    hooks: {
+      onBytesRead: (n) => void (bytes += n),
+      onBatchWritten: (n) => void (rows += n),
+    },
+    start(work) {
+      const w = work();
+      if (w.files === 0) return;
+      startedAt = Date.now();
+      bar.start(Math.max(1, w.bytes), 0, { ...payload(w.left), totalMB: (w.bytes / 1e6).toFixed(1) });
+      active = true;
+      timer = setInterval(() => bar.update(Math.min(bytes, Math.max(1, w.bytes)), payload(work().left)), 200);
+      timer.unref();
+    },
+    stop() {
+      if (timer === undefined) return;
+      clearInterval(timer);
+      timer = undefined;
+      active = false;
+      bar.stop();
+    },
+    clearLine() {
+      // a log line on the same terminal: the bar's line is cleared first, and redrawn at the next tick
+      if (active) stream.write('\r\x1b[2K');
+    },
+  };
+}
