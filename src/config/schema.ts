@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 const dir = (what: string, def: string) => z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
 const int = (min: number) => z.number().int().min(min);
+/** A file mode as octal text, "0640" or "640". */
+const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"');
 
 export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
 
@@ -94,8 +96,9 @@ export const inputSchema = z
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
     maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
     maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
+    allowHardLinks: z.boolean().default(false).describe('Take inputs with more than one hard link; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read).'),
   })
-  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000 })
+  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 
 export const outputSchema = z
@@ -112,6 +115,7 @@ export const outputSchema = z
         .default(false)
         .describe('Guard against formula injection in spreadsheets: a field starting with = + - @ tab or CR gets a leading quote character.'),
       name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).'),
+      mode: fileMode.optional().describe('The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.'),
     }),
     z.strictObject({
       format: z.literal('postgres'),
@@ -132,6 +136,7 @@ export const outputSchema = z
       format: z.literal('ndjson'),
       gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
+      mode: fileMode.optional().describe('The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.'),
     }),
   ])
   .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })

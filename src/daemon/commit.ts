@@ -9,7 +9,7 @@ import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { exists, fsyncDir, moveOnce, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import { fitName } from '../fs/names.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
-import { AtomicFile } from '../sinks/atomic-file.js';
+import { AtomicFile, outputMode } from '../sinks/atomic-file.js';
 import { failpoint } from '../failpoint.js';
 import type { Ledger, Receipt } from './ledger.js';
 
@@ -154,7 +154,7 @@ export class Committer {
       instance: this.claims.instanceId,
       time: new Date().toISOString(),
     };
-    const file = await AtomicFile.create(dirname(input), name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}` });
+    const file = await AtomicFile.create(dirname(input), name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}`, mode: outputMode(input) });
     try {
       await file.write(`${JSON.stringify(body, null, 2)}\n`);
       await file.commit();

@@ -7,6 +7,7 @@ import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import type { Logger } from '../log.js';
+import { numberedName } from '../fs/no-clobber.js';
 import { TEMP_PREFIX } from '../sinks/atomic-file.js';
 import type { Committer, CommitRecord } from './commit.js';
 import { isTransient } from './retry.js';
@@ -78,6 +79,11 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
           if (await failLeftover(deps, claimed, record, `its commit could not be finished: ${(err as Error).message}`)) failed++;
         }
       }
+    } else if (finishPutBack(claimed, claims.inbox)) {
+      // stopped between the link into the inbox and the unlink of the claim: the put-back is finished
+      handled.add(claimed.claimId);
+      claims.forget(claimed);
+      log.warn('finished putting back in the inbox a file a stop had interrupted', { file: claimed.name, claimId: claimed.claimId });
     } else if (exists(claimed.path)) {
       log.warn('redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
       handled.add(claimed.claimId);
@@ -181,6 +187,31 @@ function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
     }
   };
   for (const dir of new Set(deps.tempDirs)) walk(dir, 3);
+}
+
+/**
+ * A claim whose input is also in the inbox (same inode: two links) was being put back when the process
+ * died: its claim link goes, and the inbox's file is claimed again like any other. True if so.
+ */
+function finishPutBack(claimed: ClaimedFile, inbox: string): boolean {
+  let st;
+  try {
+    st = lstatSync(claimed.path);
+  } catch {
+    return false;
+  }
+  if (st.nlink < 2) return false;
+  for (let n = 0; n < 16; n++) {
+    try {
+      if (lstatSync(join(inbox, numberedName(claimed.name, n))).ino === st.ino) {
+        unlinkSync(claimed.path);
+        return true;
+      }
+    } catch {
+      // not under this name
+    }
+  }
+  return false;
 }
 
 function exists(path: string): boolean {

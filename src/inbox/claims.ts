@@ -44,6 +44,11 @@ export class Claims {
     this.dir = join(stateDir, 'claimed', instanceId);
   }
 
+  /** The inbox folder claims come from. */
+  get inbox(): string {
+    return this.dirs.inbox;
+  }
+
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
   }

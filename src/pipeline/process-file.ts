@@ -14,6 +14,7 @@ import { parseCsv } from '../operators/parse-csv.js';
 import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
+import { outputMode } from '../sinks/atomic-file.js';
 import { csvFileSink } from '../sinks/csv-file.js';
 import { RejectsFile } from '../sinks/rejects-file.js';
 import type { RowSink, SinkResult, StagedOutput } from '../sinks/sink.js';
@@ -35,6 +36,8 @@ export interface SinkFile {
   claimId: string;
   /** The input's field delimiter (a tab for .tsv): a CSV output's default. */
   delimiter: string;
+  /** The mode the output file gets (see PipelineSettings.mode). */
+  mode: number;
 }
 
 export interface PipelineSettings {
@@ -68,6 +71,10 @@ export interface PipelineSettings {
   hash?: boolean;
   /** A header with more columns fails the file (TOO_MANY_COLUMNS). Default 10000. */
   maxColumns?: number;
+  /** The mode of outputs and rejects; default the input's, at most 0640. */
+  mode?: number;
+  /** Take an input with more than one hard link (default: HARDLINK_REFUSED). */
+  allowHardLinks?: boolean;
 }
 
 export interface PipelineHooks {
@@ -124,7 +131,8 @@ export async function processFile(
   signal?: AbortSignal,
 ): Promise<FileReport> {
   const started = performance.now();
-  const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag };
+  // outputs are never more readable than their input: its mode, at most 0640 (or output.mode); the umask applies
+  const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag, mode: settings.mode ?? outputMode(path) };
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
   const rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
   const rejectCodes: Record<string, number> = {};
@@ -144,7 +152,7 @@ export async function processFile(
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
     sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' }) ?? csvFileSink(settings.outDir, name, fileOpts));
-    const opened = openInput(path, name);
+    const opened = openInput(path, name, settings.allowHardLinks === true);
     const { fd } = opened;
     before = opened.st;
     let lastRead: Promise<unknown> = Promise.resolve();
@@ -269,7 +277,7 @@ function checkUnchanged(path: string, name: string, before: Stats): void {
  * Opens the input without following links and refuses anything but a regular file, without blocking (a
  * FIFO opened with O_NONBLOCK returns at once). Synchronous: a name operation (see fs/no-clobber.ts).
  */
-function openInput(path: string, name: string): { fd: number; st: Stats } {
+function openInput(path: string, name: string, allowHardLinks: boolean): { fd: number; st: Stats } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -289,6 +297,11 @@ function openInput(path: string, name: string): { fd: number; st: Stats } {
   if (!st.isFile()) {
     closeSync(fd);
     throw new SluiceError('NOT_REGULAR_FILE', 'the input is not a regular file', { file: name });
+  }
+  // a hard link into the inbox could make sluice copy out a file its dropper could not read
+  if (st.nlink > 1 && !allowHardLinks) {
+    closeSync(fd);
+    throw new SluiceError('HARDLINK_REFUSED', `the input has ${st.nlink} hard links; sluice takes only files with one (input.allowHardLinks: true allows more)`, { file: name });
   }
   return { fd, st };
 }

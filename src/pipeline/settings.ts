@@ -20,9 +20,12 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     }
     throw err;
   }
-  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns } = p.input;
+  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns, allowHardLinks } = p.input;
+  const mode = p.output.format !== 'postgres' && p.output.mode !== undefined ? Number.parseInt(p.output.mode, 8) : undefined;
   return {
     maxColumns,
+    allowHardLinks,
+    ...(mode === undefined ? {} : { mode }),
     pipeline: p.name,
     outDir: cfg.out,
     rejectsDir: cfg.rejects,

@@ -1,5 +1,5 @@
 // A file written under a hidden temporary name and published whole, without replacing anything.
-import { closeSync, constants, fstatSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
@@ -15,6 +15,18 @@ export interface AtomicFileOptions {
   tempTag?: string;
   /** Compress what is written (each write becomes one gzip member; gunzip reads them as one stream). */
   gzip?: boolean;
+  /** The file's mode (the umask applies). Default 0640. */
+  mode?: number;
+}
+
+/** The mode outputs get from an input: its permission bits, at most 0640 (never more readable than it). */
+export function outputMode(inputPath: string): number {
+  try {
+    const st = lstatSync(inputPath);
+    return st.isFile() ? st.mode & 0o640 : 0o640;
+  } catch {
+    return 0o640; // opening it will fail, with its own error
+  }
 }
 
 /** The prefix of every temporary file sluice writes; `.sluice-<tag>-…` is a dotfile consumers skip. */
@@ -33,12 +45,12 @@ export class AtomicFile {
     private readonly gzip: boolean,
   ) {}
 
-  /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640, umask applies), exclusively. */
+  /** Creates `dir/.sluice-<tag>-<random>-<name>.tmp` (mode 0640 unless told, umask applies), exclusively. */
   static async create(dir: string, name: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
     // the name is only there for people looking at the folder: shortened to keep the whole within NAME_MAX
     const prefix = `${TEMP_PREFIX}${options.tempTag ?? 'x'}-${randomHex(8)}-`;
     const tempPath = join(dir, `${prefix}${fitName(name, NAME_MAX - Buffer.byteLength(prefix) - 4)}.tmp`);
-    const fd = await openAsync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o640);
+    const fd = await openAsync(tempPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, options.mode ?? 0o640);
     return new AtomicFile(fd, tempPath, dir, name, options.fsync ?? true, options.gzip ?? false);
   }
 

@@ -39,7 +39,7 @@ export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: File
     const dir = join(place.outDir, dirname(rel));
     const name = rel.slice(rel.lastIndexOf('/') + 1);
     if (rel.includes('/')) await mkdir(dir, { recursive: true });
-    const fileOpts = { tempTag: file.tempTag, fsync: file.fsync, gzip: output.gzip };
+    const fileOpts = { tempTag: file.tempTag, fsync: file.fsync, gzip: output.gzip, mode: file.mode };
     if (output.format === 'ndjson') return ndjsonFileSink(dir, name, fileOpts);
     return csvFileSink(dir, name, {
       ...fileOpts,

@@ -1,7 +1,7 @@
 // The hostile-input corpus: each input's documented outcome, asserted exactly, through the real CLI.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
@@ -16,6 +16,37 @@ async function errorCode(name: string): Promise<string> {
 }
 
 describe('hostile inputs', () => {
+  it('gives outputs, rejects and error files no more access than their input (or output.mode); refuses a hard-linked input', async () => {
+    d = await makeDirs();
+    const bad = 'a,b\n1,2\n3\n';
+    await writeFile(join(d.watch, 'private.csv'), bad, { mode: 0o600 });
+    await chmod(join(d.watch, 'private.csv'), 0o600);
+    await writeFile(join(d.watch, 'shared.csv'), bad);
+    await chmod(join(d.watch, 'shared.csv'), 0o644);
+    await writeFile(join(d.watch, 'bin.csv'), Buffer.from([1, 0, 2]));
+    await chmod(join(d.watch, 'bin.csv'), 0o600);
+    await writeFile(join(d.root, 'secret.csv'), 'a\n1\n');
+    await link(join(d.root, 'secret.csv'), join(d.watch, 'linked.csv'));
+    const r = await once();
+    expect(r.code).toBe(1);
+    const mode = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
+    expect(await mode(join(d.out, 'private.csv'))).toBe(0o600);
+    expect(await mode(join(d.rejects, 'private.rejects.csv'))).toBe(0o600);
+    expect(await mode(join(d.out, 'shared.csv'))).toBe(0o640);
+    expect(await mode(join(d.failed, 'bin.csv.error.json'))).toBe(0o600);
+    expect(await errorCode('linked.csv')).toBe('HARDLINK_REFUSED');
+    expect(await list(d.out)).toEqual(['private.csv', 'shared.csv']);
+    // output.mode sets it; allowHardLinks takes the link
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, 'pipelines:\n  - name: p\n    input: { allowHardLinks: true }\n    output: { format: csv, mode: "0604" }\n');
+    await writeFile(join(d.root, 'other.csv'), 'a\n1\n');
+    await link(join(d.root, 'other.csv'), join(d.watch, 'other.csv'));
+    const r2 = await runCli(['run', '--once', '--config', cfg, ...dirFlags(d)]);
+    expect(r2.code).toBe(0);
+    expect(await readFile(join(d.out, 'other.csv'), 'utf8')).toBe('a\n1\n');
+    expect(await mode(join(d.out, 'other.csv'))).toBe(0o604 & ~process.umask());
+  });
+
   it('fails JSON with FORMAT_UNSUPPORTED instead of "succeeding" as a CSV of junk rows; a CSV whose header starts with a bracket is CSV', async () => {
     d = await makeDirs();
     await writeFile(join(d.watch, 'array.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');

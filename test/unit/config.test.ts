@@ -32,7 +32,7 @@ describe('loadConfig', () => {
       {
         name: 'default',
         match: ['*'],
-        input: { quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000 },
+        input: { quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false },
         steps: [{ dropNulls: { how: 'any', nullValues: [''], trim: false } }],
         output: { format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false },
       },

@@ -1,6 +1,6 @@
 // Instances, adoption and recovery without the CLI: several instances of one process stand for several
 // processes (open file description locks conflict within a process too).
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,6 +118,9 @@ describe('recover', () => {
     const ledger = new Ledger(state, false);
     const committer = new Committer(claims, ledger, { archive: join(root, 'archive'), failed: join(root, 'failed') }, false);
     writeFileSync(join(claims.dir, 'aaa1-redo.csv'), 'x\n1\n');
+    // put back in the inbox when the process died: linked there, its claim not yet unlinked
+    writeFileSync(join(claims.dir, 'aaa3-back.csv'), 'x\n3\n');
+    linkSync(join(claims.dir, 'aaa3-back.csv'), join(root, 'watch', 'back.csv'));
     writeFileSync(join(claims.dir, 'aaa2-lost.csv'), 'x\n2\n');
     const staged = { tmp: join(root, 'out', `.sluice-${me.id}~aaa2-00-lost.csv.tmp`), dir: join(root, 'out'), name: 'lost.csv', ino: 1, bytes: 4 };
     writeFileSync(join(claims.dir, 'aaa2.commit.json'), JSON.stringify({ claimId: 'aaa2', file: 'lost.csv', pipeline: 'default', outcome: 'succeeded', input: { ino: 0, size: 4 }, staged: [{ role: 'output', file: staged, rows: 1 }], rows: { read: 1, written: 1, filtered: 0, rejected: 0 }, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1 }));
@@ -135,5 +138,6 @@ describe('recover', () => {
     expect(readdirSync(join(root, 'failed')).sort()).toEqual(['lost.csv', 'lost.csv.error.json']);
     expect(JSON.parse(readFileSync(join(root, 'failed', 'lost.csv.error.json'), 'utf8'))).toMatchObject({ code: 'RECOVERY_FAILED', file: 'lost.csv' });
     expect(readdirSync(claims.dir)).toEqual(['aaa1-redo.csv']);
+    expect(readdirSync(join(root, 'watch'))).toEqual(['back.csv']);
   });
 });
