@@ -168,7 +168,7 @@ export class Daemon {
     let recovered;
     try {
       this.logAdoptions(adoptions);
-      recovered = await recover(this.recoveryDeps(), { tempOwners: [instances.id, ...adoptions.map((a) => a.instance)], elsewhere: instances.othersClaimIds() });
+      recovered = await recover(this.recoveryDeps(), { tempOwners: [instances.id, ...adoptions.map((a) => a.instance)], elsewhere: instances.othersClaimIds(), adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])) });
     } finally {
       for (const a of adoptions) a.release();
     }
@@ -223,7 +223,10 @@ export class Daemon {
   /** A claimed file to process (again): queued, and put back in the inbox if the daemon stops before it starts. */
   private enqueueClaimed(claimed: ClaimedFile): void {
     this.queued.set(claimed.claimId, claimed);
-    this.jobs.next({ kind: 'claimed', claimed });
+    // ahead of the inbox's backlog: a claim (a restart's, or a dead instance's) has waited already, and
+    // behind thousands of queued names it would wait for all of them (a few per dead instance, so unbounded
+    // by the job loop's limit is still bounded)
+    void this.run({ kind: 'claimed', claimed }, true).catch((err: unknown) => this.log.error('internal error in the job loop', { error: String(err) }));
   }
 
   /**
@@ -242,7 +245,7 @@ export class Daemon {
         const only = new Set([...this.later, ...unfinished, ...adoptions.flatMap((a) => [...a.claimIds])]);
         if (only.size === 0 && adoptions.length === 0) return;
         this.later.clear();
-        recovered = await recover(this.recoveryDeps(), { only, tempOwners: adoptions.map((a) => a.instance), elsewhere: this.instances.othersClaimIds() });
+        recovered = await recover(this.recoveryDeps(), { only, tempOwners: adoptions.map((a) => a.instance), elsewhere: this.instances.othersClaimIds(), adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])) });
       } finally {
         for (const a of adoptions) a.release();
       }
@@ -309,9 +312,9 @@ export class Daemon {
    * soon as its rows are written, so the waits on the disk that follow (fsync of its outputs, the commit)
    * run beside the next files instead of holding their place.
    */
-  private async run(job: Job): Promise<void> {
+  private async run(job: Job, first = false): Promise<void> {
     if (job.kind === 'name' && this.diskFull !== undefined) await this.diskFull;
-    const slot = new Slot(this.parsing);
+    const slot = new Slot(this.parsing, first);
     await slot.acquire();
     let commit: (() => Promise<void>) | undefined;
     let finished: () => void;
@@ -752,10 +755,12 @@ export class Daemon {
 /** One file's hold on a permit of a semaphore: released at most once per acquire, whatever the path. */
 class Slot {
   private held = false;
-  constructor(private readonly permits: Semaphore) {}
+  /** `first`: its first acquire goes ahead of those waiting (see enqueueClaimed). */
+  constructor(private readonly permits: Semaphore, private first = false) {}
   async acquire(): Promise<void> {
     if (this.held) return;
-    await this.permits.acquire();
+    await this.permits.acquire(this.first);
+    this.first = false;
     this.held = true;
   }
   release(): void {
@@ -769,12 +774,13 @@ class Slot {
 class Semaphore {
   private waiting: Array<() => void> = [];
   constructor(private permits: number) {}
-  async acquire(): Promise<void> {
+  /** `first`: ahead of everyone waiting. */
+  async acquire(first = false): Promise<void> {
     if (this.permits > 0) {
       this.permits--;
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve) => (first ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
   }
   release(): void {
     const next = this.waiting.shift();

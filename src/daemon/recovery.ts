@@ -36,7 +36,7 @@ export interface Recovered {
  * this process holds the lock of); never those a remaining record still needs, nor those of claims held in
  * other instances' folders (`elsewhere`).
  */
-export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<string>; tempOwners: readonly string[]; elsewhere: ReadonlySet<string> }): Promise<Recovered> {
+export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<string>; tempOwners: readonly string[]; elsewhere: ReadonlySet<string>; adopted?: ReadonlySet<string> }): Promise<Recovered> {
   const { claims, committer, log } = deps;
   const redo: ClaimedFile[] = [];
   const later: ClaimedFile[] = [];
@@ -85,7 +85,7 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
       claims.forget(claimed);
       log.warn('finished putting back in the inbox a file a stop had interrupted', { file: claimed.name, claimId: claimed.claimId });
     } else if (exists(claimed.path)) {
-      log.warn('redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
+      log.warn(opts.adopted?.has(claimed.claimId) === true ? 'redoing a file an instance that died had claimed' : 'redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
       handled.add(claimed.claimId);
       redo.push(claimed);
     } else {

@@ -124,6 +124,31 @@ describe('instances sharing an inbox', () => {
     expect(r.find((x) => x.file === 'big.csv')!.instance).toBe(a.instance);
   });
 
+  it("a dead instance's claims go ahead of the survivor's backlog", async () => {
+    d = await makeDirs();
+    const cfg = await config();
+    const a = await Daemon.start(['--settle-ms', '0', '--config', cfg, ...dirFlags(d)]);
+    const data = big(200_000);
+    await drop({ 'big.csv': data });
+    await waitFor(async () => (await list(join(state(), 'claimed', a.instance))).some((e) => e.endsWith('-big.csv')), 'the first daemon to claim big.csv');
+    // paused, it holds big.csv for as long as the test needs (and a SIGKILL ends a paused process too)
+    a.child.kill('SIGSTOP');
+    // one parsing slot: a backlog of 1,000 small files queues behind it
+    const b = await Daemon.start(['--settle-ms', '0', '--concurrency', '1', '--config', cfg, ...dirFlags(d)]);
+    const files = smalls(1000);
+    await drop(files);
+    await waitFor(async () => (await list(d.archive)).length >= 5, 'the survivor to be busy with the backlog');
+    a.child.kill('SIGKILL');
+    await a.exited;
+    await waitFor(async () => (await list(d.archive)).length >= 1001, 'every input to be archived', 60_000);
+    expect((await b.stop()).code).toBe(0);
+    await expectExact([...Object.keys(files), 'big.csv'], { 'big.csv': data });
+    const order = (await receipts(state())).map((r) => r.file);
+    // adopted within a check (50 ms) and taken at the next free slot: far ahead of the queued names
+    expect(order.indexOf('big.csv')).toBeLessThan(500);
+    expect(b.logs().some((l) => l.msg === 'redoing a file an instance that died had claimed' && l.file === 'big.csv')).toBe(true);
+  });
+
   it('two overlapping --once runs on their defaults: both exit 0, every input exactly once', async () => {
     d = await makeDirs();
     const data = big(100_000);
