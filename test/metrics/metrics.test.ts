@@ -250,6 +250,24 @@ describe('metrics of a batch job and a crowded server', () => {
     expect(last.summary).toMatch(/^2 files: 2 succeeded, 0 failed; rows: 9 read = 5 written \+ 2 filtered \+ 2 rejected; /);
   });
 
+  it('counts the files that wait for a sink that is down (sluice_files_waiting_for_sink), with sluice_sink_up at 0', async () => {
+    d = await makeDirs();
+    const port = await freePort();
+    const dbPort = await freePort(); // nothing listens there
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(cfg, `pipelines:\n  - name: db\n    output: { format: postgres, table: t, url: "postgres://u@127.0.0.1:${dbPort}/x" }\n`);
+    const daemon = await Daemon.start(['--settle-ms', '0', '--config', cfg, ...dirFlags(d).slice(0, -2), '--metrics-port', String(port)]);
+    const before = (await scrape(port)).body;
+    expect(sample(before, 'sluice_files_waiting_for_sink{pipeline="db"}')).toBe(0);
+    await drop('a.csv', GOOD);
+    await drop('b.csv', GOOD);
+    await waitFor(async () => sample((await scrape(port)).body, 'sluice_files_waiting_for_sink{pipeline="db"}') === 2, 'two files waiting for the database');
+    expect(sample((await scrape(port)).body, 'sluice_sink_up{pipeline="db"}')).toBe(0);
+    expect((await daemon.stop()).code).toBe(0);
+    // on the stop, the waiting files went back to the inbox
+    expect(await list(d.watch)).toEqual(['a.csv', 'b.csv']);
+  });
+
   it('1,100 idle connections under a 1,024 file limit do not stop files from being processed or /healthz from answering', async () => {
     d = await makeDirs();
     const port = await freePort();
