@@ -96,7 +96,7 @@ export const inputSchema = z
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
     maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
     maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
-    allowHardLinks: z.boolean().default(false).describe('Take inputs with more than one hard link; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read).'),
+    allowHardLinks: z.boolean().default(false).describe("Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken."),
   })
   .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');

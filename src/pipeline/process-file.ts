@@ -298,10 +298,11 @@ function openInput(path: string, name: string, allowHardLinks: boolean): { fd: n
     closeSync(fd);
     throw new SluiceError('NOT_REGULAR_FILE', 'the input is not a regular file', { file: name });
   }
-  // a hard link into the inbox could make sluice copy out a file its dropper could not read
-  if (st.nlink > 1 && !allowHardLinks) {
+  // a hard link into the inbox could make sluice copy out a file its dropper could not read: one to a
+  // file of another user is refused (a link to one's own file, `ln big.csv watch/` to spare a copy, is not)
+  if (st.nlink > 1 && !allowHardLinks && st.uid !== process.getuid?.()) {
     closeSync(fd);
-    throw new SluiceError('HARDLINK_REFUSED', `the input has ${st.nlink} hard links; sluice takes only files with one (input.allowHardLinks: true allows more)`, { file: name });
+    throw new SluiceError('HARDLINK_REFUSED', `the input has ${st.nlink} hard links and belongs to another user (uid ${st.uid}); input.allowHardLinks: true takes it`, { file: name });
   }
   return { fd, st };
 }
