@@ -2,7 +2,7 @@
 // tsc has built dist/ for the library API. One file instead of some 600 modules: `sluice` starts in about
 // 0.27 s instead of 0.41 s on this project's machine, with 15 MB less memory (docs/small-files.md). What is
 // loaded only on demand (the PostgreSQL sink, the metrics server) stays in chunks under dist/chunks/.
-import { rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { build } from 'esbuild';
 
@@ -26,3 +26,5 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+// the bin runs as a program (its shebang): a fresh clone's build is executable too
+chmodSync(resolve(root, 'dist/cli.js'), 0o755);
