@@ -18,8 +18,9 @@ export interface MetricsServerOptions {
 const MAX_LOOP_DELAY_MS = 2000;
 
 /**
- * Connections held at most. One more makes the oldest idle one (no request in progress) close: open idle
- * connections never use up the process's file descriptors, and a probe arriving among them gets through.
+ * Connections held at most. One more makes an idle one (no request in progress) close, see
+ * limitConnections: open idle connections never use up the process's file descriptors, and a probe
+ * arriving among them gets through.
  */
 const MAX_CONNECTIONS = 128;
 
@@ -82,31 +83,54 @@ export class MetricsServer {
   }
 }
 
-/** Keeps at most `max` connections, closing the oldest idle one when a new one comes (see MAX_CONNECTIONS). */
+/**
+ * Keeps at most `max` connections. One more closes, in this order of preference: the oldest connection that
+ * has been silent (no request yet) for longer than a moment; else the oldest idle keep-alive one; else the
+ * oldest silent one. One in a request is never closed, and the newcomer only when every other is: a probe
+ * arriving after a flood gets through, and one arriving before it has sent its request by the time the
+ * flood reaches it.
+ */
 function limitConnections(server: Server, max: number): void {
-  const idle = new Set<Socket>(); // in the order they became idle
+  const GRACE_MS = 200;
+  const idle = new Map<Socket, { since: number; used: boolean }>(); // in the order they became idle
   const evicted = new WeakSet<Socket>();
   let open = 0;
+  const evict = (socket: Socket): void => {
+    idle.delete(socket);
+    // its close event comes later: counted gone now
+    evicted.add(socket);
+    open--;
+    socket.destroy();
+  };
   server.on('connection', (socket: Socket) => {
     open++;
-    idle.add(socket);
+    idle.set(socket, { since: Date.now(), used: false });
     socket.once('close', () => {
       idle.delete(socket);
       if (!evicted.has(socket)) open--;
     });
-    while (open > max && idle.size > 0) {
-      const oldest = idle.values().next().value!;
-      idle.delete(oldest);
-      // its close event comes later: counted gone now
-      evicted.add(oldest);
-      open--;
-      oldest.destroy();
+    if (open <= max) return;
+    const now = Date.now();
+    // the oldest silent one past the grace; else the oldest idle keep-alive one; else the oldest silent
+    // one however young: the newcomer is the likeliest real client (a flood is older than the probe in it)
+    let used: Socket | undefined;
+    let young: Socket | undefined;
+    let victim: Socket | undefined;
+    for (const [s, st] of idle) {
+      if (s === socket) continue;
+      if (!st.used && now - st.since > GRACE_MS) {
+        victim = s;
+        break;
+      }
+      if (st.used) used ??= s;
+      else young ??= s;
     }
+    evict(victim ?? used ?? young ?? socket);
   });
   server.on('request', (req, res) => {
     idle.delete(req.socket);
     res.once('finish', () => {
-      if (!req.socket.destroyed) idle.add(req.socket);
+      if (!req.socket.destroyed) idle.set(req.socket, { since: Date.now(), used: true });
     });
   });
   // idle sockets also end by the timeouts above; a server's own idle timeout covers a silent one

@@ -39,7 +39,8 @@ afterEach(async () => {
 });
 
 async function scrape(port: number, path = '/metrics'): Promise<{ status: number; body: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`);
+  // bounded: a server that does not answer fails the test with a reason instead of hanging it
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(15_000) });
   return { status: r.status, body: await r.text() };
 }
 
@@ -278,22 +279,29 @@ describe('metrics of a batch job and a crowded server', () => {
     await waitFor(() => out.includes('"sluice started"'), 'the daemon to start');
     // two helper processes hold 550 idle connections each (no request sent)
     const holders = [0, 1].map(() => {
-      const c = spawn(process.execPath, ['-e', `const net = require('net'); let n = 0;
-        for (let i = 0; i < 550; i++) { const s = net.connect(${port}, '127.0.0.1', () => { if (++n === 550) console.log('connected'); }); s.on('error', () => {}); }
+      // in waves of 50, each awaited (connected, or closed by the server): no wave overflows the listen backlog
+      const c = spawn(process.execPath, ['-e', `const net = require('net');
+        const one = () => new Promise((res) => { const s = net.connect(${port}, '127.0.0.1', res); s.on('error', res); s.on('close', res); });
+        (async () => { for (let w = 0; w < 11; w++) await Promise.all(Array.from({ length: 50 }, one)); console.log('connected'); })();
         setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
       return c;
     });
     try {
-      await Promise.all(holders.map((c) => new Promise<void>((res) => c.stdout!.on('data', (b: Buffer) => b.toString().includes('connected') && res()))));
+      let connected = 0;
+      for (const c of holders) c.stdout!.on('data', (b: Buffer) => void (b.toString().includes('connected') && connected++));
+      await waitFor(() => connected === 2, 'the 1,100 idle connections to be made');
       await drop('x.csv', GOOD);
       await waitFor(async () => (await list(d.archive)).includes('x.csv'), 'x.csv to be processed among the idle connections');
-      const h = await scrape(port, '/healthz');
+      const h = await scrape(port, '/healthz').catch((e: unknown) => { throw new Error(`healthz: ${String(e)}`); });
       expect(h.status).toBe(200);
       expect((await scrape(port, '/metrics')).body).toContain('sluice_files_total{pipeline="default",outcome="succeeded"} 1');
     } finally {
       for (const c of holders) c.kill('SIGKILL');
     }
     child.kill('SIGTERM');
-    expect(await new Promise((r) => child!.once('close', r))).toBe(0);
+    let code: number | null | undefined;
+    child.once('close', (c) => (code = c));
+    await waitFor(() => code !== undefined, 'the daemon to stop on SIGTERM');
+    expect(code).toBe(0);
   });
 });
