@@ -163,6 +163,10 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'help' || values.help) {
     const topic = command === 'help' ? args[0] : command;
     if (command === 'help' && args.length > 1) return usage('help takes at most one command');
+    if (topic === 'help') {
+      process.stdout.write('Usage:\n  sluice help [COMMAND]                this help, or one command\'s\n');
+      return EXIT.OK;
+    }
     if (topic !== undefined && ALLOWED[topic] === undefined) return usage(`help: unknown command ${JSON.stringify(topic)}${hintFor(topic)}`);
     process.stdout.write(topic === undefined ? HELP : commandHelp(topic));
     return EXIT.OK;
@@ -262,6 +266,7 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 }
 
 async function runDaemon(values: Values): Promise<number> {
+  catchSignals();
   const cfg = loadFromFlags(values);
   const once = values.once === true;
   const progress = once ? progressOn(process.stderr) : progressOn(NOT_A_TERMINAL);
@@ -330,10 +335,10 @@ function summary(d: Daemon, exitCode: number, startedAt: Date): Record<string, u
   const mbPerSecond = seconds > 0 ? t.bytesRead / 1e6 / seconds : 0;
   const r = t.rows;
   const words =
-    `${t.succeeded + t.failed} files: ${t.succeeded} succeeded, ${t.failed} failed; ` +
+    `${t.succeeded + t.failed} files: ${t.succeeded} succeeded, ${t.failed} failed${d.unfinished > 0 ? `, ${d.unfinished} left in the inbox` : ''}; ` +
     `rows: ${r.read} read = ${r.written} written + ${r.filtered} filtered + ${r.rejected} rejected; ` +
     `${(t.bytesRead / 1e6).toFixed(1)} MB read in ${seconds.toFixed(2)} s (${mbPerSecond.toFixed(1)} MB/s); exit ${exitCode}`;
-  return { summary: words, files: { succeeded: t.succeeded, failed: t.failed }, rows: { ...r }, bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, seconds: Number(seconds.toFixed(3)), mbPerSecond: Number(mbPerSecond.toFixed(2)), exitCode };
+  return { summary: words, files: { succeeded: t.succeeded, failed: t.failed, leftInInbox: d.unfinished }, rows: { ...r }, bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, seconds: Number(seconds.toFixed(3)), mbPerSecond: Number(mbPerSecond.toFixed(2)), exitCode };
 }
 
 /**
@@ -355,6 +360,20 @@ async function reloadConfig(daemon: Daemon, log: Logger, values: Values): Promis
   }
 }
 
+/** Signals caught from the start of `run`, before there is a daemon to give them to. */
+const caught: NodeJS.Signals[] = [];
+let signalTaker: ((sig: NodeJS.Signals) => void) | undefined;
+
+/** From now on SIGTERM, SIGINT and SIGHUP never have their default effect (ending the process). */
+function catchSignals(): void {
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => (signalTaker === undefined ? caught.push(sig) : signalTaker(sig)));
+}
+
+function takeSignals(taker: (sig: NodeJS.Signals) => void): void {
+  signalTaker = taker;
+  for (const sig of caught.splice(0)) taker(sig);
+}
+
 async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: () => Promise<void>, afterStart: () => void): Promise<number> {
   // signals are taken from the start: one that comes while the daemon starts drains it once it has started.
   // The first drains (no new files; those in progress finish within the drain timeout, or go back to the
@@ -370,15 +389,15 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: 
     stopped = started.then(() => daemon.stop(now), () => undefined);
     signalled();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
   // SIGHUP reloads, as nginx, Prometheus and Vector do; one after another, never at once
   let reloading = Promise.resolve();
-  process.on('SIGHUP', () => {
+  const onHangup = (): void => {
     log.info('SIGHUP received: reloading the configuration');
     reloading = reloading.then(() => started.then(reload, () => undefined));
-  });
+  };
   const started = daemon.start();
+  // signals that came before (while the configuration was read, the metrics server started) are taken now
+  takeSignals((sig) => (sig === 'SIGHUP' ? onHangup() : onSignal(sig)));
   await started;
   afterStart();
   const finished = once ? daemon.finished().then(() => 'finished' as const) : new Promise<never>(() => undefined);

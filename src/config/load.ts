@@ -156,7 +156,8 @@ function unwrapUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
 function formatIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
-    const hints = issue.keys.map((k) => closest(k, SETTING_NAMES)).filter((h): h is string => h !== undefined);
+    // a setting of another kind of output (gzip under postgres) is said so, not "did you mean gzip"
+    const hints = issue.keys.map((k) => closest(k, SETTING_NAMES)).filter((h, i): h is string => h !== undefined && h !== issue.keys[i]);
     return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}${hints.length > 0 ? ` (did you mean ${hints.join(', ')}?)` : ''}`;
   }
   const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
@@ -185,7 +186,8 @@ const SETTING_NAMES: readonly string[] = (() => {
 /** The name in `names` closest to `word` (edit distance at most 2, or a third of its length), if any. */
 export function closest(word: string, names: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  // at most 2 edits (a third of the word for long ones), and fewer than the word's length
+  let bestDistance = Math.min(Math.max(2, Math.floor(word.length / 3)) + 1, word.length);
   for (const n of names) {
     const d = editDistance(word.toLowerCase(), n.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [n, d];

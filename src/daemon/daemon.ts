@@ -57,7 +57,7 @@ export class Daemon {
   /** Claimed files queued and not yet started: put back in the inbox if the daemon stops first. */
   private readonly queued = new Map<string, ClaimedFile>();
   /** Pipelines whose database is unreachable, with the files waiting for it. */
-  private readonly down = new Map<string, { jobs: Job[]; delay: number; timer?: NodeJS.Timeout; giveUp?: NodeJS.Timeout; gaveUp?: boolean }>();
+  private readonly down = new Map<string, { jobs: Job[]; delay: number; output: PipelineConfig['output']; timer?: NodeJS.Timeout; giveUp?: NodeJS.Timeout; gaveUp?: boolean }>();
   /** Files being read and parsed: `concurrency` at once (see run). */
   private readonly parsing: Semaphore;
   private readonly jobs = new Subject<Job>();
@@ -111,7 +111,41 @@ export class Daemon {
     const settings = await buildSettings(merged);
     this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines };
     this.cfg = merged;
+    await this.rerouteWaiting();
     return kept;
+  }
+
+  /**
+   * After a reload: files waiting for a pipeline's sink that the new configuration changed or removed are
+   * routed again (a fixed URL, another output). Only a claim with a commit record keeps waiting for the old
+   * database, which alone can say whether its load committed.
+   */
+  private async rerouteWaiting(): Promise<void> {
+    for (const [name, d] of [...this.down]) {
+      const now = this.pipes.configs.find((p) => p.name === name);
+      if (d.gaveUp === true || (now !== undefined && JSON.stringify(now.output) === JSON.stringify(d.output))) continue;
+      const stay: Job[] = [];
+      const go: Job[] = [];
+      for (const j of d.jobs) (j.kind === 'claimed' && (await this.committer.pending(j.claimed).catch(() => undefined)) !== undefined ? stay : go).push(j);
+      this.log.info('the configuration changed a pipeline whose sink was down: its waiting files are routed again', { pipeline: name, files: go.length, ...(stay.length > 0 ? { waitingForTheOldDatabase: stay.length } : {}) });
+      this.down.delete(name);
+      this.hooks.onSinkUp?.(name, true);
+      this.hooks.onSinkWaiting?.(name, 0);
+      d.jobs = stay;
+      if (stay.length > 0) this.down.set(`${name} (before the reload)`, d);
+      else {
+        // retired: its probe loop ends (a probe in flight sees it)
+        d.gaveUp = true;
+        clearTimeout(d.timer);
+        clearTimeout(d.giveUp);
+      }
+      for (const j of go) {
+        if (j.kind === 'claimed') {
+          this.parked.delete(`claim:${j.claimed.claimId}`);
+          this.enqueueClaimed(j.claimed);
+        } else this.jobs.next(j);
+      }
+    }
   }
 
   /** Files that failed so far. */
@@ -575,7 +609,7 @@ export class Daemon {
     }
     let d = this.down.get(pipeline.name);
     if (d === undefined) {
-      d = { jobs: [], delay: this.cfg.retry.backoffMs };
+      d = { jobs: [], delay: this.cfg.retry.backoffMs, output: pipeline.output };
       this.down.set(pipeline.name, d);
       this.hooks.onSinkUp?.(pipeline.name, false);
       // why, in the driver's words: the code and host:port (pg's messages never hold a password)
@@ -595,7 +629,8 @@ export class Daemon {
         if (out.format === 'postgres' && (await (await import('../sinks/postgres.js')).probe(out))) {
           if (gaveUp()) return;
           clearTimeout(state.giveUp);
-          this.down.delete(pipeline.name);
+          // by identity: after a reload this entry may wait under another key, and a new one under its name
+          for (const [k, v] of this.down) if (v === state) this.down.delete(k);
           this.hooks.onSinkUp?.(pipeline.name, true);
           this.hooks.onSinkWaiting?.(pipeline.name, 0);
           this.log.info('the database is back: loading the waiting files', { pipeline: pipeline.name, files: state.jobs.length });

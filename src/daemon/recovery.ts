@@ -201,6 +201,17 @@ function finishPutBack(claimed: ClaimedFile, inbox: string): boolean {
     return false;
   }
   if (st.nlink < 2) return false;
+  // a name that is not UTF-8 went back under its own bytes
+  if (claimed.nameHex !== undefined) {
+    try {
+      if (lstatSync(Buffer.concat([Buffer.from(`${inbox}/`), Buffer.from(claimed.nameHex, 'hex')])).ino === st.ino) {
+        unlinkSync(claimed.path);
+        return true;
+      }
+    } catch {
+      // not there: look under its escaped name too
+    }
+  }
   for (let n = 0; n < 16; n++) {
     try {
       if (lstatSync(join(inbox, numberedName(claimed.name, n))).ino === st.ino) {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, Daemon, dirFlags, type Dirs, list, makeDirs, waitFor } from './harness.js';
+import { cleanup, Daemon, dirFlags, type Dirs, freePort, list, makeDirs, waitFor } from './harness.js';
 
 let d: Dirs;
 afterEach(() => cleanup(d));
@@ -147,4 +147,22 @@ describe('SIGHUP', () => {
     expect(daemon.child.exitCode).toBeNull();
     expect((await daemon.stop()).code).toBe(0);
   });
+
+  it('a reload that changes the output of a pipeline whose database is down routes its waiting files again', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    const port = await freePort(); // nothing listens there
+    await writeFile(cfg, `pipelines:\n  - name: orders\n    output: { format: postgres, table: t, url: "postgres://u@127.0.0.1:${port}/x" }\n`);
+    const daemon = await Daemon.start(['--config', cfg, ...dirFlags(d), '--settle-ms', '0']);
+    await writeFile(join(d.root, 'a.csv'), 'id\n1\n');
+    await rename(join(d.root, 'a.csv'), join(d.watch, 'a.csv'));
+    await waitFor(() => daemon.logs().some((l) => l.msg === 'the database is unavailable: files of this pipeline wait until it is back'), 'a.csv to wait for the database');
+    await writeFile(cfg, 'pipelines:\n  - name: orders\n');
+    daemon.child.kill('SIGHUP');
+    await waitFor(() => exists(d.archive, 'a.csv'), 'a.csv to be routed again, to the CSV output');
+    expect(await readFile(join(d.out, 'a.csv'), 'utf8')).toBe('id\n1\n');
+    expect((await daemon.stop()).code).toBe(0);
+  });
+
 });
+
