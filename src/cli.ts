@@ -297,7 +297,7 @@ async function runDaemon(values: Values): Promise<number> {
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   let code: number;
   try {
-    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values), () => progress.start(() => ({ ...d.work, left: d.filesLeft })));
+    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values), () => progress.start(() => d.filesLeft));
   } finally {
     progress.stop();
     await server?.close();

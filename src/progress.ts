@@ -6,8 +6,9 @@ import type { DaemonHooks } from './daemon/daemon.js';
 
 export interface Progress {
   /** Hooks that feed the display. */
-  hooks: Pick<DaemonHooks, 'onBytesRead' | 'onBatchWritten'>;
-  start(work: () => { files: number; bytes: number; left: number }): void;
+  hooks: Pick<DaemonHooks, 'onBytesRead' | 'onBatchWritten' | 'onWorkFound'>;
+  /** Draws until stop; `left`: the files not done yet. */
+  start(left: () => number): void;
   stop(): void;
   /** Before a log line is written to the same terminal. */
   clearLine(): void;
@@ -22,6 +23,7 @@ export function progressOn(stream: NodeJS.WriteStream): Progress {
   let timer: NodeJS.Timeout | undefined;
   let startedAt = 0;
   let active = false;
+  const work = { files: 0, bytes: 0 };
   const bar = new SingleBar({
     stream,
     format: '{bar} {percentage}% | {done}/{totalMB} MB | {rows} rows, {rate} rows/s | ETA {eta_formatted} | {left} files left',
@@ -39,14 +41,14 @@ export function progressOn(stream: NodeJS.WriteStream): Progress {
     hooks: {
       onBytesRead: (n) => void (bytes += n),
       onBatchWritten: (n) => void (rows += n),
+      onWorkFound: (files, total) => Object.assign(work, { files, bytes: total }),
     },
-    start(work) {
-      const w = work();
-      if (w.files === 0) return;
+    start(left) {
+      if (work.files === 0) return;
       startedAt = Date.now();
-      bar.start(Math.max(1, w.bytes), 0, { ...payload(w.left), totalMB: (w.bytes / 1e6).toFixed(1) });
+      bar.start(Math.max(1, work.bytes), 0, { ...payload(left()), totalMB: (work.bytes / 1e6).toFixed(1) });
       active = true;
-      timer = setInterval(() => bar.update(Math.min(bytes, Math.max(1, w.bytes)), payload(work().left)), 200);
+      timer = setInterval(() => bar.update(Math.min(bytes, Math.max(1, work.bytes)), payload(left())), 200);
       timer.unref();
     },
     stop() {

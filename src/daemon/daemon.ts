@@ -32,6 +32,8 @@ export interface DaemonHooks extends PipelineHooks {
   onSinkUp?: (pipeline: string, up: boolean) => void;
   /** This instance adopted `claims` claims of instances that died. */
   onAdopted?: (claims: number) => void;
+  /** --once: the files it found to do, and their bytes (for a progress display; sizes are taken only if set). */
+  onWorkFound?: (files: number, bytes: number) => void;
   /** `files` files of a pipeline wait for its sink to be reachable again. */
   onSinkWaiting?: (pipeline: string, files: number) => void;
 }
@@ -153,9 +155,6 @@ export class Daemon {
     return this.failedCount;
   }
 
-  /** --once: what the run found to do (files, and their bytes): for a progress display. */
-  readonly work = { files: 0, bytes: 0 };
-
   /** --once: files not done yet. */
   get filesLeft(): number {
     return this.pending?.size ?? 0;
@@ -214,15 +213,10 @@ export class Daemon {
     if (this.once) this.pending = new Set(recovered.redo.map((c) => `claim:${c.claimId}`));
     for (const claimed of recovered.redo) this.enqueueClaimed(claimed);
     if (this.once) {
-      for (const n of await this.inbox.scan()) {
-        this.pending!.add(n);
-        try {
-          this.work.bytes += lstatSync(join(this.cfg.watch, n)).size;
-        } catch {
-          // gone already, or a name that is not UTF-8: no size to count
-        }
-      }
-      this.work.files = this.pending!.size;
+      const found = await this.inbox.scan();
+      for (const n of found) this.pending!.add(n);
+      // their sizes only for someone who shows progress: a stat per file is not free with thousands
+      if (this.hooks.onWorkFound !== undefined) this.hooks.onWorkFound(this.pending!.size, found.reduce((sum, n) => sum + sizeOf(join(this.cfg.watch, n)), 0));
       if (this.pending!.size === 0) this.wake();
     } else {
       await this.inbox.start();
@@ -837,6 +831,15 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<boolean> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** A file's size, or 0 if it is gone (or has a name that is not UTF-8). */
+function sizeOf(path: string): number {
+  try {
+    return lstatSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 /** The settings of every pipeline of a configuration. */
