@@ -94,7 +94,10 @@ function freshDirs(name) {
 
 /** `sluice run` on its defaults, plus no settle time and no metrics server (several share one host). */
 function startDaemon(d, contender, onProcessed = () => undefined) {
-  const child = spawn(process.execPath, [CLI, 'run', '--settle-ms', '0', '--metrics-port', '0', ...d.flags], { cwd: d.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'run', '--settle-ms', '0', '--metrics-port', '0', ...d.flags], {
+    cwd: d.root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const p = { child, instance: undefined, processed: 0, stderr: '', lines: [], exit: undefined };
   let buf = '';
   child.stdout.setEncoding('utf8');
@@ -135,7 +138,7 @@ async function started(ps, contender, d) {
   const bad = ps.filter((p) => p.instance === undefined);
   if (!ok || bad.length > 0) {
     for (const p of ps) p.child.kill('SIGKILL');
-    throw new Error(`${contender}: a daemon did not start: ${bad.map((p) => JSON.stringify(p.exit) + ' ' + p.stderr).join('; ')} (${d.root})`);
+    throw new Error(`${contender}: a daemon did not start: ${bad.map((p) => `${JSON.stringify(p.exit)} ${p.stderr}`).join('; ')} (${d.root})`);
   }
   const ids = ps.map((p) => p.instance);
   if (new Set(ids).size !== ids.length) fail(`${contender}: two daemons took one instance id: ${ids.join(', ')}`, d.root);
@@ -179,7 +182,13 @@ function verify(d, names, contender, inputBytes) {
   const archive = readdirSync(d.archive).sort();
   if (!same(archive, want)) problems.push(`archive/ holds ${archive.length} files, expected the ${want.length} inputs`);
   const out = readdirSync(d.out).sort();
-  if (!same(out, want)) problems.push(`out/ holds ${out.length} entries (${out.filter((n) => !names.has(n)).slice(0, 5).join(', ')}${out.length > want.length ? ' …' : ''}), expected exactly the ${want.length} input names`);
+  if (!same(out, want))
+    problems.push(
+      `out/ holds ${out.length} entries (${out
+        .filter((n) => !names.has(n))
+        .slice(0, 5)
+        .join(', ')}${out.length > want.length ? ' …' : ''}), expected exactly the ${want.length} input names`,
+    );
   else {
     const wrong = want.filter((n) => statSync(join(d.out, n)).size !== inputBytes.length);
     if (wrong.length > 0) problems.push(`${wrong.length} outputs differ in size from their input (${wrong.slice(0, 3).join(', ')})`);
@@ -191,7 +200,10 @@ function verify(d, names, contender, inputBytes) {
   if (inbox.length > 0) problems.push(`the inbox still holds ${inbox.length} entries`);
   let receipts = [];
   try {
-    receipts = readFileSync(join(d.state, 'receipts.jsonl'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    receipts = readFileSync(join(d.state, 'receipts.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l));
   } catch (err) {
     problems.push(`receipts.jsonl: ${err.message}`);
   }
@@ -202,7 +214,9 @@ function verify(d, names, contender, inputBytes) {
   const extra = [...per.keys()].filter((f) => !names.has(f));
   const notOk = receipts.filter((r) => r.outcome !== 'succeeded');
   if (receipts.length !== want.length || dup.length + missing.length + extra.length + notOk.length > 0) {
-    problems.push(`${receipts.length} receipts for ${want.length} inputs (duplicated: ${dup.slice(0, 3).join(', ') || 'none'}; missing: ${missing.slice(0, 3).join(', ') || 'none'}; unknown: ${extra.slice(0, 3).join(', ') || 'none'}; not succeeded: ${notOk.length})`);
+    problems.push(
+      `${receipts.length} receipts for ${want.length} inputs (duplicated: ${dup.slice(0, 3).join(', ') || 'none'}; missing: ${missing.slice(0, 3).join(', ') || 'none'}; unknown: ${extra.slice(0, 3).join(', ') || 'none'}; not succeeded: ${notOk.length})`,
+    );
   }
   // after clean stops (and a dead instance adopted) the state folder holds the ledger only
   const left = walk(d.state).filter((f) => f !== 'receipts.jsonl');
@@ -235,7 +249,16 @@ async function smallRun(count, round) {
   for (const n of names) renameSync(join(d.stage, n), join(d.watch, n));
   const renamed = now() - t0;
   const done = await until(() => total >= FILES || ps.some((p) => p.exit !== undefined), 300_000, 20);
-  if (!done || total < FILES) fail(`${contender}: only ${total} of ${FILES} files processed (${ps.filter((p) => p.exit).map((p) => `${p.instance} exited ${JSON.stringify(p.exit)}`).join(', ') || 'timeout'})`, d.root);
+  if (!done || total < FILES)
+    fail(
+      `${contender}: only ${total} of ${FILES} files processed (${
+        ps
+          .filter((p) => p.exit)
+          .map((p) => `${p.instance} exited ${JSON.stringify(p.exit)}`)
+          .join(', ') || 'timeout'
+      })`,
+      d.root,
+    );
   // the log line comes after the move to archive/: archive/ must hold them all now
   const archived = readdirSync(d.archive).length;
   if (archived !== FILES) fail(`${contender}: ${total} "file processed" lines but ${archived} files in archive/`, d.root);
@@ -277,7 +300,9 @@ async function killRun(round) {
   const CLAIMED = /^[0-9a-z]+-(.+)$/s;
   const heldNow = () => {
     try {
-      return readdirSync(claimDir).map((e) => CLAIMED.exec(e)?.[1]).filter((n) => n !== undefined);
+      return readdirSync(claimDir)
+        .map((e) => CLAIMED.exec(e)?.[1])
+        .filter((n) => n !== undefined);
     } catch {
       return [];
     }
@@ -303,14 +328,19 @@ async function killRun(round) {
   };
   const finished = await until(() => !existsSync(claimDir) && inArchive(), 120_000, 5);
   const seconds = (now() - t0) / 1000;
-  if (!finished) fail(`${contender}: 120 s after the kill, ${existsSync(claimDir) ? `${claimDir} still exists (${readdirSync(claimDir).join(', ')})` : 'its claim folder is gone'}, held files archived: ${[...held].filter((n) => existsSync(join(d.archive, n))).length}/${held.size}`, d.root);
+  if (!finished)
+    fail(
+      `${contender}: 120 s after the kill, ${existsSync(claimDir) ? `${claimDir} still exists (${readdirSync(claimDir).join(', ')})` : 'its claim folder is gone'}, held files archived: ${[...held].filter((n) => existsSync(join(d.archive, n))).length}/${held.size}`,
+      d.root,
+    );
   const all = await until(() => readdirSync(d.archive).length >= names.size || b.exit !== undefined, 300_000, 20);
   if (!all) fail(`${contender}: only ${readdirSync(d.archive).length} of ${names.size} files archived`, d.root);
   await stop(b, contender, d);
   const adoptedLine = b.lines.find((l) => l.msg === 'adopted the claims of instances that died');
   const adoptedAfter = adoptedLine === undefined ? undefined : (adoptedLine.at - t0) / 1000;
   if (adoptedLine === undefined) fail(`${contender}: the survivor never logged that it adopted ${a.instance}'s claims`, d.root);
-  else if (JSON.stringify(adoptedLine.instances) !== JSON.stringify([a.instance])) fail(`${contender}: adopted ${JSON.stringify(adoptedLine.instances)}, expected [${a.instance}]`, d.root);
+  else if (JSON.stringify(adoptedLine.instances) !== JSON.stringify([a.instance]))
+    fail(`${contender}: adopted ${JSON.stringify(adoptedLine.instances)}, expected [${a.instance}]`, d.root);
   // when the held files were finished (by the survivor's log, read to its end), and how many other files it finished first
   const heldDone = [...held].map((n) => processedAt.get(n)).filter((t) => t !== undefined && t > t0);
   const firstHeld = heldDone.length === 0 ? undefined : Math.min(...heldDone);
@@ -353,13 +383,17 @@ const median = (xs) => {
 };
 const fmt = (k, v) => (k.includes('files/s') ? v.toFixed(0) : v.toFixed(2));
 console.log(`\nsmall files: ${FILES} files of 20 rows (gen.mjs 20 0) renamed at once into running daemons, first rename to last "file processed"`);
-console.log(`takeover: ${BIG_FILES} files of ${BIG_ROWS} rows, 2 daemons, the first SIGKILLed once it holds a claim: kill to its claim folder gone and its files archived`);
-console.log(`daemons: sluice run --settle-ms 0 --metrics-port 0 (otherwise defaults: no --instance-id, instances.checkMs 1000, concurrency ${availableParallelism()})\n`);
+console.log(
+  `takeover: ${BIG_FILES} files of ${BIG_ROWS} rows, 2 daemons, the first SIGKILLed once it holds a claim: kill to its claim folder gone and its files archived`,
+);
+console.log(
+  `daemons: sluice run --settle-ms 0 --metrics-port 0 (otherwise defaults: no --instance-id, instances.checkMs 1000, concurrency ${availableParallelism()})\n`,
+);
 console.log('| contender | median | min | max | runs |');
 console.log('|---|---:|---:|---:|---:|');
 for (const [k, xs] of results) console.log(`| ${k} | ${fmt(k, median(xs))} | ${fmt(k, Math.min(...xs))} | ${fmt(k, Math.max(...xs))} | ${xs.length} |`);
 if (notes.size > 0) {
-  console.log('\nwarn/error lines in the daemons\' logs (count over all runs):');
+  console.log("\nwarn/error lines in the daemons' logs (count over all runs):");
   for (const [k, n] of notes) console.log(`  ${k}: ${n}`);
 }
 console.log(`\n${cmd}: ${((now() - started0) / 1000).toFixed(0)} s`);

@@ -70,7 +70,9 @@ function main() {
   console.log('| sink | rows | input | peak RSS | wall | input rate | rows/s |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
-    console.log(`| ${r.mode} | ${r.rows.toLocaleString('en')} | ${r.inputMB} MB | ${r.peakRssMB} MB | ${r.seconds} s | ${r.inputMBps} MB/s | ${r.rowsPerSec.toLocaleString('en')} |`);
+    console.log(
+      `| ${r.mode} | ${r.rows.toLocaleString('en')} | ${r.inputMB} MB | ${r.peakRssMB} MB | ${r.seconds} s | ${r.inputMBps} MB/s | ${r.rowsPerSec.toLocaleString('en')} |`,
+    );
   }
   const worst = Math.max(...results.map((r) => r.peakRssMB));
   console.log(`\nworst peak RSS: ${worst} MB (target < 150 MB)`);
@@ -121,7 +123,24 @@ function timed(argv) {
 function runCli(input) {
   const d = workDirs(input);
   try {
-    const r = timed([process.execPath, join(root, 'dist/cli.js'), 'run', '--once', '--watch', d.watch, '--out', d.out, '--rejects', d.rejects, '--archive', d.archive, '--failed', d.failed, '--metrics-port', '0']);
+    const r = timed([
+      process.execPath,
+      join(root, 'dist/cli.js'),
+      'run',
+      '--once',
+      '--watch',
+      d.watch,
+      '--out',
+      d.out,
+      '--rejects',
+      d.rejects,
+      '--archive',
+      d.archive,
+      '--failed',
+      d.failed,
+      '--metrics-port',
+      '0',
+    ]);
     if (!existsSync(join(d.out, 'input.csv'))) throw new Error('the CLI run left no output');
     return r;
   } finally {

@@ -25,10 +25,21 @@ async function once(withMetrics) {
   const hooks = metrics?.hooks() ?? {};
   const t0 = performance.now();
   // the daemon's defaults: dropna, batches of 1000, high-water mark 4096 (fsync off: disk noise is not the question)
-  const report = await lib.processFile(input, 'input.csv', {
-    outDir: out, rejectsDir: out, csv: {}, steps: [lib.dropNulls({ how: 'any' })],
-    batch: { size: 1000, maxWaitMs: 1000 }, highWaterMark: 4096, fsync: false, tempTag: 'bench',
-  }, hooks);
+  const report = await lib.processFile(
+    input,
+    'input.csv',
+    {
+      outDir: out,
+      rejectsDir: out,
+      csv: {},
+      steps: [lib.dropNulls({ how: 'any' })],
+      batch: { size: 1000, maxWaitMs: 1000 },
+      highWaterMark: 4096,
+      fsync: false,
+      tempTag: 'bench',
+    },
+    hooks,
+  );
   hooks.onFileDone?.(report);
   const seconds = (performance.now() - t0) / 1000;
   if (report.outcome !== 'succeeded') throw new Error(`failed: ${report.error?.message}`);

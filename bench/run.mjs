@@ -2,7 +2,7 @@
 // reference workload, alternating runs, then many small files into a running daemon. Prints medians.
 //   node bench/run.mjs [--rows 1000000] [--runs 5] [--files 10000] [--rate 500] [--skip-small] [--skip-large]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,7 +11,14 @@ const ROOT = resolve(import.meta.dirname, '..');
 // the repository's copy of the reference workload generator (test/fixtures/gen.mjs): a clone needs nothing else
 const GEN = resolve(ROOT, 'test/fixtures/gen.mjs');
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '5' }, files: { type: 'string', default: '10000' }, rate: { type: 'string', default: '500' }, 'skip-small': { type: 'boolean', default: false }, 'skip-large': { type: 'boolean', default: false } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    runs: { type: 'string', default: '5' },
+    files: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '500' },
+    'skip-small': { type: 'boolean', default: false },
+    'skip-large': { type: 'boolean', default: false },
+  },
 });
 if (!values['skip-large']) await large();
 if (!values['skip-small']) await smallFiles(Number(values.files), Number(values.rate));
@@ -72,7 +79,9 @@ async function smallFiles(n, rate) {
   rmSync(t, { recursive: true, force: true });
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))];
   console.log(`small files, burst: ${n} files of 20 rows renamed into a running daemon at once: ${burst.toFixed(0)} files/s`);
-  console.log(`small files, paced: ${n} files written and renamed at ${rate} files/s: drop-to-output latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms (settle time 2000 ms: p99 less settle ${pct(0.99) - 2000} ms)`);
+  console.log(
+    `small files, paced: ${n} files written and renamed at ${rate} files/s: drop-to-output latency p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms (settle time 2000 ms: p99 less settle ${pct(0.99) - 2000} ms)`,
+  );
 }
 
 async function large() {
@@ -84,7 +93,7 @@ async function large() {
   if (!existsSync(input)) writeFileSync(input, execFileSync(process.execPath, [GEN, String(rows), '5'], { maxBuffer: 2 ** 31 }));
   const mb = statSync(input).size / 1e6;
   const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import pandas'], { stdio: 'ignore' }).status === 0);
-  
+
   /** Runs a command under /usr/bin/time: wall seconds and peak RSS in MB. */
   function timed(cmd, args, env = {}) {
     const t0 = process.hrtime.bigint();
@@ -94,7 +103,7 @@ async function large() {
     const kb = Number(r.stderr.trim().split('\n').pop());
     return { wall, rss: kb / 1024 };
   }
-  
+
   function sluiceOnce(metrics = false) {
     const t = join(tmpdir(), `sluice-bench-${process.pid}`);
     rmSync(t, { recursive: true, force: true });
@@ -115,7 +124,7 @@ async function large() {
     bare: () => timed(process.execPath, [join(ROOT, 'bench/bare-pipeline.mjs'), input, out]),
   };
   if (python === undefined) console.log('python3 with pandas not found (Debian: apt-get install python3-pandas): pandas skipped');
-  
+
   const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
   for (const f of Object.values(contenders)) f(); // warm-up: page cache, module cache
   for (let i = 0; i < runs; i++) for (const [k, f] of Object.entries(contenders)) results[k].push(f());
@@ -125,7 +134,8 @@ async function large() {
   console.log(`workload: ${rows.toLocaleString('en')} rows, ${mb.toFixed(0)} MB (gen.mjs ${rows} 5), ${runs} alternating runs each, medians`);
   console.log('| contender | wall s | MB/s | rows/s | peak RSS MB |');
   console.log('|---|---:|---:|---:|---:|');
-  for (const [k, m] of Object.entries(med)) console.log(`| ${k} | ${m.wall.toFixed(2)} | ${(mb / m.wall).toFixed(0)} | ${Math.round(rows / m.wall).toLocaleString('en')} | ${m.rss.toFixed(0)} |`);
+  for (const [k, m] of Object.entries(med))
+    console.log(`| ${k} | ${m.wall.toFixed(2)} | ${(mb / m.wall).toFixed(0)} | ${Math.round(rows / m.wall).toLocaleString('en')} | ${m.rss.toFixed(0)} |`);
   if (med.pandas) console.log(`sluice / pandas: ${(med.sluice.wall / med.pandas.wall).toFixed(2)}`);
   console.log(`sluice / bare csv-parse pipeline: ${(med.sluice.wall / med.bare.wall).toFixed(2)}`);
   console.log(`metrics on / off: ${(med['sluice with metrics'].wall / med.sluice.wall).toFixed(2)} (counts are per batch and per file, never per row)`);

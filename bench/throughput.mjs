@@ -74,8 +74,12 @@ const median = (xs) => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const fmt = (x, d = 2) => x.toFixed(d);
-console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${fmt(totalmem() / 2 ** 30, 1)} GiB, Node ${process.version}${pandasVersion ? `, pandas ${pandasVersion}` : ''}`);
-console.log(`workload: ${rows.toLocaleString('en')} rows, ${fmt(mb, 0)} MB (gen.mjs ${rows} 5); ${runs} alternating rounds after a warm-up; medians (min-max wall)`);
+console.log(
+  `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${fmt(totalmem() / 2 ** 30, 1)} GiB, Node ${process.version}${pandasVersion ? `, pandas ${pandasVersion}` : ''}`,
+);
+console.log(
+  `workload: ${rows.toLocaleString('en')} rows, ${fmt(mb, 0)} MB (gen.mjs ${rows} 5); ${runs} alternating rounds after a warm-up; medians (min-max wall)`,
+);
 console.log('| contender | wall s | min-max | user s | sys s | MB/s | rows/s | peak RSS MB |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [k, rs] of Object.entries(results)) {
@@ -112,5 +116,7 @@ if (!values['skip-parse']) {
   if (fast[0].records !== slow[0].records) throw new Error('the readers disagree on the record count');
   const f = median(fast.map((r) => r.ms));
   const s = median(slow.map((r) => r.ms));
-  console.log(`parse alone (in process, 64 KiB chunks, median of 3): fast path ${fmt(f / 1000)} s (${fmt(mb / (f / 1000), 0)} MB/s), csv-parse ${fmt(s / 1000)} s (${fmt(mb / (s / 1000), 0)} MB/s), ratio ${fmt(f / s)}`);
+  console.log(
+    `parse alone (in process, 64 KiB chunks, median of 3): fast path ${fmt(f / 1000)} s (${fmt(mb / (f / 1000), 0)} MB/s), csv-parse ${fmt(s / 1000)} s (${fmt(mb / (s / 1000), 0)} MB/s), ratio ${fmt(f / s)}`,
+  );
 }

@@ -87,7 +87,22 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const RUN_ONLY = ['once', 'watch', 'out', 'rejects', 'archive', 'failed', 'state', 'concurrency', 'settle-ms', 'metrics-host', 'metrics-port', 'metrics-textfile', 'instance-id', 'max-wait'];
+const RUN_ONLY = [
+  'once',
+  'watch',
+  'out',
+  'rejects',
+  'archive',
+  'failed',
+  'state',
+  'concurrency',
+  'settle-ms',
+  'metrics-host',
+  'metrics-port',
+  'metrics-textfile',
+  'instance-id',
+  'max-wait',
+];
 const ALLOWED: Record<string, string[]> = {
   run: ['config', ...RUN_ONLY],
   validate: ['config'],
@@ -135,7 +150,10 @@ function argError(err: Error): string {
   const unknown = /Unknown option '(-{1,2})([^']*)'/.exec(err.message);
   if (unknown !== null) {
     const [, dashes, name] = unknown as unknown as [string, string, string];
-    const hint = dashes === '--' ? closest(name, Object.keys(OPTIONS)) : Object.entries(OPTIONS).find(([, o]) => 'short' in o && o.short.toLowerCase() === name.toLowerCase())?.[0];
+    const hint =
+      dashes === '--'
+        ? closest(name, Object.keys(OPTIONS))
+        : Object.entries(OPTIONS).find(([, o]) => 'short' in o && o.short.toLowerCase() === name.toLowerCase())?.[0];
     return `unknown option ${dashes}${name}${hint === undefined ? '' : ` (did you mean --${hint}?)`}`;
   }
   return err.message.replace(/\. To specify a positional argument.*$/, '');
@@ -147,7 +165,7 @@ function parse(argv: string[]) {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (err) {
@@ -164,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     const topic = command === 'help' ? args[0] : command;
     if (command === 'help' && args.length > 1) return usage('help takes at most one command');
     if (topic === 'help') {
-      process.stdout.write('Usage:\n  sluice help [COMMAND]                this help, or one command\'s\n');
+      process.stdout.write("Usage:\n  sluice help [COMMAND]                this help, or one command's\n");
       return EXIT.OK;
     }
     if (topic !== undefined && ALLOWED[topic] === undefined) return usage(`help: unknown command ${JSON.stringify(topic)}${hintFor(topic)}`);
@@ -238,7 +256,7 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
   if (args.length !== 1) return usage('preview: give exactly one FILE');
   const cfg = loadFromFlags(values);
   const rows = intFlag('rows', values.rows) ?? 10;
-  let r;
+  let r: Awaited<ReturnType<typeof preview>>;
   try {
     r = await preview(args[0]!, cfg, { pipeline: values.pipeline, rows });
   } catch (err) {
@@ -259,7 +277,9 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
   }
   if (r.header !== undefined) out.write(`${formatTable(r.header, r.rows)}\n`);
   const { read, written, filtered, rejected } = report.rows;
-  const codes = Object.entries(r.rejectCodes).map(([c, n]) => `${c} x${n}`).join(', ');
+  const codes = Object.entries(r.rejectCodes)
+    .map(([c, n]) => `${c} x${n}`)
+    .join(', ');
   out.write(`read ${read}, written ${written}, filtered ${filtered}, rejected ${rejected}${codes ? ` (${codes})` : ''}\n`);
   for (const rej of r.rejects) out.write(`  line ${rej.line}: ${rej.code}: ${rej.message}\n`);
   return EXIT.OK;
@@ -272,7 +292,15 @@ async function runDaemon(values: Values): Promise<number> {
   const progress = once ? progressOn(process.stderr) : progressOn(NOT_A_TERMINAL);
   const out = process.stdout;
   // log lines make way for the progress bar when both go to one terminal
-  const log = createLogger({ stream: Object.assign(Object.create(out) as NodeJS.WriteStream, { isTTY: out.isTTY, write: (chunk: string) => (progress.clearLine(), out.write(chunk)) }) });
+  const log = createLogger({
+    stream: Object.assign(Object.create(out) as NodeJS.WriteStream, {
+      isTTY: out.isTTY,
+      write: (chunk: string) => {
+        progress.clearLine();
+        return out.write(chunk);
+      },
+    }),
+  });
   const startedAt = new Date();
   let daemon: Daemon | undefined;
   let server: { close(): Promise<void>; address: { host: string; port: number } } | undefined;
@@ -297,7 +325,13 @@ async function runDaemon(values: Values): Promise<number> {
   if (server !== undefined) log.info('metrics server listening', { url: `http://${server.address.host}:${server.address.port}/metrics` });
   let code: number;
   try {
-    code = await runUntilDone(d, log, once, () => reloadConfig(d, log, values), () => progress.start(() => d.filesLeft));
+    code = await runUntilDone(
+      d,
+      log,
+      once,
+      () => reloadConfig(d, log, values),
+      () => progress.start(() => d.filesLeft),
+    );
   } finally {
     progress.stop();
     await server?.close();
@@ -323,7 +357,13 @@ function bothHooks(a: DaemonHooks, b: DaemonHooks): DaemonHooks {
   const out: Record<string, unknown> = { ...a };
   for (const [k, f] of Object.entries(b) as Array<[keyof DaemonHooks, (...args: unknown[]) => void]>) {
     const g = a[k] as ((...args: unknown[]) => void) | undefined;
-    out[k] = g === undefined ? f : (...args: unknown[]) => (g(...args), f(...args));
+    out[k] =
+      g === undefined
+        ? f
+        : (...args: unknown[]) => {
+            g(...args);
+            f(...args);
+          };
   }
   return out as DaemonHooks;
 }
@@ -338,7 +378,16 @@ function summary(d: Daemon, exitCode: number, startedAt: Date): Record<string, u
     `${t.succeeded + t.failed} files: ${t.succeeded} succeeded, ${t.failed} failed${d.unfinished > 0 ? `, ${d.unfinished} left in the inbox` : ''}; ` +
     `rows: ${r.read} read = ${r.written} written + ${r.filtered} filtered + ${r.rejected} rejected; ` +
     `${(t.bytesRead / 1e6).toFixed(1)} MB read in ${seconds.toFixed(2)} s (${mbPerSecond.toFixed(1)} MB/s); exit ${exitCode}`;
-  return { summary: words, files: { succeeded: t.succeeded, failed: t.failed, leftInInbox: d.unfinished }, rows: { ...r }, bytesRead: t.bytesRead, bytesWritten: t.bytesWritten, seconds: Number(seconds.toFixed(3)), mbPerSecond: Number(mbPerSecond.toFixed(2)), exitCode };
+  return {
+    summary: words,
+    files: { succeeded: t.succeeded, failed: t.failed, leftInInbox: d.unfinished },
+    rows: { ...r },
+    bytesRead: t.bytesRead,
+    bytesWritten: t.bytesWritten,
+    seconds: Number(seconds.toFixed(3)),
+    mbPerSecond: Number(mbPerSecond.toFixed(2)),
+    exitCode,
+  };
 }
 
 /**
@@ -356,7 +405,11 @@ async function reloadConfig(daemon: Daemon, log: Logger, values: Values): Promis
     });
   } catch (err) {
     const e = err instanceof SluiceError ? err : undefined;
-    log.error('configuration reload refused: running on unchanged', { code: e?.code ?? 'INTERNAL', error: err instanceof Error ? err.message : String(err), ...(e?.field === undefined ? {} : { field: e.field }) });
+    log.error('configuration reload refused: running on unchanged', {
+      code: e?.code ?? 'INTERNAL',
+      error: err instanceof Error ? err.message : String(err),
+      ...(e?.field === undefined ? {} : { field: e.field }),
+    });
   }
 }
 
@@ -386,7 +439,10 @@ async function runUntilDone(daemon: Daemon, log: Logger, once: boolean, reload: 
     signals++;
     log.info(signals === 1 ? 'signal received: draining' : 'second signal: aborting files in progress', { signal: sig });
     const now = signals > 1;
-    stopped = started.then(() => daemon.stop(now), () => undefined);
+    stopped = started.then(
+      () => daemon.stop(now),
+      () => undefined,
+    );
     signalled();
   };
   // SIGHUP reloads, as nginx, Prometheus and Vector do; one after another, never at once

@@ -4,11 +4,12 @@
 export const FILE_ERROR_CODES = {
   SYMLINK_REFUSED: 'The inbox entry is a symbolic link; sluice never follows links.',
   NOT_REGULAR_FILE: 'The inbox entry is not a regular file (directory, FIFO, socket or device).',
-  HARDLINK_REFUSED: "The input has more than one hard link and belongs to another user than sluice's (input.allowHardLinks: true takes it): a link into the inbox must not copy out a file its dropper could not read.",
+  HARDLINK_REFUSED:
+    "The input has more than one hard link and belongs to another user than sluice's (input.allowHardLinks: true takes it): a link into the inbox must not copy out a file its dropper could not read.",
   BINARY_FILE: 'The file holds NUL bytes: it is binary, not CSV text.',
   FORMAT_UNSUPPORTED: 'The file is in a format sluice does not read yet (JSON: an object or an array where a CSV header should be).',
-  UNKNOWN_COLUMN: 'An operator names a column that the file\'s header does not have.',
-  NO_PIPELINE: 'No pipeline\'s match globs match the file name.',
+  UNKNOWN_COLUMN: "An operator names a column that the file's header does not have.",
+  NO_PIPELINE: "No pipeline's match globs match the file name.",
   GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
   ENCODING_INVALID: 'The input is not valid text in its encoding (UTF-16: a lone surrogate or an odd byte at the end).',
   TOO_MANY_COLUMNS: 'The header has more columns than input.maxColumns allows.',

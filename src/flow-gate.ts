@@ -9,7 +9,10 @@ export class FlowGate {
   private readonly stallListeners = new Set<() => void>();
 
   /** @param highWaterMark the source pauses while this many rows or more are in flight */
-  constructor(readonly highWaterMark: number, private readonly onChange?: (delta: number) => void) {
+  constructor(
+    readonly highWaterMark: number,
+    private readonly onChange?: (delta: number) => void,
+  ) {
     if (!(highWaterMark >= 1)) throw new RangeError(`highWaterMark must be at least 1, got ${highWaterMark}`);
   }
 

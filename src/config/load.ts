@@ -131,9 +131,13 @@ export function parseConfig(raw: unknown, source?: string): z.output<typeof conf
   const shown = issues.filter((i) => !(i.code === 'custom' && unknownAt.has(formatPath(i.path))));
   const lines = [...new Set(shown.map(formatIssue))];
   const first = shown[0];
-  throw new SluiceError('CONFIG_INVALID', `${source === undefined ? 'invalid configuration' : `invalid configuration in ${source}`}:\n  ${lines.join('\n  ')}`, {
-    field: first === undefined ? undefined : formatPath(first.path),
-  });
+  throw new SluiceError(
+    'CONFIG_INVALID',
+    `${source === undefined ? 'invalid configuration' : `invalid configuration in ${source}`}:\n  ${lines.join('\n  ')}`,
+    {
+      field: first === undefined ? undefined : formatPath(first.path),
+    },
+  );
 }
 
 /**
@@ -143,12 +147,19 @@ export function parseConfig(raw: unknown, source?: string): z.output<typeof conf
 function unwrapUnion(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
   const u = issue as { code: string; errors?: z.core.$ZodIssue[][]; discriminator?: string };
   if (u.code !== 'invalid_union' || u.discriminator !== undefined || u.errors === undefined || u.errors.length === 0) return [issue];
-  const score = (branch: z.core.$ZodIssue[]): number => branch.length * 10 - Math.max(0, ...branch.map((i) => i.path.length)) + (branch.some((i) => i.code === 'invalid_type' && i.path.length === 0) ? 5 : 0);
+  const score = (branch: z.core.$ZodIssue[]): number =>
+    branch.length * 10 - Math.max(0, ...branch.map((i) => i.path.length)) + (branch.some((i) => i.code === 'invalid_type' && i.path.length === 0) ? 5 : 0);
   const best = [...u.errors].sort((a, b) => score(a) - score(b))[0]!;
   // several forms equally close (e.g. an enum or an object): say what each accepts
   const values = u.errors.flatMap((b) => b.flatMap((i) => (i.code === 'invalid_value' && i.path.length === 0 ? (i as { values: unknown[] }).values : [])));
   if (values.length > 0 && best.every((i) => i.path.length === 0)) {
-    return [{ ...issue, code: 'custom', message: `expected one of ${values.map((v) => JSON.stringify(v)).join('|')}${u.errors.some((b) => b.some((i) => i.code === 'invalid_type' && (i as { expected?: string }).expected === 'object')) ? ', or an object' : ''}` } as z.core.$ZodIssue];
+    return [
+      {
+        ...issue,
+        code: 'custom',
+        message: `expected one of ${values.map((v) => JSON.stringify(v)).join('|')}${u.errors.some((b) => b.some((i) => i.code === 'invalid_type' && (i as { expected?: string }).expected === 'object')) ? ', or an object' : ''}`,
+      } as z.core.$ZodIssue,
+    ];
   }
   return best.flatMap((i) => unwrapUnion({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
@@ -173,7 +184,10 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 const SETTING_NAMES: readonly string[] = (() => {
   const names = new Set<string>();
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
     if (typeof node !== 'object' || node === null) return;
     const props = (node as { properties?: Record<string, unknown> }).properties;
     if (props !== undefined) for (const k of Object.keys(props)) names.add(k);
@@ -228,7 +242,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
   const data: unknown = doc.toJS();
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new SluiceError('CONFIG_INVALID', `${path}: the top level must be a mapping of settings, got ${Array.isArray(data) ? 'a list' : typeof data}`, { file: path });
+    throw new SluiceError('CONFIG_INVALID', `${path}: the top level must be a mapping of settings, got ${Array.isArray(data) ? 'a list' : typeof data}`, {
+      file: path,
+    });
   }
   return data as Record<string, unknown>;
 }
@@ -253,7 +269,6 @@ function toNumber(value: string, name: string): number {
   if (!/^\d+$/.test(value)) throw new SluiceError('CONFIG_INVALID', `${name}: got ${JSON.stringify(value)}, expected a whole number`, { field: name });
   return Number(value);
 }
-
 
 /** An instance id as it may appear in file names. */
 export function sanitizeId(id: string): string {

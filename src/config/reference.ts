@@ -33,7 +33,15 @@ function walk(schema: Json, prefix: string, rows: string[], note: string): void 
     } else if (objects !== undefined && objects.length > 0) {
       rows.push(row(path, 'object', prop.default, String(prop.description ?? '')));
       const formats = objects.map((v) => (v.properties as Record<string, Json>).format?.const).filter((f) => f !== undefined);
-      if (formats.length > 0) rows.push(row(`${path}.format`, formats.map((f) => `\`${JSON.stringify(f)}\``).join(' \\| '), undefined, 'The output format; the settings below apply to the format in brackets.'));
+      if (formats.length > 0)
+        rows.push(
+          row(
+            `${path}.format`,
+            formats.map((f) => `\`${JSON.stringify(f)}\``).join(' \\| '),
+            undefined,
+            'The output format; the settings below apply to the format in brackets.',
+          ),
+        );
       for (const v of objects) {
         const format = ((v.properties as Record<string, Json>).format?.const as string | undefined) ?? '';
         walk(v, path, rows, format === '' ? note : `(${format}) `);

@@ -2,7 +2,8 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
-const dir = (what: string, def: string) => z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
+const dir = (what: string, def: string) =>
+  z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
 const int = (min: number) => z.number().int().min(min);
 /** A file mode as octal text, "0640" or "640". */
 const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"');
@@ -58,7 +59,9 @@ export const stepSchema = z
     dedupe: z
       .strictObject({
         columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).'),
-        maxKeys: int(1).default(5_000_000).describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
+        maxKeys: int(1)
+          .default(5_000_000)
+          .describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
       })
       .optional()
       .describe('Drop rows whose key was already seen in the file.'),
@@ -87,16 +90,29 @@ export const stepSchema = z
 export const inputSchema = z
   .strictObject({
     delimiter: z.string().min(1).optional().describe('Field delimiter; default `,`, or a tab for .tsv files.'),
-    quote: z.union([z.string().length(1), z.null()]).default('"').describe('Quote character; null turns quoting off.'),
-    escape: z.union([z.string().length(1), z.null()]).optional().describe('Escape character in quoted fields; default the quote itself.'),
+    quote: z
+      .union([z.string().length(1), z.null()])
+      .default('"')
+      .describe('Quote character; null turns quoting off.'),
+    escape: z
+      .union([z.string().length(1), z.null()])
+      .optional()
+      .describe('Escape character in quoted fields; default the quote itself.'),
     encoding: z
       .enum(['utf8', 'latin1', 'windows-1252', 'utf16le'])
       .default('utf8')
       .describe('Input encoding. utf8 is strict (invalid bytes reject the record); a UTF-16 BOM switches to UTF-16 by itself.'),
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
-    maxRecordSize: int(1).default(16 * 1024 * 1024).describe('Records larger than this many bytes are rejected.'),
+    maxRecordSize: int(1)
+      .default(16 * 1024 * 1024)
+      .describe('Records larger than this many bytes are rejected.'),
     maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
-    allowHardLinks: z.boolean().default(false).describe("Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken."),
+    allowHardLinks: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken.",
+      ),
   })
   .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
@@ -114,8 +130,18 @@ export const outputSchema = z
         .boolean()
         .default(false)
         .describe('Guard against formula injection in spreadsheets: a field starting with = + - @ tab or CR gets a leading quote character.'),
-      name: z.string().min(1).optional().describe('Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).'),
-      mode: fileMode.optional().describe('The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.'),
+      name: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).',
+        ),
+      mode: fileMode
+        .optional()
+        .describe(
+          'The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.',
+        ),
     }),
     z.strictObject({
       format: z.literal('postgres'),
@@ -125,7 +151,9 @@ export const outputSchema = z
         .string()
         .min(1)
         .optional()
-        .describe('A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.'),
+        .describe(
+          'A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.',
+        ),
       columns: z
         .union([z.array(z.string().min(1)).min(1), z.record(z.string(), z.string().min(1))])
         .optional()
@@ -136,7 +164,11 @@ export const outputSchema = z
       format: z.literal('ndjson'),
       gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
       name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
-      mode: fileMode.optional().describe('The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.'),
+      mode: fileMode
+        .optional()
+        .describe(
+          'The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.',
+        ),
     }),
   ])
   .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
@@ -149,7 +181,10 @@ export const pipelineSchema = z.strictObject({
     .describe('The pipeline name (a metrics label).'),
   match: z.array(z.string().min(1)).min(1).default(['*']).describe('Globs on the file name; the first pipeline that matches takes the file.'),
   input: inputSchema,
-  steps: z.array(stepSchema).describe('The operators each row goes through, in order.').default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
+  steps: z
+    .array(stepSchema)
+    .describe('The operators each row goes through, in order.')
+    .default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
   output: outputSchema,
 });
 
@@ -161,26 +196,47 @@ export const configSchema = z
     archive: dir('Inputs processed successfully', 'archive'),
     failed: dir('Inputs that failed, with .error.json', 'failed'),
     state: z.string().min(1).optional().describe('Claims, instance locks and the receipt ledger; default `.sluice` beside the inbox.'),
-    concurrency: int(1).default(availableParallelism()).describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
-    settleMs: int(0).default(2000).describe('A file must be unchanged this long (ms) before it is taken; with --once the default is 0 (files present are taken at once).'),
+    concurrency: int(1)
+      .default(availableParallelism())
+      .describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
+    settleMs: int(0)
+      .default(2000)
+      .describe('A file must be unchanged this long (ms) before it is taken; with --once the default is 0 (files present are taken at once).'),
     rescanMs: int(0).default(30_000).describe('Full inbox rescan period (ms); 0 turns it off.'),
-    poll: z.boolean().default(false).describe('Watch the inbox by polling instead of inotify (network filesystems). sluice also falls back to polling by itself when the inotify watch limit is reached.'),
+    poll: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Watch the inbox by polling instead of inotify (network filesystems). sluice also falls back to polling by itself when the inotify watch limit is reached.',
+      ),
     pollIntervalMs: int(10).default(1000).describe('Polling period (ms) when polling.'),
     instances: z
       .strictObject({
-        checkMs: int(10).default(1000).describe('How often (ms) a running instance tries the locks of the other instances in <state>/instances/; a lock it can take is a dead instance, whose claims it adopts and finishes.'),
+        checkMs: int(10)
+          .default(1000)
+          .describe(
+            'How often (ms) a running instance tries the locks of the other instances in <state>/instances/; a lock it can take is a dead instance, whose claims it adopts and finishes.',
+          ),
       })
       .default({ checkMs: 1000 })
       .describe('Several instances may share one inbox and state folder; each holds an operating-system lock for its life.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     maxWaitMs: int(0)
       .default(300_000)
-      .describe("A --once run waits this long (ms) at most for a sink that is down (a database), then puts its files back in the inbox and exits 3; a daemon waits as long as it takes."),
+      .describe(
+        'A --once run waits this long (ms) at most for a sink that is down (a database), then puts its files back in the inbox and exits 3; a daemon waits as long as it takes.',
+      ),
     metrics: z
       .strictObject({
         host: z.string().min(1).default('127.0.0.1').describe('Address the metrics server listens on.'),
         port: int(0).max(65535).default(9464).describe('0 turns the metrics server off. A --once run listens only when this (or --metrics-port) asks it to.'),
-        textfile: z.string().min(1).optional().describe("At the end of the run, write its metrics here in the Prometheus text format, atomically, for node_exporter's textfile collector (a name ending in .prom)."),
+        textfile: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "At the end of the run, write its metrics here in the Prometheus text format, atomically, for node_exporter's textfile collector (a name ending in .prom).",
+          ),
       })
       .default({ host: '127.0.0.1', port: 9464 }),
     batch: z
@@ -194,23 +250,32 @@ export const configSchema = z
         attempts: int(1).default(4).describe('Tries of a file whose output hits a disk error (full, I/O, permission) before it fails.'),
         backoffMs: int(1).default(1000).describe('Wait before the first retry (ms); each next wait is 4 times longer.'),
         diskCheckMs: int(1).default(5000).describe('While the disk is full, how often (ms) free space is checked.'),
-        minFreeBytes: int(0).default(64 * 1024 * 1024).describe('Claiming resumes when the output, rejects and state folders have this much free space.'),
+        minFreeBytes: int(0)
+          .default(64 * 1024 * 1024)
+          .describe('Claiming resumes when the output, rejects and state folders have this much free space.'),
       })
       .default({ attempts: 4, backoffMs: 1000, diskCheckMs: 5000, minFreeBytes: 64 * 1024 * 1024 })
       .describe('Retries of transient disk errors.'),
     highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
-    instanceId: z.string().min(1).optional().describe("This instance's name in claim paths; default the first free slot `<host name>-1`, `-2`, …; one held by a live process is a start error (INSTANCE_RUNNING)."),
+    instanceId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "This instance's name in claim paths; default the first free slot `<host name>-1`, `-2`, …; one held by a live process is a start error (INSTANCE_RUNNING).",
+      ),
     pipelines: z
-    .array(pipelineSchema)
-    .min(1)
-    .default([pipelineSchema.parse({ name: 'default' })])
-    .describe('The pipelines; the first whose `match` takes a file processes it. A file no pipeline matches goes to `failed/` (NO_PIPELINE).'),
+      .array(pipelineSchema)
+      .min(1)
+      .default([pipelineSchema.parse({ name: 'default' })])
+      .describe('The pipelines; the first whose `match` takes a file processes it. A file no pipeline matches goes to `failed/` (NO_PIPELINE).'),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Set<string>();
     cfg.pipelines.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'name'], message: `the name ${JSON.stringify(p.name)} is used twice`, input: p.name });
+      if (seen.has(p.name))
+        ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'name'], message: `the name ${JSON.stringify(p.name)} is used twice`, input: p.name });
       seen.add(p.name);
     });
   });

@@ -4,7 +4,6 @@
 // from that record on, to CsvRecordReader (csv-parse), so both give exactly the same records and rejects
 // (test/unit/fast-reader.test.ts proves it on a corpus and on fuzzed input).
 import { isUtf8 } from 'node:buffer';
-import { SluiceError } from '../errors.js';
 import { refuseNotCsv } from './not-csv.js';
 import { CsvRecordReader, DEFAULT_MAX_RECORD_SIZE, type CsvReadOptions, type RecordHandler } from './record-reader.js';
 
@@ -219,7 +218,7 @@ export class FastCsvReader {
             ncr = s.indexOf('\r', i);
             if (ncr === -1) ncr = n;
           }
-          let e = nd < nl ? nd : nl;
+          let e = Math.min(nd, nl);
           if (ncr < e) e = ncr;
           if (nq < i) {
             nq = s.indexOf('"', i);
@@ -268,7 +267,12 @@ export class FastCsvReader {
         this.width = fields.length;
         handler.record(fields, line, canonical ? raw : undefined);
       } else if (fields.length !== this.width) {
-        handler.reject(line, 'CSV_RECORD_INCONSISTENT_COLUMNS', `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`, Buffer.from(raw, 'utf8'));
+        handler.reject(
+          line,
+          'CSV_RECORD_INCONSISTENT_COLUMNS',
+          `line ${line}: expected ${this.width} fields as in the header, got ${fields.length}`,
+          Buffer.from(raw, 'utf8'),
+        );
       } else {
         handler.record(fields, line, canonical ? raw : undefined);
       }

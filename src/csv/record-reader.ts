@@ -2,7 +2,7 @@
 // source line, or rejections that carry the record's original bytes; it resynchronises after a bad record.
 import { isUtf8 } from 'node:buffer';
 import { Parser } from 'csv-parse';
-import { SluiceError, type RowErrorCode, ROW_ERROR_CODES } from '../errors.js';
+import { type RowErrorCode, ROW_ERROR_CODES } from '../errors.js';
 import { refuseNotCsv } from './not-csv.js';
 
 export interface CsvReadOptions {
@@ -85,7 +85,10 @@ export class CsvRecordReader {
   private skipInfo: { line: number; code: RowErrorCode; message: string } | undefined;
   private readonly push = (fields: string[]): void => this.onParsed(fields);
 
-  constructor(private readonly handler: RecordHandler, options: CsvReadOptions = {}) {
+  constructor(
+    private readonly handler: RecordHandler,
+    options: CsvReadOptions = {},
+  ) {
     this.opts = {
       delimiter: options.delimiter ?? ',',
       quote: options.quote === undefined ? '"' : options.quote,
@@ -176,11 +179,11 @@ export class CsvRecordReader {
   }
 
   private newParser(): CsvParseApi {
-    const { delimiter, quote, escape, encoding, maxRecordSize } = this.opts;
+    const { delimiter, quote, escape: escapeChar, encoding, maxRecordSize } = this.opts;
     const parser = new Parser({
       delimiter,
       quote: quote ?? false,
-      ...(escape === undefined ? {} : { escape: escape ?? false }),
+      ...(escapeChar === undefined ? {} : { escape: escapeChar ?? false }),
       encoding,
       relax_column_count: true,
       skip_empty_lines: false,

@@ -129,7 +129,9 @@ export class Committer {
       startedAt: record.startedAt,
       finishedAt: new Date().toISOString(),
       durationMs: Math.round(record.durationMs),
-      ...(record.error === undefined ? {} : { error: { code: record.error.code, message: record.error.message, ...(record.error.line === undefined ? {} : { line: record.error.line }) } }),
+      ...(record.error === undefined
+        ? {}
+        : { error: { code: record.error.code, message: record.error.message, ...(record.error.line === undefined ? {} : { line: record.error.line }) } }),
     };
     if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
@@ -154,7 +156,11 @@ export class Committer {
       instance: this.claims.instanceId,
       time: new Date().toISOString(),
     };
-    const file = await AtomicFile.create(dirname(input), name, { fsync: this.fsync, tempTag: `${this.claims.instanceId}~${c.claimId}`, mode: outputMode(input) });
+    const file = await AtomicFile.create(dirname(input), name, {
+      fsync: this.fsync,
+      tempTag: `${this.claims.instanceId}~${c.claimId}`,
+      mode: outputMode(input),
+    });
     try {
       await file.write(`${JSON.stringify(body, null, 2)}\n`);
       await file.commit();

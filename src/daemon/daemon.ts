@@ -59,7 +59,10 @@ export class Daemon {
   /** Claimed files queued and not yet started: put back in the inbox if the daemon stops first. */
   private readonly queued = new Map<string, ClaimedFile>();
   /** Pipelines whose database is unreachable, with the files waiting for it. */
-  private readonly down = new Map<string, { jobs: Job[]; delay: number; output: PipelineConfig['output']; timer?: NodeJS.Timeout; giveUp?: NodeJS.Timeout; gaveUp?: boolean }>();
+  private readonly down = new Map<
+    string,
+    { jobs: Job[]; delay: number; output: PipelineConfig['output']; timer?: NodeJS.Timeout; giveUp?: NodeJS.Timeout; gaveUp?: boolean }
+  >();
   /** Files being read and parsed: `concurrency` at once (see run). */
   private readonly parsing: Semaphore;
   private readonly jobs = new Subject<Job>();
@@ -107,7 +110,22 @@ export class Daemon {
    * watching, metrics) keep their running values; their names are returned.
    */
   async reload(next: SluiceConfig): Promise<string[]> {
-    const restartOnly = ['watch', 'out', 'rejects', 'archive', 'failed', 'state', 'instanceId', 'concurrency', 'settleMs', 'rescanMs', 'poll', 'pollIntervalMs', 'metrics', 'instances'] as const;
+    const restartOnly = [
+      'watch',
+      'out',
+      'rejects',
+      'archive',
+      'failed',
+      'state',
+      'instanceId',
+      'concurrency',
+      'settleMs',
+      'rescanMs',
+      'poll',
+      'pollIntervalMs',
+      'metrics',
+      'instances',
+    ] as const;
     const kept = restartOnly.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
     const merged: SluiceConfig = { ...next, ...Object.fromEntries(restartOnly.map((k) => [k, this.cfg[k]])) };
     const settings = await buildSettings(merged);
@@ -129,7 +147,11 @@ export class Daemon {
       const stay: Job[] = [];
       const go: Job[] = [];
       for (const j of d.jobs) (j.kind === 'claimed' && (await this.committer.pending(j.claimed).catch(() => undefined)) !== undefined ? stay : go).push(j);
-      this.log.info('the configuration changed a pipeline whose sink was down: its waiting files are routed again', { pipeline: name, files: go.length, ...(stay.length > 0 ? { waitingForTheOldDatabase: stay.length } : {}) });
+      this.log.info('the configuration changed a pipeline whose sink was down: its waiting files are routed again', {
+        pipeline: name,
+        files: go.length,
+        ...(stay.length > 0 ? { waitingForTheOldDatabase: stay.length } : {}),
+      });
       this.down.delete(name);
       this.hooks.onSinkUp?.(name, true);
       this.hooks.onSinkWaiting?.(name, 0);
@@ -198,10 +220,14 @@ export class Daemon {
     // everything in our folder is brought to an outcome
     instances.finishAdoptions(this.claims.dir);
     const adoptions = instances.adoptDead(this.claims.dir, this.adoptError);
-    let recovered;
+    let recovered: Awaited<ReturnType<typeof recover>>;
     try {
       this.logAdoptions(adoptions);
-      recovered = await recover(this.recoveryDeps(), { tempOwners: [instances.id, ...adoptions.map((a) => a.instance)], elsewhere: instances.othersClaimIds(), adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])) });
+      recovered = await recover(this.recoveryDeps(), {
+        tempOwners: [instances.id, ...adoptions.map((a) => a.instance)],
+        elsewhere: instances.othersClaimIds(),
+        adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])),
+      });
     } finally {
       for (const a of adoptions) a.release();
     }
@@ -216,7 +242,11 @@ export class Daemon {
       const found = await this.inbox.scan();
       for (const n of found) this.pending!.add(n);
       // their sizes only for someone who shows progress: a stat per file is not free with thousands
-      if (this.hooks.onWorkFound !== undefined) this.hooks.onWorkFound(this.pending!.size, found.reduce((sum, n) => sum + sizeOf(join(this.cfg.watch, n)), 0));
+      if (this.hooks.onWorkFound !== undefined)
+        this.hooks.onWorkFound(
+          this.pending!.size,
+          found.reduce((sum, n) => sum + sizeOf(join(this.cfg.watch, n)), 0),
+        );
       if (this.pending!.size === 0) this.wake();
     } else {
       await this.inbox.start();
@@ -229,7 +259,14 @@ export class Daemon {
       this.log.error('files left by an earlier run could not be finished now; they stay claimed for the next run', { claims: this.later.size });
     }
     this.ready = true;
-    this.log.info('sluice started', { watch: this.cfg.watch, out: this.cfg.out, concurrency: this.cfg.concurrency, mode: this.once ? 'once' : 'daemon', instance: instances.id, pipelines: this.cfg.pipelines.map((p) => p.name) });
+    this.log.info('sluice started', {
+      watch: this.cfg.watch,
+      out: this.cfg.out,
+      concurrency: this.cfg.concurrency,
+      mode: this.once ? 'once' : 'daemon',
+      instance: instances.id,
+      pipelines: this.cfg.pipelines.map((p) => p.name),
+    });
   }
 
   private readonly adoptError = (instance: string, err: unknown): void => {
@@ -267,13 +304,18 @@ export class Daemon {
     try {
       const unfinished = this.instances.finishAdoptions(this.claims.dir);
       const adoptions = this.instances.adoptDead(this.claims.dir, this.adoptError);
-      let recovered;
+      let recovered: Awaited<ReturnType<typeof recover>>;
       try {
         this.logAdoptions(adoptions);
         const only = new Set([...this.later, ...unfinished, ...adoptions.flatMap((a) => [...a.claimIds])]);
         if (only.size === 0 && adoptions.length === 0) return;
         this.later.clear();
-        recovered = await recover(this.recoveryDeps(), { only, tempOwners: adoptions.map((a) => a.instance), elsewhere: this.instances.othersClaimIds(), adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])) });
+        recovered = await recover(this.recoveryDeps(), {
+          only,
+          tempOwners: adoptions.map((a) => a.instance),
+          elsewhere: this.instances.othersClaimIds(),
+          adopted: new Set(adoptions.flatMap((a) => [...a.claimIds])),
+        });
       } finally {
         for (const a of adoptions) a.release();
       }
@@ -432,7 +474,8 @@ export class Daemon {
           this.log.info('file processed (its load had committed before an interruption)', { file: claimed.name, pipeline: p.name, archived: receipt.input });
         } catch (err) {
           if (isTransient(err)) throw err;
-          if (await failLeftover(this.recoveryDeps(), claimed, prior, `its committed load could not be finished: ${(err as Error).message}`)) this.failedCount++;
+          if (await failLeftover(this.recoveryDeps(), claimed, prior, `its committed load could not be finished: ${(err as Error).message}`))
+            this.failedCount++;
         }
         return;
       }
@@ -440,7 +483,16 @@ export class Daemon {
       await this.committer.discard(claimed, prior);
     }
     let report: FileReport;
-    const unprocessed = (error: SluiceError): FileReport => ({ name: claimed.name, pipeline: 'none', outcome: 'failed', rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, bytesRead: 0, bytesWritten: 0, durationMs: 0, error });
+    const unprocessed = (error: SluiceError): FileReport => ({
+      name: claimed.name,
+      pipeline: 'none',
+      outcome: 'failed',
+      rows: { read: 0, written: 0, filtered: 0, rejected: 0 },
+      bytesRead: 0,
+      bytesWritten: 0,
+      durationMs: 0,
+      error,
+    });
     if (claimed.nameHex !== undefined) {
       const message = `the file name is not valid UTF-8 (its bytes, in hex: ${claimed.nameHex}); it is kept as ${JSON.stringify(claimed.name)}, each invalid byte as %XX`;
       report = unprocessed(new SluiceError('NAME_INVALID', message, { file: claimed.name }));
@@ -472,19 +524,37 @@ export class Daemon {
       input: { ino: input.ino, size: input.size, ...(report.sha256 === undefined ? {} : { sha256: report.sha256 }) },
       staged: [
         ...(staged.output?.file === undefined ? [] : [{ role: 'output' as const, file: staged.output.file, rows: staged.output.rows }]),
-        ...(staged.output?.table === undefined ? [] : [{ role: 'output' as const, table: staged.output.table, rows: staged.output.rows, bytes: staged.output.bytes }]),
+        ...(staged.output?.table === undefined
+          ? []
+          : [{ role: 'output' as const, table: staged.output.table, rows: staged.output.rows, bytes: staged.output.bytes }]),
         ...(staged.rejects?.file === undefined ? [] : [{ role: 'rejects' as const, file: staged.rejects.file, rows: staged.rejects.rows }]),
       ],
       rows: report.rows,
       startedAt: startedAt.toISOString(),
       durationMs: report.durationMs,
       ...(staged.output?.publish === undefined ? {} : { db: true }),
-      ...(err === undefined ? {} : { error: { code: err.code, message: err.message, ...(err.line === undefined ? {} : { line: err.line }), ...(err.field === undefined ? {} : { field: err.field }), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
+      ...(err === undefined
+        ? {}
+        : {
+            error: {
+              code: err.code,
+              message: err.message,
+              ...(err.line === undefined ? {} : { line: err.line }),
+              ...(err.field === undefined ? {} : { field: err.field }),
+              ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}),
+            },
+          }),
     };
     return () => this.commitOutcome(claimed, record, report, staged, pipeline);
   }
 
-  private async commitOutcome(claimed: ClaimedFile, record: CommitRecord, report: FileReport, staged: NonNullable<FileReport['staged']>, pipeline: PipelineConfig | undefined): Promise<void> {
+  private async commitOutcome(
+    claimed: ClaimedFile,
+    record: CommitRecord,
+    report: FileReport,
+    staged: NonNullable<FileReport['staged']>,
+    pipeline: PipelineConfig | undefined,
+  ): Promise<void> {
     const err = report.error;
     failpoint('before-commit-record');
     let receipt: Receipt;
@@ -512,7 +582,11 @@ export class Daemon {
     const file = staged.output?.file;
     const renamed = published !== undefined && file !== undefined && !published.endsWith(`/${file.name}`);
     if (report.outcome === 'succeeded') {
-      this.log.info('file processed', { ...logFields(report), archived: receipt.input, ...(renamed ? { note: 'the output name was taken: published under a numbered name' } : {}) });
+      this.log.info('file processed', {
+        ...logFields(report),
+        archived: receipt.input,
+        ...(renamed ? { note: 'the output name was taken: published under a numbered name' } : {}),
+      });
     } else {
       this.failedCount++;
       this.log.error('file failed', { ...logFields(report), failed: receipt.input, code: err?.code, error: err?.message, line: err?.line });
@@ -547,7 +621,13 @@ export class Daemon {
     if (size !== record.input.size) {
       // a batch job says so in its exit code too
       this.failedCount++;
-      this.log.error('the input grew while it was committed: the archived file holds bytes the output does not', { file: record.file, code: 'INPUT_CHANGED', archived: receipt.input, readBytes: record.input.size, archivedBytes: size });
+      this.log.error('the input grew while it was committed: the archived file holds bytes the output does not', {
+        file: record.file,
+        code: 'INPUT_CHANGED',
+        archived: receipt.input,
+        readBytes: record.input.size,
+        archivedBytes: size,
+      });
     }
   }
 
@@ -580,13 +660,20 @@ export class Daemon {
       if (isDiskFull(errno)) this.pauseForDisk(report.input?.size ?? 0);
       // no parsing slot is held while waiting; the next attempt parses, so it takes one again
       slot.release();
-      if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
+      if (!(await abortableDelay(delay, signal)))
+        return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
       await slot.acquire();
     }
   }
 
   private async handleRefusedAtCommit(claimed: ClaimedFile, record: CommitRecord, e: SluiceError): Promise<void> {
-    const failed: CommitRecord = { ...record, outcome: 'failed', staged: [], rows: { read: 0, written: 0, filtered: 0, rejected: 0 }, error: { code: e.code, message: e.message, ...(e.line === undefined ? {} : { line: e.line }) } };
+    const failed: CommitRecord = {
+      ...record,
+      outcome: 'failed',
+      staged: [],
+      rows: { read: 0, written: 0, filtered: 0, rejected: 0 },
+      error: { code: e.code, message: e.message, ...(e.line === undefined ? {} : { line: e.line }) },
+    };
     delete failed.db;
     const receipt = await this.committer.commit(claimed, failed);
     this.failedCount++;
@@ -595,7 +682,10 @@ export class Daemon {
 
   /** The database of a pipeline is unreachable: its files wait (no slot held) until a probe succeeds. */
   private markDown(pipeline: PipelineConfig, job: Job, error?: SluiceError): void {
-    if (this.down.get(pipeline.name)?.gaveUp === true) return this.putBackWaiting(pipeline.name, [job]);
+    if (this.down.get(pipeline.name)?.gaveUp === true) {
+      this.putBackWaiting(pipeline.name, [job]);
+      return;
+    }
     if (this.once && job.kind === 'claimed') {
       // still to be done: the end of this attempt must not count it as finished
       this.pending?.add(`claim:${job.claimed.claimId}`);
@@ -647,7 +737,12 @@ export class Daemon {
     if (d === undefined) return;
     d.gaveUp = true;
     clearTimeout(d.timer);
-    this.log.error('the database stayed unavailable past --max-wait: its files go back to the inbox', { pipeline: name, code: 'SINK_UNAVAILABLE', maxWaitMs: this.cfg.maxWaitMs, files: d.jobs.length });
+    this.log.error('the database stayed unavailable past --max-wait: its files go back to the inbox', {
+      pipeline: name,
+      code: 'SINK_UNAVAILABLE',
+      maxWaitMs: this.cfg.maxWaitMs,
+      files: d.jobs.length,
+    });
     const jobs = d.jobs;
     d.jobs = [];
     this.putBackWaiting(name, jobs);
@@ -667,7 +762,8 @@ export class Daemon {
         // a record means the COMMIT's fate is unknown: it stays claimed, resolved by the next run
         if ((await this.committer.pending(j.claimed).catch(() => undefined)) === undefined) {
           const back = await this.claims.release(j.claimed).catch(() => undefined);
-          if (back !== undefined) this.log.warn('file put back in the inbox: its database stayed unavailable', { file: j.claimed.name, pipeline: name, inbox: back });
+          if (back !== undefined)
+            this.log.warn('file put back in the inbox: its database stayed unavailable', { file: j.claimed.name, pipeline: name, inbox: back });
         }
         this.done(key);
       }
@@ -720,7 +816,12 @@ export class Daemon {
     this.diskFull = new Promise<void>((resolve) => {
       const check = async (): Promise<void> => {
         const dirs = [this.cfg.out, this.cfg.rejects, this.cfg.state];
-        const space = await Promise.all(dirs.map(async (d) => { const s = await statfs(d); return { free: s.bavail * s.bsize, size: s.blocks * s.bsize }; })).catch(() => [{ free: 0, size: 0 }]);
+        const space = await Promise.all(
+          dirs.map(async (d) => {
+            const s = await statfs(d);
+            return { free: s.bavail * s.bsize, size: s.blocks * s.bsize };
+          }),
+        ).catch(() => [{ free: 0, size: 0 }]);
         const free = Math.min(...space.map((x) => x.free));
         const wanted = Math.min(this.cfg.retry.minFreeBytes, Math.max(this.diskNeed, 1024 * 1024), Math.min(...space.map((x) => x.size)) / 2);
         if (free >= wanted || this.stopping) {
@@ -780,12 +881,14 @@ export class Daemon {
   }
 }
 
-
 /** One file's hold on a permit of a semaphore: released at most once per acquire, whatever the path. */
 class Slot {
   private held = false;
   /** `first`: its first acquire goes ahead of those waiting (see enqueueClaimed). */
-  constructor(private readonly permits: Semaphore, private first = false) {}
+  constructor(
+    private readonly permits: Semaphore,
+    private first = false,
+  ) {}
   async acquire(): Promise<void> {
     if (this.held) return;
     await this.permits.acquire(this.first);
@@ -884,9 +987,15 @@ function logFields(r: FileReport): Record<string, unknown> {
 export async function prepareFolders(cfg: SluiceConfig, once = false): Promise<void> {
   const all = { watch: cfg.watch, out: cfg.out, rejects: cfg.rejects, archive: cfg.archive, failed: cfg.failed, state: cfg.state };
   if (once) {
-    const missing = (Object.entries(all) as Array<[keyof typeof all, string]>).filter(([key, dir]) => key !== 'state' && cfg.given.has(key) && !existsSync(dir));
+    const missing = (Object.entries(all) as Array<[keyof typeof all, string]>).filter(
+      ([key, dir]) => key !== 'state' && cfg.given.has(key) && !existsSync(dir),
+    );
     if (missing.length > 0) {
-      throw new SluiceError('DIR_MISSING', `${missing.map(([k, dir]) => `${k} folder ${dir}`).join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist (a --once run creates only the default folders)`, { field: missing[0]![0] });
+      throw new SluiceError(
+        'DIR_MISSING',
+        `${missing.map(([k, dir]) => `${k} folder ${dir}`).join(', ')} ${missing.length > 1 ? 'do' : 'does'} not exist (a --once run creates only the default folders)`,
+        { field: missing[0]![0] },
+      );
     }
   }
   const devs = new Map<string, number>();

@@ -51,7 +51,11 @@ export class Instances {
     if (explicit !== undefined) {
       const lock = FileLock.tryTake(join(dir, `${explicit}.lock`));
       if (lock === undefined) {
-        throw new SluiceError('INSTANCE_RUNNING', `instance ${explicit} is running (a live process holds ${join(dir, `${explicit}.lock`)}); give another --instance-id, or none to take a free one`, { field: 'instanceId' });
+        throw new SluiceError(
+          'INSTANCE_RUNNING',
+          `instance ${explicit} is running (a live process holds ${join(dir, `${explicit}.lock`)}); give another --instance-id, or none to take a free one`,
+          { field: 'instanceId' },
+        );
       }
       lock.describe(info(explicit));
       removeIfThere(join(dir, `${explicit}.json`));
@@ -182,7 +186,6 @@ export function instanceAlive(stateDir: string, id: string): boolean {
 function defaultBase(): string {
   return sanitizeId(hostname());
 }
-
 
 /** The claims of `from` moved into `to` (record temporaries dropped); `from` removed once empty. */
 function drainInto(from: string, to: string): Set<string> {

@@ -26,7 +26,10 @@ const TAIL_BYTES = 8 * 1024 * 1024;
 
 export class Ledger {
   readonly path: string;
-  constructor(stateDir: string, private readonly fsync: boolean) {
+  constructor(
+    stateDir: string,
+    private readonly fsync: boolean,
+  ) {
     this.path = join(stateDir, 'receipts.jsonl');
   }
 

@@ -36,7 +36,10 @@ export interface Recovered {
  * this process holds the lock of); never those a remaining record still needs, nor those of claims held in
  * other instances' folders (`elsewhere`).
  */
-export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<string>; tempOwners: readonly string[]; elsewhere: ReadonlySet<string>; adopted?: ReadonlySet<string> }): Promise<Recovered> {
+export async function recover(
+  deps: RecoveryDeps,
+  opts: { only?: ReadonlySet<string>; tempOwners: readonly string[]; elsewhere: ReadonlySet<string>; adopted?: ReadonlySet<string> },
+): Promise<Recovered> {
   const { claims, committer, log } = deps;
   const redo: ClaimedFile[] = [];
   const later: ClaimedFile[] = [];
@@ -85,7 +88,10 @@ export async function recover(deps: RecoveryDeps, opts: { only?: ReadonlySet<str
       claims.forget(claimed);
       log.warn('finished putting back in the inbox a file a stop had interrupted', { file: claimed.name, claimId: claimed.claimId });
     } else if (exists(claimed.path)) {
-      log.warn(opts.adopted?.has(claimed.claimId) === true ? 'redoing a file an instance that died had claimed' : 'redoing a file claimed before a stop', { file: claimed.name, claimId: claimed.claimId });
+      log.warn(opts.adopted?.has(claimed.claimId) === true ? 'redoing a file an instance that died had claimed' : 'redoing a file claimed before a stop', {
+        file: claimed.name,
+        claimId: claimed.claimId,
+      });
       handled.add(claimed.claimId);
       redo.push(claimed);
     } else {
@@ -137,7 +143,12 @@ export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, rec
     log.error('file failed', { file: claimed.name, failed: receipt.input, code: 'RECOVERY_FAILED', error: failed.error!.message });
     return true;
   } catch (err) {
-    log.error('a claim left by a crash could not be recovered; it stays claimed', { file: claimed.name, claimId: claimed.claimId, reason: why, error: String(err) });
+    log.error('a claim left by a crash could not be recovered; it stays claimed', {
+      file: claimed.name,
+      claimId: claimed.claimId,
+      reason: why,
+      error: String(err),
+    });
     return false;
   }
 }
@@ -167,7 +178,7 @@ function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
     return owners.has(instance) && !rules.elsewhere.has(claimId);
   };
   const walk = (dir: string, depth: number): void => {
-    let entries;
+    let entries: import('node:fs').Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
@@ -194,7 +205,7 @@ function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
  * died: its claim link goes, and the inbox's file is claimed again like any other. True if so.
  */
 function finishPutBack(claimed: ClaimedFile, inbox: string): boolean {
-  let st;
+  let st: import('node:fs').Stats;
   try {
     st = lstatSync(claimed.path);
   } catch {

@@ -32,7 +32,10 @@ export async function readStatus(cfg: SluiceConfig, recentCount = 10): Promise<S
   for (const e of await readdir(join(cfg.state, 'instances')).catch(() => [] as string[])) if (e.endsWith('.lock')) ids.add(e.slice(0, -5));
   const instances: Status['instances'] = [];
   for (const instance of [...ids].sort()) {
-    const info = await readFile(join(cfg.state, 'instances', `${instance}.lock`), 'utf8').then((t) => JSON.parse(t) as { pid?: number; host?: string; startedAt?: string }, (): { pid?: number; host?: string; startedAt?: string } => ({}));
+    const info = await readFile(join(cfg.state, 'instances', `${instance}.lock`), 'utf8').then(
+      (t) => JSON.parse(t) as { pid?: number; host?: string; startedAt?: string },
+      (): { pid?: number; host?: string; startedAt?: string } => ({}),
+    );
     const alive = instanceAlive(cfg.state, instance);
     instances.push({ instance, alive, ...(alive ? { pid: info.pid, host: info.host, startedAt: info.startedAt } : {}) });
   }
@@ -74,9 +77,14 @@ export function formatStatus(s: Status): string {
     `ledger ${s.ledger}: ${s.totals.succeeded} succeeded, ${s.totals.failed} failed; rows read ${s.totals.rows.read}, written ${s.totals.rows.written}, filtered ${s.totals.rows.filtered}, rejected ${s.totals.rows.rejected}`,
     `inbox: ${s.inbox.files} file(s) waiting${s.inbox.files > 0 ? `, oldest ${s.inbox.oldestAgeSeconds} s` : ''}`,
     `instances: ${s.instances.filter((i) => i.alive).length} running`,
-    ...s.instances.map((i) => `  ${i.instance}: ${i.alive ? `running (pid ${i.pid ?? '?'} on ${i.host ?? '?'} since ${i.startedAt ?? '?'})` : 'dead (its claims are adopted by the next instance to look)'}`),
+    ...s.instances.map(
+      (i) =>
+        `  ${i.instance}: ${i.alive ? `running (pid ${i.pid ?? '?'} on ${i.host ?? '?'} since ${i.startedAt ?? '?'})` : 'dead (its claims are adopted by the next instance to look)'}`,
+    ),
     `in progress: ${s.inProgress.length}`,
-    ...s.inProgress.map((p) => `  ${printableName(p.file)} (instance ${p.instance}, claim ${p.claimId}, ${p.ageSeconds} s${p.committing ? ', committing' : ''})`),
+    ...s.inProgress.map(
+      (p) => `  ${printableName(p.file)} (instance ${p.instance}, claim ${p.claimId}, ${p.ageSeconds} s${p.committing ? ', committing' : ''})`,
+    ),
     `recent:`,
     ...s.recent.map(
       (r) =>

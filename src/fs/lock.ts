@@ -42,7 +42,9 @@ export class FileLock {
         closeSync(fd);
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOLCK' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EINVAL') {
-          throw new SluiceError('LOCK_UNSUPPORTED', `cannot lock ${path} (${code}): the state folder must be on a filesystem with locks (local, or NFSv4)`, { cause: err });
+          throw new SluiceError('LOCK_UNSUPPORTED', `cannot lock ${path} (${code}): the state folder must be on a filesystem with locks (local, or NFSv4)`, {
+            cause: err,
+          });
         }
         throw err;
       }

@@ -56,8 +56,7 @@ export class Inbox {
     /** A file is ready; `raw`: the bytes of a name that is not valid UTF-8 (`name` is its escaped form). */
     private readonly onReady: (name: string, raw?: Buffer) => void,
     private readonly onGone: (name: string) => void = () => undefined,
-  ) {
-  }
+  ) {}
 
   /** Scans the folder, starts watching; resolves once the watcher is ready. Returns the names found. */
   async start(): Promise<string[]> {
@@ -162,10 +161,13 @@ export class Inbox {
       // look again soon rather than at the next full rescan (one retry pending at a time)
       if (!this.retrying) {
         this.retrying = true;
-        setTimeout(() => {
-          this.retrying = false;
-          void this.rescan();
-        }, Math.min(1000, this.opts.rescanMs || 1000)).unref();
+        setTimeout(
+          () => {
+            this.retrying = false;
+            void this.rescan();
+          },
+          Math.min(1000, this.opts.rescanMs || 1000),
+        ).unref();
       }
     }
   }
@@ -247,7 +249,7 @@ export class Inbox {
 
   /** Synchronous: an lstat takes microseconds, a thread-pool round trip several times more (fs/no-clobber.ts). */
   private check(name: string, c: Candidate, now: number): void {
-    let st;
+    let st: import('node:fs').Stats | undefined;
     try {
       st = lstatSync(join(this.opts.dir, name));
     } catch (err) {

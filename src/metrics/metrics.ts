@@ -40,15 +40,30 @@ export class SluiceMetrics {
     options: { version: string; pipelines: string[]; inbox?: () => InboxStats; defaultMetrics?: boolean },
   ) {
     const registers = [registry];
-    this.files = new Counter({ name: 'sluice_files_total', help: 'Files finished, by pipeline and outcome (succeeded or failed).', labelNames: ['pipeline', 'outcome'], registers });
+    this.files = new Counter({
+      name: 'sluice_files_total',
+      help: 'Files finished, by pipeline and outcome (succeeded or failed).',
+      labelNames: ['pipeline', 'outcome'],
+      registers,
+    });
     this.rows = new Counter({
       name: 'sluice_rows_total',
       help: 'Rows of finished files by stage: read = written + filtered + rejected for every file (a failed file counts none).',
       labelNames: ['pipeline', 'stage'],
       registers,
     });
-    this.bytesRead = new Counter({ name: 'sluice_bytes_read_total', help: 'Bytes read from input files (as stored, before decompression).', labelNames: ['pipeline'], registers });
-    this.bytesWritten = new Counter({ name: 'sluice_bytes_written_total', help: 'Bytes written to outputs and rejects files, or sent to a database.', labelNames: ['pipeline'], registers });
+    this.bytesRead = new Counter({
+      name: 'sluice_bytes_read_total',
+      help: 'Bytes read from input files (as stored, before decompression).',
+      labelNames: ['pipeline'],
+      registers,
+    });
+    this.bytesWritten = new Counter({
+      name: 'sluice_bytes_written_total',
+      help: 'Bytes written to outputs and rejects files, or sent to a database.',
+      labelNames: ['pipeline'],
+      registers,
+    });
     this.fileDuration = new Histogram({
       name: 'sluice_file_duration_seconds',
       help: 'Time to process one file, from claim to outcome.',
@@ -63,7 +78,13 @@ export class SluiceMetrics {
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     });
-    this.batchRows = new Histogram({ name: 'sluice_batch_rows', help: 'Rows per written batch.', labelNames: ['pipeline'], buckets: [1, 10, 100, 500, 1000, 5000, 10000], registers });
+    this.batchRows = new Histogram({
+      name: 'sluice_batch_rows',
+      help: 'Rows per written batch.',
+      labelNames: ['pipeline'],
+      buckets: [1, 10, 100, 500, 1000, 5000, 10000],
+      registers,
+    });
     const inFlight = this.inFlight;
     this.filesInFlight = new Gauge({
       name: 'sluice_files_in_flight',
@@ -98,11 +119,30 @@ export class SluiceMetrics {
         if (inbox !== undefined) this.set(inbox().oldestAgeSeconds);
       },
     });
-    this.errors = new Counter({ name: 'sluice_errors_total', help: 'Rejected rows and failed files, by error code.', labelNames: ['pipeline', 'code'], registers });
-    this.sinkUp = new Gauge({ name: 'sluice_sink_up', help: "1 while a pipeline's sink (database) is reachable, 0 while its files wait for it.", labelNames: ['pipeline'], registers });
+    this.errors = new Counter({
+      name: 'sluice_errors_total',
+      help: 'Rejected rows and failed files, by error code.',
+      labelNames: ['pipeline', 'code'],
+      registers,
+    });
+    this.sinkUp = new Gauge({
+      name: 'sluice_sink_up',
+      help: "1 while a pipeline's sink (database) is reachable, 0 while its files wait for it.",
+      labelNames: ['pipeline'],
+      registers,
+    });
     this.diskFull = new Gauge({ name: 'sluice_disk_full', help: '1 while claiming is paused because the disk is full.', registers });
-    this.sinkWaiting = new Gauge({ name: 'sluice_files_waiting_for_sink', help: "Files of a pipeline waiting for its sink (database) to be reachable again; they hold no processing slot.", labelNames: ['pipeline'], registers });
-    this.adopted = new Counter({ name: 'sluice_claims_adopted_total', help: 'Claims of dead instances (their lock was free) that this instance adopted and finished.', registers });
+    this.sinkWaiting = new Gauge({
+      name: 'sluice_files_waiting_for_sink',
+      help: 'Files of a pipeline waiting for its sink (database) to be reachable again; they hold no processing slot.',
+      labelNames: ['pipeline'],
+      registers,
+    });
+    this.adopted = new Counter({
+      name: 'sluice_claims_adopted_total',
+      help: 'Claims of dead instances (their lock was free) that this instance adopted and finished.',
+      registers,
+    });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });
     buildInfo.set({ version: options.version }, 1);
     // every series exists from the start, so rate() and absent() work before the first file

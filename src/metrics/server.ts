@@ -51,7 +51,9 @@ export class MetricsServer {
         const delayMs = instance === undefined ? 0 : instance.loop.percentile(99) / 1e6;
         const ok = delayMs < MAX_LOOP_DELAY_MS;
         instance?.loop.reset();
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'event loop stalled', eventLoopDelayP99Ms: Math.round(delayMs) })}\n`);
+        res
+          .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+          .end(`${JSON.stringify({ status: ok ? 'ok' : 'event loop stalled', eventLoopDelayP99Ms: Math.round(delayMs) })}\n`);
       } else if (path === '/readyz') {
         const ready = options.ready();
         res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ready ? 'ready' : 'not ready' })}\n`);
@@ -64,8 +66,15 @@ export class MetricsServer {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(
           err.code === 'EADDRINUSE'
-            ? new SluiceError('METRICS_PORT_IN_USE', `metrics.port: ${options.host}:${options.port} is already in use (choose another with --metrics-port, or 0 to turn the server off)`, { field: 'metrics.port' })
-            : new SluiceError('METRICS_LISTEN_FAILED', `metrics server cannot listen on ${options.host}:${options.port}: ${err.message}`, { field: 'metrics.host', cause: err }),
+            ? new SluiceError(
+                'METRICS_PORT_IN_USE',
+                `metrics.port: ${options.host}:${options.port} is already in use (choose another with --metrics-port, or 0 to turn the server off)`,
+                { field: 'metrics.port' },
+              )
+            : new SluiceError('METRICS_LISTEN_FAILED', `metrics server cannot listen on ${options.host}:${options.port}: ${err.message}`, {
+                field: 'metrics.host',
+                cause: err,
+              }),
         );
       });
       server.listen(options.port, options.host, () => resolve());

@@ -40,17 +40,27 @@ export function addColumn(options: AddColumnOptions): OperatorFunction<Row, Row>
   const kinds = v === undefined || v === null ? [] : Object.keys(v);
   const ok =
     kinds.length === 1 &&
-    ((kinds[0] === 'constant' && typeof v?.constant === 'string') || (kinds[0] === 'fileName' && v?.fileName === true) || (kinds[0] === 'timestamp' && v?.timestamp === true));
+    ((kinds[0] === 'constant' && typeof v?.constant === 'string') ||
+      (kinds[0] === 'fileName' && v?.fileName === true) ||
+      (kinds[0] === 'timestamp' && v?.timestamp === true));
   if (!ok) {
-    throw new SluiceError('CONFIG_INVALID', `addColumn.value: expected { constant: text }, { fileName: true } or { timestamp: true }, got ${JSON.stringify(value)}`, { field: 'addColumn.value' });
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `addColumn.value: expected { constant: text }, { fileName: true } or { timestamp: true }, got ${JSON.stringify(value)}`,
+      { field: 'addColumn.value' },
+    );
   }
   if (kinds[0] === 'fileName' && context === undefined) {
-    throw new SluiceError('CONFIG_INVALID', 'addColumn: { fileName: true } needs the file\'s context', { field: 'addColumn.value' });
+    throw new SluiceError('CONFIG_INVALID', "addColumn: { fileName: true } needs the file's context", { field: 'addColumn.value' });
   }
   const now = options.now ?? (() => new Date());
   return rowOperator((header) => {
     if (header.includes(name)) {
-      throw new SluiceError('DUPLICATE_COLUMN', `addColumn: the header already has a column named ${JSON.stringify(name)}`, { field: name, line: 1, file: context?.name });
+      throw new SluiceError('DUPLICATE_COLUMN', `addColumn: the header already has a column named ${JSON.stringify(name)}`, {
+        field: name,
+        line: 1,
+        file: context?.name,
+      });
     }
     const text = typeof v?.constant === 'string' ? v.constant : v?.fileName === true ? context!.name : now().toISOString();
     return {

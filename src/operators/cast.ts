@@ -39,10 +39,14 @@ function normalizeSpec(spec: CastSpec): ColumnCast[] {
     const type = typeof s === 'string' ? s : s?.type;
     const onError = typeof s === 'string' ? 'reject' : (s?.onError ?? 'reject');
     if (!CAST_TYPE_NAMES.includes(type as CastType)) {
-      throw new SluiceError('CONFIG_INVALID', `cast.${column}: got type ${JSON.stringify(type)}; expected one of ${CAST_TYPE_NAMES.join('|')}`, { field: `cast.${column}` });
+      throw new SluiceError('CONFIG_INVALID', `cast.${column}: got type ${JSON.stringify(type)}; expected one of ${CAST_TYPE_NAMES.join('|')}`, {
+        field: `cast.${column}`,
+      });
     }
     if (onError !== 'reject' && onError !== 'null') {
-      throw new SluiceError('CONFIG_INVALID', `cast.${column}.onError: got ${JSON.stringify(onError)}; expected "reject" or "null"`, { field: `cast.${column}.onError` });
+      throw new SluiceError('CONFIG_INVALID', `cast.${column}.onError: got ${JSON.stringify(onError)}; expected "reject" or "null"`, {
+        field: `cast.${column}.onError`,
+      });
     }
     return { column, type: type as CastType, convert: CONVERTERS[type as CastType], reject: onError === 'reject' };
   });
@@ -83,7 +87,11 @@ export function cast(spec: CastSpec, options: CastOptions = {}): OperatorFunctio
   const casts = normalizeSpec(spec);
   const ctx = options.context;
   return rowOperator((header) => {
-    const indexes = columnIndexes(header, casts.map((c) => c.column), 'cast');
+    const indexes = columnIndexes(
+      header,
+      casts.map((c) => c.column),
+      'cast',
+    );
     const n = casts.length;
     const values: string[] = new Array<string>(n).fill(''); // reused: a row changes only if every cast passed
     const fail = (row: Row): undefined => {

@@ -19,10 +19,11 @@ export function rowKey(row: Row, indexes: readonly number[] | undefined): string
   if (indexes !== undefined && indexes.length === 1) return row[indexes[0]!] ?? '';
   let key = '';
   if (indexes === undefined) for (const v of row) key += `${v.length}:${v}`;
-  else for (const i of indexes) {
-    const v = row[i] ?? '';
-    key += `${v.length}:${v}`;
-  }
+  else
+    for (const i of indexes) {
+      const v = row[i] ?? '';
+      key += `${v.length}:${v}`;
+    }
   return key;
 }
 
@@ -44,7 +45,9 @@ export function rowKey(row: Row, indexes: readonly number[] | undefined): string
 export function dedupe(options: DedupeOptions = {}): OperatorFunction<Row, Row> {
   const { columns, maxKeys = DEDUPE_MAX_KEYS } = options;
   if (columns !== undefined && (!Array.isArray(columns) || columns.length === 0)) {
-    throw new SluiceError('CONFIG_INVALID', `dedupe.columns: expected a non-empty list of column names, got ${JSON.stringify(columns)}`, { field: 'dedupe.columns' });
+    throw new SluiceError('CONFIG_INVALID', `dedupe.columns: expected a non-empty list of column names, got ${JSON.stringify(columns)}`, {
+      field: 'dedupe.columns',
+    });
   }
   return markRowPreserving(
     rowOperator((header) => {
@@ -56,7 +59,11 @@ export function dedupe(options: DedupeOptions = {}): OperatorFunction<Row, Row> 
           const key = rowKey(row, indexes);
           if (seen.has(key)) return undefined;
           if (seen.size >= maxKeys) {
-            throw new SluiceError('DEDUPE_TOO_MANY_KEYS', `dedupe holds ${seen.size} distinct keys, the most dedupe.maxKeys allows; narrow the key columns or raise maxKeys`, { field: 'dedupe.maxKeys' });
+            throw new SluiceError(
+              'DEDUPE_TOO_MANY_KEYS',
+              `dedupe holds ${seen.size} distinct keys, the most dedupe.maxKeys allows; narrow the key columns or raise maxKeys`,
+              { field: 'dedupe.maxKeys' },
+            );
           }
           seen.add(key);
           return row;

@@ -47,14 +47,16 @@ export function compilePattern(value: string, path = 'filter.value'): RegExp {
 /** Checks a predicate once, when the operator is built, naming the path of anything wrong. */
 export function preparePredicate(p: FilterPredicate, path = 'filter'): Prepared {
   const o = p as unknown as Record<string, unknown>;
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalid(path, `expected { column, op, value }, { all: [...] } or { any: [...] }, got ${JSON.stringify(p)}`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw invalid(path, `expected { column, op, value }, { all: [...] } or { any: [...] }, got ${JSON.stringify(p)}`);
   const keys = Object.keys(o).sort().join(',');
   if (keys === 'all' || keys === 'any') {
     const parts = o[keys];
     if (!Array.isArray(parts)) throw invalid(`${path}.${keys}`, `expected a list of predicates, got ${JSON.stringify(parts)}`);
     return { kind: keys, parts: parts.map((q: FilterPredicate, i) => preparePredicate(q, `${path}.${keys}[${i}]`)) };
   }
-  if (keys !== 'column,op,value') throw invalid(path, `expected { column, op, value }, { all: [...] } or { any: [...] }, got keys ${JSON.stringify(Object.keys(o))}`);
+  if (keys !== 'column,op,value')
+    throw invalid(path, `expected { column, op, value }, { all: [...] } or { any: [...] }, got keys ${JSON.stringify(Object.keys(o))}`);
   const { column, op, value } = o;
   if (typeof column !== 'string' || column === '') throw invalid(`${path}.column`, `expected a column name, got ${JSON.stringify(column)}`);
   if (op === 'in') {
@@ -91,12 +93,18 @@ function order(field: string, value: FilterValue): number | undefined {
 function holds(op: CompareOp, c: number | undefined): boolean {
   if (c === undefined) return op === 'ne';
   switch (op) {
-    case 'eq': return c === 0;
-    case 'ne': return c !== 0;
-    case 'lt': return c < 0;
-    case 'le': return c <= 0;
-    case 'gt': return c > 0;
-    case 'ge': return c >= 0;
+    case 'eq':
+      return c === 0;
+    case 'ne':
+      return c !== 0;
+    case 'lt':
+      return c < 0;
+    case 'le':
+      return c <= 0;
+    case 'gt':
+      return c > 0;
+    case 'ge':
+      return c >= 0;
   }
 }
 

@@ -63,7 +63,11 @@ export async function loadModuleOperator(path: string, options: LoadModuleOperat
   const field = 'module.path';
   const ext = extname(file);
   if (ext !== '.js' && ext !== '.mjs') {
-    throw new SluiceError('CONFIG_INVALID', `module ${JSON.stringify(path)}: expected a .js or .mjs file${ext === '.ts' || ext === '.mts' ? ' (compile TypeScript to JavaScript first)' : ''}`, { field });
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `module ${JSON.stringify(path)}: expected a .js or .mjs file${ext === '.ts' || ext === '.mts' ? ' (compile TypeScript to JavaScript first)' : ''}`,
+      { field },
+    );
   }
   try {
     await access(file);
@@ -78,7 +82,11 @@ export async function loadModuleOperator(path: string, options: LoadModuleOperat
   }
   const factory = mod[exportName];
   if (typeof factory !== 'function') {
-    throw new SluiceError('CONFIG_INVALID', `module ${JSON.stringify(path)}: export ${JSON.stringify(exportName)} is ${factory === undefined ? 'missing' : `a ${typeof factory}`}; expected a factory (options, { context }) => OperatorFunction<Row, Row>`, { field: 'module.export' });
+    throw new SluiceError(
+      'CONFIG_INVALID',
+      `module ${JSON.stringify(path)}: export ${JSON.stringify(exportName)} is ${factory === undefined ? 'missing' : `a ${typeof factory}`}; expected a factory (options, { context }) => OperatorFunction<Row, Row>`,
+      { field: 'module.export' },
+    );
   }
   const where = `module ${JSON.stringify(path)}`;
   const failed = (message: string, context: FileContext | undefined, cause?: unknown): SluiceError =>
@@ -108,7 +116,8 @@ export async function loadModuleOperator(path: string, options: LoadModuleOperat
             // the header is checked once; later rows are trusted so the check costs nothing per row
             if (first) {
               first = false;
-              if (!Array.isArray(row) || !row.every((f) => typeof f === 'string')) throw failed(`its first value is not a header (string[]): ${String(JSON.stringify(row)).slice(0, 200)}`, context);
+              if (!Array.isArray(row) || !row.every((f) => typeof f === 'string'))
+                throw failed(`its first value is not a header (string[]): ${String(JSON.stringify(row)).slice(0, 200)}`, context);
             }
             return row;
           }),

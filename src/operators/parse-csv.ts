@@ -35,28 +35,31 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
     new Observable<Row>((subscriber) => {
       let header = false;
       const handler: RecordHandler = {
-          record(fields, line, raw) {
-            // a subscriber that closed mid-chunk (an error or unsubscribe downstream) gets nothing more counted
-            if (subscriber.closed) return;
-            if (ctx !== undefined) {
-              ctx.line = line;
-              ctx.raw = raw;
-              if (header) ctx.counts.read++;
-            }
-            if (!header && options.maxColumns !== undefined && fields.length > options.maxColumns) {
-              throw new SluiceError('TOO_MANY_COLUMNS', `the header has ${fields.length} columns; input.maxColumns allows ${options.maxColumns}`, { file: ctx?.name, line });
-            }
-            header = true;
-            subscriber.next(fields);
-          },
-          reject(line, code, message, raw) {
-            if (subscriber.closed) return;
-            if (!header || ctx === undefined) {
-              throw new SluiceError(code, header ? message : `the header is malformed: ${message}`, { file: ctx?.name, line });
-            }
-            ctx.counts.read++;
-            ctx.reject({ line, code, message, raw });
-          },
+        record(fields, line, raw) {
+          // a subscriber that closed mid-chunk (an error or unsubscribe downstream) gets nothing more counted
+          if (subscriber.closed) return;
+          if (ctx !== undefined) {
+            ctx.line = line;
+            ctx.raw = raw;
+            if (header) ctx.counts.read++;
+          }
+          if (!header && options.maxColumns !== undefined && fields.length > options.maxColumns) {
+            throw new SluiceError('TOO_MANY_COLUMNS', `the header has ${fields.length} columns; input.maxColumns allows ${options.maxColumns}`, {
+              file: ctx?.name,
+              line,
+            });
+          }
+          header = true;
+          subscriber.next(fields);
+        },
+        reject(line, code, message, raw) {
+          if (subscriber.closed) return;
+          if (!header || ctx === undefined) {
+            throw new SluiceError(code, header ? message : `the header is malformed: ${message}`, { file: ctx?.name, line });
+          }
+          ctx.counts.read++;
+          ctx.reject({ line, code, message, raw });
+        },
       };
       const reader = options.fast !== false && fastPathApplies(options) ? new FastCsvReader(handler, options) : new CsvRecordReader(handler, options);
       return source.subscribe({

@@ -24,12 +24,20 @@ export function rename(mapping: Readonly<Record<string, string>>): OperatorFunct
     }
   }
   return rowOperator((header) => {
-    const indexes = columnIndexes(header, pairs.map(([from]) => from), 'rename');
+    const indexes = columnIndexes(
+      header,
+      pairs.map(([from]) => from),
+      'rename',
+    );
     const renamed = [...header];
-    pairs.forEach(([, to], k) => (renamed[indexes[k]!] = to));
+    for (const [k, [, to]] of pairs.entries()) renamed[indexes[k]!] = to;
     const twice = renamed.find((c, i) => renamed.indexOf(c) !== i);
     if (twice !== undefined) {
-      throw new SluiceError('DUPLICATE_COLUMN', `rename: the header would have two columns named ${JSON.stringify(twice)} (${renamed.map((h) => JSON.stringify(h)).join(', ')})`, { field: twice, line: 1 });
+      throw new SluiceError(
+        'DUPLICATE_COLUMN',
+        `rename: the header would have two columns named ${JSON.stringify(twice)} (${renamed.map((h) => JSON.stringify(h)).join(', ')})`,
+        { field: twice, line: 1 },
+      );
     }
     return { header: renamed, row: (row) => row };
   });

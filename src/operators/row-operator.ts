@@ -77,7 +77,6 @@ export function columnIndexes(header: Row, columns: readonly string[], operator:
   });
 }
 
-
 export class UnknownColumnError extends SluiceError {
   constructor(operator: string, column: string, header: Row) {
     super('UNKNOWN_COLUMN', `${operator}: column ${JSON.stringify(column)} is not in the header (${header.map((h) => JSON.stringify(h)).join(', ')})`, {

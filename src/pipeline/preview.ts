@@ -65,6 +65,10 @@ export function formatTable(header: Row, rows: Row[], width = 32): string {
   };
   const cells = [header, ...rows].map((r) => r.map(cut));
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]): string => r.map((v, i) => v.padEnd(widths[i]!)).join(' | ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd();
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('-+-'), ...cells.slice(1).map(line)].join('\n');
 }

@@ -151,7 +151,8 @@ export async function processFile(
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
-    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' }) ?? csvFileSink(settings.outDir, name, fileOpts));
+    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' }) ??
+      csvFileSink(settings.outDir, name, fileOpts));
     const opened = openInput(path, name, settings.allowHardLinks === true);
     const { fd } = opened;
     before = opened.st;
@@ -159,16 +160,20 @@ export async function processFile(
     let atEnd = false;
     try {
       input = { ino: before.ino, size: before.size };
-      const rows$ = fileBytes({ fd, size: before.size }, {
-        onReadIssued: (read) => (lastRead = read),
-        onEnd: () => (atEnd = true), gate: ctx.gate, chunkSize: settings.chunkSize, onRead: (chunk) => {
-        ctx.bytesRead += chunk.length;
-        hash?.update(chunk);
-        hooks.onBytesRead?.(chunk.length);
-      } }).pipe(
-        decodeText(settings.csv.encoding),
-        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? 10_000 }),
-      );
+      const rows$ = fileBytes(
+        { fd, size: before.size },
+        {
+          onReadIssued: (read) => (lastRead = read),
+          onEnd: () => (atEnd = true),
+          gate: ctx.gate,
+          chunkSize: settings.chunkSize,
+          onRead: (chunk) => {
+            ctx.bytesRead += chunk.length;
+            hash?.update(chunk);
+            hooks.onBytesRead?.(chunk.length);
+          },
+        },
+      ).pipe(decodeText(settings.csv.encoding), parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? 10_000 }));
       const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
       // rows no operator can change keep their original text, which a sink of the same dialect writes as is
       const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;
@@ -180,7 +185,11 @@ export async function processFile(
       const after = fstatSync(fd);
       // bytes read against the size only when the reading went to the end (a step may stop it early)
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (atEnd && ctx.bytesRead !== after.size)) {
-        throw new SluiceError('INPUT_CHANGED', `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end, ${ctx.bytesRead} read)`, { file: name });
+        throw new SluiceError(
+          'INPUT_CHANGED',
+          `the input changed while it was read (${before.size} bytes at the start, ${after.size} at the end, ${ctx.bytesRead} read)`,
+          { file: name },
+        );
       }
     } finally {
       // a read still queued would land in whatever file next gets this fd number
@@ -236,7 +245,15 @@ export async function processFile(
       outcome === 'succeeded'
         ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected }
         : { read: 0, written: 0, filtered: 0, rejected: 0 };
-    const r: FileReport = { name, pipeline: settings.pipeline ?? 'default', outcome, rows, bytesRead: ctx.bytesRead, bytesWritten, durationMs: performance.now() - started };
+    const r: FileReport = {
+      name,
+      pipeline: settings.pipeline ?? 'default',
+      outcome,
+      rows,
+      bytesRead: ctx.bytesRead,
+      bytesWritten,
+      durationMs: performance.now() - started,
+    };
     if (output !== undefined) r.output = output;
     if (rejectsPath !== undefined) r.rejects = rejectsPath;
     if (staged !== undefined) r.staged = staged;
@@ -269,7 +286,9 @@ async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: nu
 function checkUnchanged(path: string, name: string, before: Stats): void {
   const now = lstatSync(path);
   if (now.size !== before.size || now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) {
-    throw new SluiceError('INPUT_CHANGED', `the input changed after it was read (${before.size} bytes read, ${now.size} now): it is still being written?`, { file: name });
+    throw new SluiceError('INPUT_CHANGED', `the input changed after it was read (${before.size} bytes read, ${now.size} now): it is still being written?`, {
+      file: name,
+    });
   }
 }
 
@@ -302,7 +321,11 @@ function openInput(path: string, name: string, allowHardLinks: boolean): { fd: n
   // file of another user is refused (a link to one's own file, `ln big.csv watch/` to spare a copy, is not)
   if (st.nlink > 1 && !allowHardLinks && st.uid !== process.getuid?.()) {
     closeSync(fd);
-    throw new SluiceError('HARDLINK_REFUSED', `the input has ${st.nlink} hard links and belongs to another user (uid ${st.uid}); input.allowHardLinks: true takes it`, { file: name });
+    throw new SluiceError(
+      'HARDLINK_REFUSED',
+      `the input has ${st.nlink} hard links and belongs to another user (uid ${st.uid}); input.allowHardLinks: true takes it`,
+      { file: name },
+    );
   }
   return { fd, st };
 }

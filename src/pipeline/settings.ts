@@ -11,7 +11,7 @@ import { buildSteps, castSqlTypes, configDir } from './steps.js';
 /** The settings of pipeline `p` (at `index` in the config). */
 export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
   if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
-  let steps;
+  let steps: Awaited<ReturnType<typeof buildSteps>>;
   try {
     steps = await buildSteps(p.steps, { baseDir: configDir(cfg.source) });
   } catch (err) {
@@ -20,7 +20,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     }
     throw err;
   }
-  const { delimiter, quote, escape, encoding, bom, maxRecordSize, maxColumns, allowHardLinks } = p.input;
+  const { delimiter, quote, encoding, bom, maxRecordSize, maxColumns, allowHardLinks } = p.input;
   const mode = p.output.format !== 'postgres' && p.output.mode !== undefined ? Number.parseInt(p.output.mode, 8) : undefined;
   return {
     maxColumns,
@@ -29,7 +29,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     pipeline: p.name,
     outDir: cfg.out,
     rejectsDir: cfg.rejects,
-    csv: { delimiter, quote, escape, encoding, bom, maxRecordSize },
+    csv: { delimiter, quote, escape: p.input.escape, encoding, bom, maxRecordSize },
     steps,
     sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: castSqlTypes(p.steps) }),
     batch: cfg.batch,

@@ -72,7 +72,11 @@ async function stepMaker(step: StepConfig, options: BuildStepsOptions): Promise<
   }
   if (step.module !== undefined) {
     const m = step.module;
-    const make = await loadModuleOperator(m.path, { export: m.export, options: m.options, ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }) });
+    const make = await loadModuleOperator(m.path, {
+      export: m.export,
+      options: m.options,
+      ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+    });
     return (ctx) => make(ctx);
   }
   throw new SluiceError('CONFIG_INVALID', 'a step with no operator', {});

@@ -28,7 +28,14 @@ export function defaultTemplate(output: FileOutput): string {
 export function outputSink(output: OutputConfig, place: OutputPlace): (ctx: FileContext, file: SinkFile) => Promise<RowSink> {
   if (output.format === 'postgres') {
     const { table, schema, url, columns, create } = output;
-    const opts = { table, create, types: place.types ?? {}, ...(schema === undefined ? {} : { schema }), ...(url === undefined ? {} : { url }), ...(columns === undefined ? {} : { columns }) };
+    const opts = {
+      table,
+      create,
+      types: place.types ?? {},
+      ...(schema === undefined ? {} : { schema }),
+      ...(url === undefined ? {} : { url }),
+      ...(columns === undefined ? {} : { columns }),
+    };
     // pg is loaded only by pipelines that load into PostgreSQL
     return async (ctx, file) => (await import('./postgres.js')).postgresSink(opts, { claimId: file.claimId, file: ctx.name, pipeline: place.pipeline });
   }

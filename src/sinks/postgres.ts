@@ -90,7 +90,10 @@ export class PostgresSink implements RowSink {
     if (n === 0) return;
     // rows no operator changed, loaded in header order: their original text is already COPY's CSV
     // (a line that is exactly \. would end COPY's data: such a batch goes through stringify, which quotes it)
-    const raw = this.allColumns && batch.raw !== undefined && batch.raw.delimiter === ',' && batch.raw.lines.every((l) => l !== undefined && l !== END_OF_DATA) ? (batch.raw.lines as string[]) : undefined;
+    const raw =
+      this.allColumns && batch.raw !== undefined && batch.raw.delimiter === ',' && batch.raw.lines.every((l) => l !== undefined && l !== END_OF_DATA)
+        ? (batch.raw.lines as string[])
+        : undefined;
     let text: string;
     if (raw !== undefined) {
       for (let k = 0; k < n; k++) this.track(k, lineEnds(raw[k]!), batch.lines[k]);
@@ -163,7 +166,10 @@ export class PostgresSink implements RowSink {
     if (c === undefined) return;
     this.client = undefined;
     this.copy?.destroy();
-    const answered = await withTimeout(c.query('rollback').then(() => c.end()), ABORT_TIMEOUT_MS);
+    const answered = await withTimeout(
+      c.query('rollback').then(() => c.end()),
+      ABORT_TIMEOUT_MS,
+    );
     if (!answered) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   }
 
@@ -189,7 +195,7 @@ export class PostgresSink implements RowSink {
     }
     this.client = client;
     try {
-      const schema = this.options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
+      const schema = this.options.schema ?? (await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public';
       this.target = `${quoteIdent(schema)}.${quoteIdent(this.options.table)}`;
       await ensureLoadsTable(client, schema);
       this.schema = schema;
@@ -215,7 +221,9 @@ export class PostgresSink implements RowSink {
       }
       const missing = columns.filter((c) => !existing.includes(c));
       if (missing.length > 0) {
-        throw new SluiceError('UNKNOWN_COLUMN', `the table ${schema}.${this.options.table} has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}`, { field: missing[0] });
+        throw new SluiceError('UNKNOWN_COLUMN', `the table ${schema}.${this.options.table} has no column ${missing.map((m) => JSON.stringify(m)).join(', ')}`, {
+          field: missing[0],
+        });
       }
       this.indexes = names.map((n) => header.indexOf(n));
       this.allColumns = this.indexes.length === header.length && this.indexes.every((v, i) => v === i);
@@ -306,7 +314,10 @@ function mapColumns(header: Row, columns: PostgresOutputOptions['columns']): { n
   if (columns === undefined) return { names: header, columns: header };
   const pairs = Array.isArray(columns) ? columns.map((c) => [c, c] as const) : Object.entries(columns);
   const absent = pairs.filter(([n]) => !header.includes(n)).map(([n]) => n);
-  if (absent.length > 0) throw new SluiceError('UNKNOWN_COLUMN', `output.columns names ${absent.map((a) => JSON.stringify(a)).join(', ')}, not in the file's header`, { field: absent[0] });
+  if (absent.length > 0)
+    throw new SluiceError('UNKNOWN_COLUMN', `output.columns names ${absent.map((a) => JSON.stringify(a)).join(', ')}, not in the file's header`, {
+      field: absent[0],
+    });
   return { names: pairs.map(([n]) => n), columns: pairs.map(([, c]) => c) };
 }
 
@@ -356,7 +367,7 @@ export async function loadCommitted(options: Pick<PostgresOutputOptions, 'url' |
   client.on('error', () => undefined); // a connection lost mid-query also fails the query, which is handled below
   try {
     await client.connect();
-    const schema = options.schema ?? ((await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public');
+    const schema = options.schema ?? (await client.query<{ s: string }>('select current_schema() as s')).rows[0]?.s ?? 'public';
     const exists = await client.query<{ t: string | null }>('select to_regclass($1) as t', [`${quoteIdent(schema)}.sluice_loads`]);
     if (exists.rows[0]?.t === null) return false;
     const r = await client.query(`select 1 from ${quoteIdent(schema)}.sluice_loads where claim_id = $1`, [claimId]);

@@ -156,13 +156,14 @@ describe('SIGHUP', () => {
     const daemon = await Daemon.start(['--config', cfg, ...dirFlags(d), '--settle-ms', '0']);
     await writeFile(join(d.root, 'a.csv'), 'id\n1\n');
     await rename(join(d.root, 'a.csv'), join(d.watch, 'a.csv'));
-    await waitFor(() => daemon.logs().some((l) => l.msg === 'the database is unavailable: files of this pipeline wait until it is back'), 'a.csv to wait for the database');
+    await waitFor(
+      () => daemon.logs().some((l) => l.msg === 'the database is unavailable: files of this pipeline wait until it is back'),
+      'a.csv to wait for the database',
+    );
     await writeFile(cfg, 'pipelines:\n  - name: orders\n');
     daemon.child.kill('SIGHUP');
     await waitFor(() => exists(d.archive, 'a.csv'), 'a.csv to be routed again, to the CSV output');
     expect(await readFile(join(d.out, 'a.csv'), 'utf8')).toBe('id\n1\n');
     expect((await daemon.stop()).code).toBe(0);
   });
-
 });
-

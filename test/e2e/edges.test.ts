@@ -3,7 +3,7 @@
 // a writer still appending. Each ends with exactly one outcome per input, said with a code.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -150,34 +150,40 @@ describe('names at the edges', () => {
 });
 
 describe('leftovers that cannot be finished', () => {
-  it.each([['temporary output was deleted'], ['commit record is damaged']])('a claim whose %s fails with RECOVERY_FAILED, and the start goes on', async (what) => {
-    d = await makeDirs();
-    await writeFile(join(d.watch, 'left.csv'), SMALL);
-    const args = ['run', '--once', ...dirFlags(d)];
-    expect((await runWith({ SLUICE_FAILPOINT: 'after-commit-record' }, args)).signal).toBe('SIGKILL');
-    const [instance] = await list(join(state(), 'claimed'));
-    const dir = join(state(), 'claimed', instance!);
-    if (what.includes('temporary')) {
-      for (const t of (await readdir(d.out)).filter((n) => n.startsWith('.sluice-'))) await unlink(join(d.out, t));
-    } else {
-      const record = (await readdir(dir)).find((n) => n.endsWith('.commit.json'))!;
-      await writeFile(join(dir, record), '{"claimId": "trunc');
-    }
-    // another file waits in the inbox: the start must go on to it
-    await writeFile(join(d.watch, 'next.csv'), SMALL);
-    const again = await runCli(args);
-    expect(again.stderr).toBe('');
-    expect(again.code).toBe(1);
-    expect(await list(d.failed)).toEqual(['left.csv', 'left.csv.error.json']);
-    expect(await readFile(join(d.failed, 'left.csv'), 'utf8')).toBe(SMALL);
-    const error = JSON.parse(await readFile(join(d.failed, 'left.csv.error.json'), 'utf8')) as { code: string };
-    expect(error.code).toBe('RECOVERY_FAILED');
-    expect(await list(d.out)).toEqual(['next.csv']);
-    expect((await receipts(state())).map((x) => `${x.file}:${x.outcome}:${x.error?.code ?? ''}`).sort()).toEqual(['left.csv:failed:RECOVERY_FAILED', 'next.csv:succeeded:']);
-    expect(await walk(state())).toEqual(['receipts.jsonl']);
-    // and the next start is clean
-    expect((await runCli(args)).code).toBe(0);
-  });
+  it.each([['temporary output was deleted'], ['commit record is damaged']])(
+    'a claim whose %s fails with RECOVERY_FAILED, and the start goes on',
+    async (what) => {
+      d = await makeDirs();
+      await writeFile(join(d.watch, 'left.csv'), SMALL);
+      const args = ['run', '--once', ...dirFlags(d)];
+      expect((await runWith({ SLUICE_FAILPOINT: 'after-commit-record' }, args)).signal).toBe('SIGKILL');
+      const [instance] = await list(join(state(), 'claimed'));
+      const dir = join(state(), 'claimed', instance!);
+      if (what.includes('temporary')) {
+        for (const t of (await readdir(d.out)).filter((n) => n.startsWith('.sluice-'))) await unlink(join(d.out, t));
+      } else {
+        const record = (await readdir(dir)).find((n) => n.endsWith('.commit.json'))!;
+        await writeFile(join(dir, record), '{"claimId": "trunc');
+      }
+      // another file waits in the inbox: the start must go on to it
+      await writeFile(join(d.watch, 'next.csv'), SMALL);
+      const again = await runCli(args);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(1);
+      expect(await list(d.failed)).toEqual(['left.csv', 'left.csv.error.json']);
+      expect(await readFile(join(d.failed, 'left.csv'), 'utf8')).toBe(SMALL);
+      const error = JSON.parse(await readFile(join(d.failed, 'left.csv.error.json'), 'utf8')) as { code: string };
+      expect(error.code).toBe('RECOVERY_FAILED');
+      expect(await list(d.out)).toEqual(['next.csv']);
+      expect((await receipts(state())).map((x) => `${x.file}:${x.outcome}:${x.error?.code ?? ''}`).sort()).toEqual([
+        'left.csv:failed:RECOVERY_FAILED',
+        'next.csv:succeeded:',
+      ]);
+      expect(await walk(state())).toEqual(['receipts.jsonl']);
+      // and the next start is clean
+      expect((await runCli(args)).code).toBe(0);
+    },
+  );
 });
 
 describe('a leftover commit that meets a passing fault', () => {
@@ -216,7 +222,13 @@ describe('disks and folders', () => {
     expect(await list(d.out)).toEqual(['b.csv']);
     expect(await readFile(join(d.out, 'b.csv'), 'utf8')).toBe(SMALL_OUT);
     expect(await list(d.failed)).toEqual([]);
-    expect(daemon.logs().filter((l) => l.msg === 'a folder was missing: made it again').map((l) => l.folder).sort()).toEqual(['archive', 'out']);
+    expect(
+      daemon
+        .logs()
+        .filter((l) => l.msg === 'a folder was missing: made it again')
+        .map((l) => l.folder)
+        .sort(),
+    ).toEqual(['archive', 'out']);
     expect((await daemon.stop()).code).toBe(0);
   });
 
@@ -265,8 +277,11 @@ describe('a writer still appending', () => {
     const path = join(d.watch, 'grow.csv');
     await writeFile(path, 'id,v\n');
     // the writer keeps its file open, as a logger or a slow copy does: the claim's rename does not stop it
-    const writer = spawn(process.execPath, ['-e', `const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(path)}, 'a'); let i = 0;
-      const t = setInterval(() => { fs.writeSync(fd, i + ',x\\n'); if (++i === 600) { clearInterval(t); fs.closeSync(fd); } }, 2);`]);
+    const writer = spawn(process.execPath, [
+      '-e',
+      `const fs = require('fs'); const fd = fs.openSync(${JSON.stringify(path)}, 'a'); let i = 0;
+      const t = setInterval(() => { fs.writeSync(fd, i + ',x\\n'); if (++i === 600) { clearInterval(t); fs.closeSync(fd); } }, 2);`,
+    ]);
     const written = new Promise((r) => writer.on('close', r));
     await waitFor(async () => (await readFile(path, 'utf8').catch(() => '')).split('\n').length > 3, 'the writer to start');
     const cfg = join(d.root, 'sluice.yaml');

@@ -20,7 +20,14 @@ export interface Dirs {
 export async function makeDirs(): Promise<Dirs> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does it first)`);
   const root = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
-  const d = { root, watch: join(root, 'watch'), out: join(root, 'out'), rejects: join(root, 'rejects'), archive: join(root, 'archive'), failed: join(root, 'failed') };
+  const d = {
+    root,
+    watch: join(root, 'watch'),
+    out: join(root, 'out'),
+    rejects: join(root, 'rejects'),
+    archive: join(root, 'archive'),
+    failed: join(root, 'failed'),
+  };
   // every folder exists, as a batch job's folders must (a folder named for --once that is missing exits 2)
   for (const dir of [d.watch, d.out, d.rejects, d.archive, d.failed]) await mkdir(dir);
   return d;
@@ -70,7 +77,11 @@ export class Daemon {
 
   /** Starts `sluice run ARGS` and resolves once it logged that it started. */
   static async start(args: string[], cwd?: string, env?: Record<string, string>): Promise<Daemon> {
-    const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
+    const child = spawn(process.execPath, [CLI, 'run', ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+    });
     const d = new Daemon(child);
     running.add(d);
     await waitFor(() => d.stdout.includes('"sluice started"') || child.exitCode !== null, 'the daemon to start');

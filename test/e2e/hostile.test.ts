@@ -119,7 +119,11 @@ describe('hostile inputs', () => {
   it('peak memory stays bounded while rejecting the 60 MB line', async () => {
     d = await makeDirs();
     await writeFile(join(d.watch, 'huge.csv'), Buffer.concat([Buffer.from('a\n'), Buffer.alloc(60 * 1024 * 1024, 'y'), Buffer.from('\n1\n')]));
-    const r = spawnSync(process.execPath, ['--import', join(import.meta.dirname, 'rss-preload.mjs'), CLI, 'run', '--once', '--settle-ms', '1', ...dirFlags(d)], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', join(import.meta.dirname, 'rss-preload.mjs'), CLI, 'run', '--once', '--settle-ms', '1', ...dirFlags(d)],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(0);
     const kib = Number(/maxrss-kib:(\d+)/.exec(r.stderr)?.[1]);
     expect(await readFile(join(d.out, 'huge.csv'), 'utf8')).toBe('a\n1\n');

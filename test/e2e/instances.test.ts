@@ -173,7 +173,10 @@ describe('instances sharing an inbox', () => {
       const i = k % 2;
       // a moment that moves with the work: after the next few files are done
       const done = (await list(d.archive)).length;
-      await waitFor(async () => (await list(d.archive)).length > Math.min(done + 3, Object.keys(files).length - 1) || k * 7 % 5 === 0, 'a few files to be done');
+      await waitFor(
+        async () => (await list(d.archive)).length > Math.min(done + 3, Object.keys(files).length - 1) || (k * 7) % 5 === 0,
+        'a few files to be done',
+      );
       pair[i]!.child.kill('SIGKILL');
       await pair[i]!.exited;
       pair[i] = await Daemon.start(args);

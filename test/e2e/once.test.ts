@@ -50,7 +50,9 @@ describe('sluice run --once', () => {
     const rejects = await readFile(join(d.rejects, 'bad.rejects.csv'));
     const expected = Buffer.concat([
       Buffer.from('line,code,message,raw\n3,CSV_RECORD_INCONSISTENT_COLUMNS,"line 3: expected 3 fields as in the header, got 2","4,5"\n'),
-      Buffer.from('4,CSV_INVALID_CLOSING_QUOTE,"line 4: Invalid Closing Quote: got ""x"" at line 4 instead of delimiter, record delimiter, trimable character (if activated) or comment","""6""x,7,8"\n'),
+      Buffer.from(
+        '4,CSV_INVALID_CLOSING_QUOTE,"line 4: Invalid Closing Quote: got ""x"" at line 4 instead of delimiter, record delimiter, trimable character (if activated) or comment","""6""x,7,8"\n',
+      ),
       Buffer.from('7,INVALID_UTF8,line 7: the record holds bytes that are not valid UTF-8,"11,'),
       Buffer.from([0xff, 0xfe]),
       Buffer.from(',12"\n9,CSV_QUOTE_NOT_CLOSED,line 9: Quote Not Closed: the parsing is finished with an opening quote at line 10,"""16,17,18\n19,20,21"\n'),
@@ -59,9 +61,7 @@ describe('sluice run --once', () => {
 
     expect(await list(d.archive)).toEqual(['bad.csv', 'empty.csv', 'good.csv', 'header.csv']);
     expect(await readFile(join(d.archive, 'bad.csv'))).toEqual(BAD);
-    expect(await list(d.failed)).toEqual([
-      'binary.csv', 'binary.csv.error.json', 'folder.csv', 'folder.csv.error.json', 'link.csv', 'link.csv.error.json',
-    ]);
+    expect(await list(d.failed)).toEqual(['binary.csv', 'binary.csv.error.json', 'folder.csv', 'folder.csv.error.json', 'link.csv', 'link.csv.error.json']);
     expect(await readJson(join(d.failed, 'binary.csv.error.json'))).toMatchObject({ file: 'binary.csv', code: 'BINARY_FILE' });
     expect(await readJson(join(d.failed, 'link.csv.error.json'))).toMatchObject({ file: 'link.csv', code: 'SYMLINK_REFUSED' });
     expect(await readJson(join(d.failed, 'folder.csv.error.json'))).toMatchObject({ file: 'folder.csv', code: 'NOT_REGULAR_FILE' });
@@ -170,7 +170,10 @@ describe('sluice run --once on a terminal', () => {
       return;
     }
     d = await makeDirs();
-    await writeFile(join(d.watch, 'big.csv'), execFileSync(process.execPath, [resolve(import.meta.dirname, '../fixtures/gen.mjs'), '400000', '5'], { maxBuffer: 1 << 30 }));
+    await writeFile(
+      join(d.watch, 'big.csv'),
+      execFileSync(process.execPath, [resolve(import.meta.dirname, '../fixtures/gen.mjs'), '400000', '5'], { maxBuffer: 1 << 30 }),
+    );
     const cmd = [process.execPath, CLI, 'run', '--once', ...dirFlags(d)].map((a) => `'${a}'`).join(' ');
     const tty = spawnSync(script, ['-qfec', cmd, '/dev/null'], { encoding: 'utf8' });
     expect(tty.status).toBe(0);
@@ -247,7 +250,7 @@ describe('sluice usage', () => {
     expect((await runCli(['-V'])).stdout).toBe(version.stdout);
     const runHelp = await runCli(['help', 'run']);
     expect(runHelp.code).toBe(0);
-    expect(runHelp.stdout).toMatch(/^Usage:\n  sluice run \[options\]/);
+    expect(runHelp.stdout).toMatch(/^Usage:\n {2}sluice run \[options\]/);
     expect(runHelp.stdout).toContain('--metrics-textfile');
     expect((await runCli(['run', '--help'])).stdout).toBe(runHelp.stdout);
     expect((await runCli(['help', 'status'])).stdout).toContain('sluice status [--config FILE] [--json]');

@@ -148,7 +148,22 @@ describe('the configuration example from the issue, as written', () => {
     );
     await writeFile(join(d.watch, 'orders-7.csv'), 'id,email,amount,note\n1,a@x.io,10,x\n2,NA,20,y\n3,c@x.io,n/a,z\n4,d@x.io,40,\n');
     await writeFile(join(d.watch, 'other.csv'), 'k,v\n1,NA\n2,\n');
-    const r = await runCli(['run', '--once', '--settle-ms', '1', '--config', cfg, '--rejects', d.rejects, '--archive', d.archive, '--failed', d.failed, '--metrics-port', '0']);
+    const r = await runCli([
+      'run',
+      '--once',
+      '--settle-ms',
+      '1',
+      '--config',
+      cfg,
+      '--rejects',
+      d.rejects,
+      '--archive',
+      d.archive,
+      '--failed',
+      d.failed,
+      '--metrics-port',
+      '0',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     // pandas' NA tokens (NA, n/a, empty) drop rows 2, 3 and 4; select keeps and orders three columns
@@ -163,7 +178,10 @@ describe('the configuration example from the issue, as written', () => {
     const cache = resolve(import.meta.dirname, '../../node_modules/.cache');
     await mkdir(cache, { recursive: true });
     const upper = join(cache, `sluice-upper-${process.pid}.mjs`);
-    await writeFile(upper, "import { map } from 'rxjs';\nexport default ({ column }) => (rows$) => { let i = -1; return rows$.pipe(map((r) => { if (i === -1) { i = r.indexOf(column); return r; } r[i] = r[i].toUpperCase(); return r; })); };\n");
+    await writeFile(
+      upper,
+      "import { map } from 'rxjs';\nexport default ({ column }) => (rows$) => { let i = -1; return rows$.pipe(map((r) => { if (i === -1) { i = r.indexOf(column); return r; } r[i] = r[i].toUpperCase(); return r; })); };\n",
+    );
     const cfg = join(d.root, 'sluice.yaml');
     await writeFile(
       cfg,

@@ -17,7 +17,6 @@ function tool(name: string): string {
   return found;
 }
 
-
 let d: Dirs;
 let prom: ChildProcess | undefined;
 let promDir: string | undefined;
@@ -64,7 +63,13 @@ describe('metrics', () => {
     const promtool = tool('promtool');
     d = await makeDirs();
     const port = await freePort();
-    const daemon = await Daemon.start([...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1']);
+    const daemon = await Daemon.start([
+      ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'),
+      '--metrics-port',
+      String(port),
+      '--settle-ms',
+      '1',
+    ]);
     expect((await scrape(port, '/readyz')).status).toBe(200);
     const health = await scrape(port, '/healthz');
     expect(health.status).toBe(200);
@@ -73,7 +78,9 @@ describe('metrics', () => {
     // one file at a time, so each file's own counts are seen: read = written + filtered + rejected per file
     const stages = async (): Promise<Record<string, number>> => {
       const body = (await scrape(port)).body;
-      return Object.fromEntries(['read', 'written', 'filtered', 'rejected'].map((st) => [st, sample(body, `sluice_rows_total{pipeline="default",stage="${st}"}`)]));
+      return Object.fromEntries(
+        ['read', 'written', 'filtered', 'rejected'].map((st) => [st, sample(body, `sluice_rows_total{pipeline="default",stage="${st}"}`)]),
+      );
     };
     const files: Array<[string, string | Buffer, string, Record<string, number>]> = [
       ['good.csv', GOOD, 'succeeded"} 1', { read: 5, written: 3, filtered: 2, rejected: 0 }],
@@ -138,8 +145,18 @@ describe('metrics', () => {
       join(promDir, 'prometheus.yml'),
       `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: sluice\n    static_configs: [ { targets: ["127.0.0.1:${port}"] } ]\n`,
     );
-    prom = spawn(prometheus, [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });
-    const daemon = await Daemon.start([...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1']);
+    prom = spawn(
+      prometheus,
+      [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+      { stdio: 'ignore' },
+    );
+    const daemon = await Daemon.start([
+      ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'),
+      '--metrics-port',
+      String(port),
+      '--settle-ms',
+      '1',
+    ]);
     const csv = execFileSync(process.execPath, [resolve(ROOT, 'test/fixtures/gen.mjs'), '5000', '5']);
     await drop('a.csv', csv);
     await drop('b.csv', GOOD);
@@ -175,9 +192,27 @@ describe('metrics', () => {
     const hold = join(d.root, 'hold.gate');
     const cfg = join(d.root, 'sluice.yaml');
     const gate = join(import.meta.dirname, 'gate.mjs');
-    await writeFile(cfg, ['pipelines:', '  - name: default', '    steps:', `      - module: { path: ${JSON.stringify(gate)}, options: { hold: ${JSON.stringify(hold)} } }`, ''].join('\n'));
-    const flags = [...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port), '--settle-ms', '1'];
-    const c = spawn(process.execPath, [CLI, 'run', '--config', cfg, ...flags], { env: { ...process.env, SLUICE_TEST_START_GATE: startGate }, stdio: ['ignore', 'ignore', 'pipe'] });
+    await writeFile(
+      cfg,
+      [
+        'pipelines:',
+        '  - name: default',
+        '    steps:',
+        `      - module: { path: ${JSON.stringify(gate)}, options: { hold: ${JSON.stringify(hold)} } }`,
+        '',
+      ].join('\n'),
+    );
+    const flags = [
+      ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'),
+      '--metrics-port',
+      String(port),
+      '--settle-ms',
+      '1',
+    ];
+    const c = spawn(process.execPath, [CLI, 'run', '--config', cfg, ...flags], {
+      env: { ...process.env, SLUICE_TEST_START_GATE: startGate },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child = c;
     let stderr = '';
     c.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -213,9 +248,17 @@ describe('metrics', () => {
     const blocker = createServer().listen(port, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     try {
-      const r = await runCli(['run', '--once', ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'), '--metrics-port', String(port)]);
+      const r = await runCli([
+        'run',
+        '--once',
+        ...dirFlags(d).filter((a, i, all) => a !== '--metrics-port' && all[i - 1] !== '--metrics-port'),
+        '--metrics-port',
+        String(port),
+      ]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe(`sluice: METRICS_PORT_IN_USE: metrics.port: 127.0.0.1:${port} is already in use (choose another with --metrics-port, or 0 to turn the server off)\n`);
+      expect(r.stderr).toBe(
+        `sluice: METRICS_PORT_IN_USE: metrics.port: 127.0.0.1:${port} is already in use (choose another with --metrics-port, or 0 to turn the server off)\n`,
+      );
     } finally {
       blocker.close();
     }
@@ -247,7 +290,12 @@ describe('metrics of a batch job and a crowded server', () => {
     expect(sample(text, 'sluice_run_end_timestamp_seconds')).toBeGreaterThanOrEqual(start);
     expect((await list(d.root)).filter((n) => n.includes('.tmp'))).toEqual([]);
     const last = JSON.parse(r.stdout.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
-    expect(last).toMatchObject({ msg: 'run finished', files: { succeeded: 2, failed: 0 }, rows: { read: 9, written: 5, filtered: 2, rejected: 2 }, exitCode: 0 });
+    expect(last).toMatchObject({
+      msg: 'run finished',
+      files: { succeeded: 2, failed: 0 },
+      rows: { read: 9, written: 5, filtered: 2, rejected: 2 },
+      exitCode: 0,
+    });
     expect(last.summary).toMatch(/^2 files: 2 succeeded, 0 failed; rows: 9 read = 5 written \+ 2 filtered \+ 2 rejected; /);
   });
 
@@ -272,7 +320,10 @@ describe('metrics of a batch job and a crowded server', () => {
   it('1,100 idle connections under a 1,024 file limit do not stop files from being processed or /healthz from answering', async () => {
     d = await makeDirs();
     const port = await freePort();
-    const sh = `ulimit -n 1024 && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run --settle-ms 0 ${dirFlags(d).slice(0, -2).map((a) => JSON.stringify(a)).join(' ')} --metrics-port ${port}`;
+    const sh = `ulimit -n 1024 && exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} run --settle-ms 0 ${dirFlags(d)
+      .slice(0, -2)
+      .map((a) => JSON.stringify(a))
+      .join(' ')} --metrics-port ${port}`;
     child = spawn('bash', ['-c', sh], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -280,10 +331,17 @@ describe('metrics of a batch job and a crowded server', () => {
     // two helper processes hold 550 idle connections each (no request sent)
     const holders = [0, 1].map(() => {
       // in waves of 50, each awaited (connected, or closed by the server): no wave overflows the listen backlog
-      const c = spawn(process.execPath, ['-e', `const net = require('net');
+      const c = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const net = require('net');
         const one = () => new Promise((res) => { const s = net.connect(${port}, '127.0.0.1', res); s.on('error', res); s.on('close', res); });
         (async () => { for (let w = 0; w < 11; w++) await Promise.all(Array.from({ length: 50 }, one)); console.log('connected'); })();
-        setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        setInterval(() => {}, 1000);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       return c;
     });
     try {
@@ -292,7 +350,9 @@ describe('metrics of a batch job and a crowded server', () => {
       await waitFor(() => connected === 2, 'the 1,100 idle connections to be made');
       await drop('x.csv', GOOD);
       await waitFor(async () => (await list(d.archive)).includes('x.csv'), 'x.csv to be processed among the idle connections');
-      const h = await scrape(port, '/healthz').catch((e: unknown) => { throw new Error(`healthz: ${String(e)}`); });
+      const h = await scrape(port, '/healthz').catch((e: unknown) => {
+        throw new Error(`healthz: ${String(e)}`);
+      });
       expect(h.status).toBe(200);
       expect((await scrape(port, '/metrics')).body).toContain('sluice_files_total{pipeline="default",outcome="succeeded"} 1');
     } finally {

@@ -27,7 +27,6 @@ function binDir(): string {
   return dir;
 }
 
-
 export async function startCluster(): Promise<Cluster> {
   const query = async <T extends pg.QueryResultRow>(env: Cluster['env'], sql: string, params?: unknown[]): Promise<T[]> => {
     const c = new pg.Client({ host: env.PGHOST, port: Number(env.PGPORT), user: env.PGUSER, database: env.PGDATABASE });
@@ -39,8 +38,21 @@ export async function startCluster(): Promise<Cluster> {
     }
   };
   if (process.env.PGHOST !== undefined) {
-    const env = { PGHOST: process.env.PGHOST, PGPORT: process.env.PGPORT ?? '5432', PGUSER: process.env.PGUSER ?? 'postgres', PGDATABASE: process.env.PGDATABASE ?? 'postgres' };
-    return { env, stop: async () => undefined, pause: () => { throw new Error('cannot pause an external server'); }, resume: () => undefined, query: (s, p) => query(env, s, p) };
+    const env = {
+      PGHOST: process.env.PGHOST,
+      PGPORT: process.env.PGPORT ?? '5432',
+      PGUSER: process.env.PGUSER ?? 'postgres',
+      PGDATABASE: process.env.PGDATABASE ?? 'postgres',
+    };
+    return {
+      env,
+      stop: async () => undefined,
+      pause: () => {
+        throw new Error('cannot pause an external server');
+      },
+      resume: () => undefined,
+      query: (s, p) => query(env, s, p),
+    };
   }
   const bin = binDir();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-pg-'));
@@ -58,7 +70,8 @@ export async function startCluster(): Promise<Cluster> {
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
-  const start = (): void => run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start']);
+  const start = (): void =>
+    run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start']);
   start();
   const env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
   return {

@@ -39,7 +39,10 @@ function sluice(args: string[], env: Record<string, string> = {}): Promise<Run> 
 
 async function config(table: string, extra = ''): Promise<string> {
   const path = join(d.root, 'sluice.yaml');
-  await writeFile(path, `pipelines:\n  - name: load\n    match: ["*.csv"]\n    steps:\n      - dropNulls: { how: any }\n    output: { format: postgres, table: ${table}${extra} }\n`);
+  await writeFile(
+    path,
+    `pipelines:\n  - name: load\n    match: ["*.csv"]\n    steps:\n      - dropNulls: { how: any }\n    output: { format: postgres, table: ${table}${extra} }\n`,
+  );
   return path;
 }
 
@@ -100,7 +103,10 @@ describe('postgres sink', () => {
     await db.query('drop table if exists typed');
     await writeFile(join(d.watch, 't.csv'), 'Order Id,when\n7,2026-01-02\n');
     const cfg = join(d.root, 'sluice.yaml');
-    await writeFile(cfg, 'pipelines:\n  - name: load\n    steps:\n      - cast: { "Order Id": integer, when: date }\n    output: { format: postgres, table: typed, create: true, columns: { "Order Id": order_id, when: at } }\n');
+    await writeFile(
+      cfg,
+      'pipelines:\n  - name: load\n    steps:\n      - cast: { "Order Id": integer, when: date }\n    output: { format: postgres, table: typed, create: true, columns: { "Order Id": order_id, when: at } }\n',
+    );
     const r = await sluice(['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)]);
     expect(r.code).toBe(0);
     expect(await db.query("select column_name, data_type from information_schema.columns where table_name = 'typed' order by ordinal_position")).toEqual([
@@ -109,14 +115,17 @@ describe('postgres sink', () => {
     ]);
   });
 
-  it('a value that is exactly \\. (COPY\'s end-of-data marker) is loaded as data, on the raw and the rewritten path', async () => {
+  it("a value that is exactly \\. (COPY's end-of-data marker) is loaded as data, on the raw and the rewritten path", async () => {
     d = await makeDirs();
     await db.query('drop table if exists eod; create table eod (v text)');
     // one column: a line that is exactly \. ; the second file goes through select, so it is re-stringified
     await writeFile(join(d.watch, 'e1.csv'), 'v\nx\n\\.\ny\nz\n');
     await writeFile(join(d.watch, 'e2.csv'), 'v,w\np,1\n\\.,2\nq,3\n');
     const cfg = join(d.root, 'sluice.yaml');
-    await writeFile(cfg, 'pipelines:\n  - name: raw\n    match: ["e1.csv"]\n    output: { format: postgres, table: eod }\n  - name: sel\n    match: ["e2.csv"]\n    steps:\n      - select: [v]\n    output: { format: postgres, table: eod }\n');
+    await writeFile(
+      cfg,
+      'pipelines:\n  - name: raw\n    match: ["e1.csv"]\n    output: { format: postgres, table: eod }\n  - name: sel\n    match: ["e2.csv"]\n    steps:\n      - select: [v]\n    output: { format: postgres, table: eod }\n',
+    );
     const r = await sluice(['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)]);
     expect(r.code).toBe(0);
     expect((await db.query<{ v: string }>('select v from eod order by v')).map((x) => x.v)).toEqual(['\\.', '\\.', 'p', 'q', 'x', 'y', 'z']);
@@ -130,7 +139,9 @@ describe('postgres sink', () => {
     const r = await sluice(['run', '--once', '--settle-ms', '1', '--concurrency', '4', '--config', cfg, ...dirFlags(d)]);
     expect(r.stdout).not.toContain('"level":"error"');
     expect(r.code).toBe(0);
-    expect(await db.query('select "constructor", "toString" from protos order by 1')).toEqual([1, 2, 3, 4].map((n) => ({ constructor: String(n), toString: `x${n}` })));
+    expect(await db.query('select "constructor", "toString" from protos order by 1')).toEqual(
+      [1, 2, 3, 4].map((n) => ({ constructor: String(n), toString: `x${n}` })),
+    );
   });
 
   it('--once waits for a file whose load was interrupted at its commit record while the database is down', async () => {
@@ -164,7 +175,10 @@ describe('postgres sink', () => {
     const cfg = join(d.root, 'sluice.yaml');
     await writeFile(cfg, `retry: { backoffMs: 100 }\npipelines:\n  - name: load\n    output: { format: postgres, table: outage }\n`);
     db.pause();
-    const child = spawn(process.execPath, [CLI, 'run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)], { env: { ...process.env, ...db.env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [CLI, 'run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)], {
+      env: { ...process.env, ...db.env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     const exited = new Promise<number | null>((res) => child.on('close', res));
@@ -220,4 +234,3 @@ describe('postgres sink', () => {
     expect(all).not.toContain('s3cr3tpw');
   });
 });
-

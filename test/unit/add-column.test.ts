@@ -42,7 +42,10 @@ describe('addColumn', () => {
   });
 
   it('refuses bad options when built', () => {
-    const bad = (value: unknown, name = 'c') => () => addColumn({ name, value: value as AddColumnValue });
+    const bad =
+      (value: unknown, name = 'c') =>
+      () =>
+        addColumn({ name, value: value as AddColumnValue });
     expect(bad({ constant: 'x' }, '')).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', field: 'addColumn.name' }));
     expect(bad({ constant: 1 })).toThrow(/addColumn.value: expected \{ constant: text \}, \{ fileName: true \} or \{ timestamp: true \}/);
     expect(bad({ constant: 'x', timestamp: true })).toThrow(/addColumn.value/);

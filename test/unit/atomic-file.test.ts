@@ -83,8 +83,21 @@ describe('csvFileSink', () => {
 
   it('writes nothing under the final name before commit, then the header and rows quoted only where needed', async () => {
     const sink = csvFileSink(dir, 'orders.csv', { fsync: false });
-    await sink.write({ header, rows: [['1', 'plain'], ['2', 'say "hi", ok']], lines: [2, 3] });
-    await sink.write({ rows: [['3', 'two\nlines'], ['4', '']], lines: [4, 6] });
+    await sink.write({
+      header,
+      rows: [
+        ['1', 'plain'],
+        ['2', 'say "hi", ok'],
+      ],
+      lines: [2, 3],
+    });
+    await sink.write({
+      rows: [
+        ['3', 'two\nlines'],
+        ['4', ''],
+      ],
+      lines: [4, 6],
+    });
     const before = await ls();
     expect(before).toHaveLength(1);
     expect(before[0]!.startsWith(TEMP_PREFIX)).toBe(true);
@@ -139,11 +152,14 @@ describe('csvFileSink', () => {
       ['6', 'né😀'],
     ];
     const sink = csvFileSink(dir, 'rt.csv', { fsync: false });
-    await lastValueFrom(of(Buffer.from(rows.map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(',')).join('\r\n'))).pipe(
-      parseCsv(),
-      batch({ size: 2, maxWaitMs: Infinity }),
-      concatMap((b) => sink.write(b)),
-    ), { defaultValue: undefined });
+    await lastValueFrom(
+      of(Buffer.from(rows.map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(',')).join('\r\n'))).pipe(
+        parseCsv(),
+        batch({ size: 2, maxWaitMs: Infinity }),
+        concatMap((b) => sink.write(b)),
+      ),
+      { defaultValue: undefined },
+    );
     const { path } = await sink.commit();
     const back = await lastValueFrom(of(await readFile(path!)).pipe(parseCsv(), batch({ size: 100 })));
     expect([back.header, ...back.rows]).toEqual(rows);

@@ -62,7 +62,10 @@ class HeldSink implements RowSink {
   private held: Array<() => void> = [];
   private waiting: Array<() => void> = [];
 
-  constructor(private readonly inner: RowSink, private readonly onWritten?: (rows: number) => void) {}
+  constructor(
+    private readonly inner: RowSink,
+    private readonly onWritten?: (rows: number) => void,
+  ) {}
 
   async write(b: RowBatch): Promise<void> {
     await this.inner.write(b);
@@ -116,7 +119,7 @@ function memorySink(): RowSink & { text: () => string } {
 /** Watches the gate: `pause()` resolves the next time the source waits on it (it only waits when closed). */
 function watchGate(gate: FlowGate): { pauses: () => number; pause: () => Promise<void> } {
   let pauses = 0;
-  let next: Array<() => void> = [];
+  const next: Array<() => void> = [];
   const wait = gate.wait.bind(gate);
   gate.wait = () => {
     pauses++;
@@ -312,7 +315,10 @@ describe('backpressure: time trigger and abort', () => {
     expect(ctx.gate.inFlight).toBe(3);
     sink.release();
     await sink.held$();
-    expect(batches).toEqual([{ rows: 2, lines: [2, 4] }, { rows: 1, lines: [5] }]);
+    expect(batches).toEqual([
+      { rows: 2, lines: [2, 4] },
+      { rows: 1, lines: [5] },
+    ]);
     expect(ctx.gate.inFlight).toBe(1);
 
     push('5,w\n');

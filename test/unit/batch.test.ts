@@ -20,10 +20,14 @@ function spyScheduler(inner: TestScheduler): { scheduler: SchedulerLike; timers:
     now: () => inner.now(),
     schedule(work: (this: unknown, state?: unknown) => void, delay = 0, state?: unknown) {
       const t = { due: inner.now() + delay, fired: false, sub: undefined as unknown as Subscription };
-      t.sub = inner.schedule(function (this: unknown, s?: unknown) {
-        t.fired = true;
-        work.call(this, s);
-      }, delay, state);
+      t.sub = inner.schedule(
+        function (this: unknown, s?: unknown) {
+          t.fired = true;
+          work.call(this, s);
+        },
+        delay,
+        state,
+      );
       timers.push(t);
       return t.sub;
     },
@@ -98,7 +102,11 @@ describe('batch (marbles, virtual time)', () => {
     const spy = spyScheduler(ts);
     ts.run(({ cold, expectObservable, expectSubscriptions }) => {
       const src = cold('-h-a-b-c-#', rows, new Error('parse'));
-      expectObservable(src.pipe(batch({ size: 2, maxWaitMs: 100, scheduler: spy.scheduler }))).toBe('-----x---#', { x: { header: h, rows: [a, b], lines: [0, 0] } }, new Error('parse'));
+      expectObservable(src.pipe(batch({ size: 2, maxWaitMs: 100, scheduler: spy.scheduler }))).toBe(
+        '-----x---#',
+        { x: { header: h, rows: [a, b], lines: [0, 0] } },
+        new Error('parse'),
+      );
       expectSubscriptions(src.subscriptions).toBe('^--------!');
     });
     expect(spy.timers.map((t) => [t.due, t.fired, t.sub.closed])).toEqual([
@@ -150,7 +158,9 @@ describe('batch with a file context', () => {
   it('counts and takes credit for no more rows once the subscriber has closed (synchronous source)', () => {
     const ctx = new FileContext('f.csv');
     const out: RowBatch[] = [];
-    of(h, a, b, c, d).pipe(batch({ size: 1, context: ctx }), take(2)).subscribe((x) => out.push(x));
+    of(h, a, b, c, d)
+      .pipe(batch({ size: 1, context: ctx }), take(2))
+      .subscribe((x) => out.push(x));
     expect(out.map((x) => x.rows)).toEqual([[a], [b]]);
     expect(ctx.counts.batched).toBe(2);
     expect(ctx.gate.inFlight).toBe(2);
@@ -158,7 +168,9 @@ describe('batch with a file context', () => {
 
   it('has lines of 0 without a context', () => {
     const out: RowBatch[] = [];
-    of(h, a, b, c).pipe(batch({ size: 3 })).subscribe((x) => out.push(x));
+    of(h, a, b, c)
+      .pipe(batch({ size: 3 }))
+      .subscribe((x) => out.push(x));
     expect(out).toEqual([{ header: h, rows: [a, b, c], lines: zeros(3) }]);
   });
 });

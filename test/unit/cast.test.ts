@@ -12,8 +12,19 @@ const testScheduler = (): TestScheduler => new TestScheduler((actual, expected) 
 
 describe('cast values', () => {
   it('integer: exact 64-bit values, no sign + or leading zeros', () => {
-    expect(['7', '+007', '-0', '-00012', ' 42 ', '9223372036854775807', '-9223372036854775808', '0009223372036854775807'].map(castInteger)).toEqual(['7', '7', '0', '-12', '42', '9223372036854775807', '-9223372036854775808', '9223372036854775807']);
-    expect(['1.0', '1e3', '0x10', '1,000', '--1', '+', '12a', '', '9223372036854775808', '-9223372036854775809', '123456789012345678901234567890'].map(castInteger)).toEqual(Array(11).fill(undefined));
+    expect(['7', '+007', '-0', '-00012', ' 42 ', '9223372036854775807', '-9223372036854775808', '0009223372036854775807'].map(castInteger)).toEqual([
+      '7',
+      '7',
+      '0',
+      '-12',
+      '42',
+      '9223372036854775807',
+      '-9223372036854775808',
+      '9223372036854775807',
+    ]);
+    expect(
+      ['1.0', '1e3', '0x10', '1,000', '--1', '+', '12a', '', '9223372036854775808', '-9223372036854775809', '123456789012345678901234567890'].map(castInteger),
+    ).toEqual(Array(11).fill(undefined));
   });
 
   it('number: shortest round-trip double text', () => {
@@ -28,13 +39,18 @@ describe('cast values', () => {
   });
 
   it('boolean: common spellings in any case', () => {
-    expect(['true', 'T', 'Yes', 'y', 'ON', '1', 'false', 'F', 'no', 'N', 'off', '0'].map(castBoolean)).toEqual([...Array(6).fill('true'), ...Array(6).fill('false')]);
+    expect(['true', 'T', 'Yes', 'y', 'ON', '1', 'false', 'F', 'no', 'N', 'off', '0'].map(castBoolean)).toEqual([
+      ...Array(6).fill('true'),
+      ...Array(6).fill('false'),
+    ]);
     expect(['2', 'ja', 'truee', ''].map(castBoolean)).toEqual(Array(4).fill(undefined));
   });
 
   it('date: ISO dates that exist', () => {
     expect(['2024-02-29', ' 1999-12-31 ', '0001-01-01'].map(castDate)).toEqual(['2024-02-29', '1999-12-31', '0001-01-01']);
-    expect(['2023-02-29', '1900-02-29', '2024-13-01', '2024-04-31', '0000-01-01', '2024-1-5', '05/01/2024', '2024-01-01T00:00'].map(castDate)).toEqual(Array(8).fill(undefined));
+    expect(['2023-02-29', '1900-02-29', '2024-13-01', '2024-04-31', '0000-01-01', '2024-1-5', '05/01/2024', '2024-01-01T00:00'].map(castDate)).toEqual(
+      Array(8).fill(undefined),
+    );
   });
 
   it('timestamp: zoned -> UTC instant, local stays local; seconds added, fraction kept', () => {
@@ -47,7 +63,16 @@ describe('cast values', () => {
     expect(castTimestamp('2024-05-01T12:00')).toBe('2024-05-01T12:00:00');
     expect(castTimestamp('2024-05-01T12:00:00,500')).toBe('2024-05-01T12:00:00.5');
     expect(castTimestamp('2024-05-01T12:00:00.000')).toBe('2024-05-01T12:00:00');
-    for (const bad of ['2024-05-01', '2024-05-01T24:00', '2024-05-01T12:60', '2024-02-30T00:00', '2024-05-01T12:00:00+25:00', '0001-01-01T00:00:00+01:00', 'yesterday', '1714560000']) {
+    for (const bad of [
+      '2024-05-01',
+      '2024-05-01T24:00',
+      '2024-05-01T12:60',
+      '2024-02-30T00:00',
+      '2024-05-01T12:00:00+25:00',
+      '0001-01-01T00:00:00+01:00',
+      'yesterday',
+      '1714560000',
+    ]) {
       expect(castTimestamp(bad), bad).toBeUndefined();
     }
   });
@@ -65,7 +90,14 @@ describe('cast', () => {
     const out: Row[] = [];
     const done = new Promise<void>((resolve, reject) => {
       const rows$ = new Observable<Row>((sub) =>
-        src.subscribe({ next: ({ r, line }) => { ctx.line = line; sub.next(r); }, complete: () => sub.complete(), error: (e) => sub.error(e) }),
+        src.subscribe({
+          next: ({ r, line }) => {
+            ctx.line = line;
+            sub.next(r);
+          },
+          complete: () => sub.complete(),
+          error: (e) => sub.error(e),
+        }),
       );
       rows$.pipe(cast(s, { context: ctx })).subscribe({ next: (r) => out.push(r), complete: resolve, error: reject });
     });
@@ -79,17 +111,32 @@ describe('cast', () => {
   });
 
   it("onError 'null' empties the field; 'reject' drops the row to context.reject with its line, code, message and raw", async () => {
-    const { out, rejected, ctx } = await run([header, ['1', 'abc', 'yes', '2024-01-01'], ['x2', '5', 'maybe', '2024-01-01'], ['3', '2', 'no', '2024-02-30'], ['4', '1e2', 'y', '2024-01-02']], spec, [1, 2, 5, 9, 10]);
+    const { out, rejected, ctx } = await run(
+      [header, ['1', 'abc', 'yes', '2024-01-01'], ['x2', '5', 'maybe', '2024-01-01'], ['3', '2', 'no', '2024-02-30'], ['4', '1e2', 'y', '2024-01-02']],
+      spec,
+      [1, 2, 5, 9, 10],
+    );
     expect(out).toEqual([header, ['1', '', 'true', '2024-01-01'], ['4', '100', 'true', '2024-01-02']]);
     expect(rejected).toEqual([
-      { line: 5, code: 'CAST_FAILED', message: 'cast: column "id": "x2" is not an integer; column "paid": "maybe" is not a boolean', raw: Buffer.from('x2,5,maybe,2024-01-01') },
+      {
+        line: 5,
+        code: 'CAST_FAILED',
+        message: 'cast: column "id": "x2" is not an integer; column "paid": "maybe" is not a boolean',
+        raw: Buffer.from('x2,5,maybe,2024-01-01'),
+      },
       { line: 9, code: 'CAST_FAILED', message: 'cast: column "day": "2024-02-30" is not a date', raw: Buffer.from('3,2,no,2024-02-30') },
     ]);
     expect(ctx.counts.rejected).toBe(2);
   });
 
   it('a rejected row is re-encoded as the CSV this operator received, unchanged by earlier casts', async () => {
-    const { rejected } = await run([['n', 'note', 'k'], ['+1', 'say "hi", then', 'bad']], { n: 'integer', k: 'boolean' });
+    const { rejected } = await run(
+      [
+        ['n', 'note', 'k'],
+        ['+1', 'say "hi", then', 'bad'],
+      ],
+      { n: 'integer', k: 'boolean' },
+    );
     expect(rejected[0]?.raw.toString()).toBe('+1,"say ""hi"", then",bad');
     expect(rowToCsv(['a', 'b\nc', '']).toString()).toBe('a,"b\nc",');
   });
@@ -100,12 +147,23 @@ describe('cast', () => {
 
   it('refuses an unknown type or onError when built', () => {
     expect(() => cast({ a: 'money' as 'number' })).toThrow(/cast.a: got type "money"; expected one of string\|integer\|number\|boolean\|date\|timestamp/);
-    expect(() => cast({ a: { type: 'number', onError: 'skip' as 'null' } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', field: 'cast.a.onError' }));
+    expect(() => cast({ a: { type: 'number', onError: 'skip' as 'null' } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'cast.a.onError' }),
+    );
   });
 
   it('string and timestamp columns', async () => {
-    const { out } = await run([['s', 't'], [' keep ', '2024-05-01T12:00:00+02:00']], { s: 'string', t: 'timestamp' });
-    expect(out).toEqual([['s', 't'], [' keep ', '2024-05-01T10:00:00Z']]);
+    const { out } = await run(
+      [
+        ['s', 't'],
+        [' keep ', '2024-05-01T12:00:00+02:00'],
+      ],
+      { s: 'string', t: 'timestamp' },
+    );
+    expect(out).toEqual([
+      ['s', 't'],
+      [' keep ', '2024-05-01T10:00:00Z'],
+    ]);
   });
 
   describe('marbles', () => {

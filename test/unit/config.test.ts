@@ -67,15 +67,26 @@ describe('loadConfig', () => {
 
   it('takes run defaults below the file at any depth: a file setting metrics.host keeps the run default port', async () => {
     await writeFile(join(dir, 'sluice.yaml'), 'metrics: { host: 0.0.0.0 }\n');
-    expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({ metrics: { host: '0.0.0.0', port: 0 }, settleMs: 0 });
+    expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({
+      metrics: { host: '0.0.0.0', port: 0 },
+      settleMs: 0,
+    });
     await writeFile(join(dir, 'sluice.yaml'), 'metrics: { port: 9300 }\nsettleMs: 7\n');
     expect(loadConfig({ cwd: dir, env: {}, defaults: { 'metrics.port': 0, settleMs: 0 } })).toMatchObject({ metrics: { port: 9300 }, settleMs: 7 });
   });
 
   it('explains a value that matches no form by its closest form, and suggests the setting meant', async () => {
-    await writeFile(join(dir, 'sluice.yaml'), 'pipelines:\n  - name: p\n    steps:\n      - cast: { a: intgr }\n      - filter: { column: a, op: equals, value: 1 }\n      - selekt: [a]\n');
+    await writeFile(
+      join(dir, 'sluice.yaml'),
+      'pipelines:\n  - name: p\n    steps:\n      - cast: { a: intgr }\n      - filter: { column: a, op: equals, value: 1 }\n      - selekt: [a]\n',
+    );
     const message = errorOf(() => loadConfig({ cwd: dir, env: {} })).message;
-    expect(message.split('\n').slice(1).map((l) => l.trim())).toEqual([
+    expect(
+      message
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim()),
+    ).toEqual([
       'pipelines[0].steps[0].cast.a: got "intgr"; expected one of "string"|"integer"|"number"|"boolean"|"date"|"timestamp", or an object',
       'pipelines[0].steps[1].filter.op: got "equals"; expected one of "eq"|"ne"|"lt"|"le"|"gt"|"ge"|"in"|"matches"',
       'pipelines[0].steps[2]: unknown setting pipelines[0].steps[2].selekt (did you mean select?)',
@@ -108,7 +119,12 @@ describe('loadConfig', () => {
     const err = errorOf(() => loadConfig({ cwd: dir, env: {} }));
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.field).toBe('pipelines[0].steps[0].dropNulls.how');
-    expect(err.message.split('\n').slice(1).map((l) => l.trim())).toEqual([
+    expect(
+      err.message
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim()),
+    ).toEqual([
       'pipelines[0].steps[0].dropNulls.how: got "some"; expected one of "any"|"all"',
       'pipelines[1].steps[0]: got {"dropNulls":{"how":"any","nullValues":[""],"trim":false},"select":["a"]}; a step has exactly one operator, e.g. { dropNulls: { how: any } }',
       'pipelines[1].output.format: got "xml"; expected one of "csv"|"postgres"|"ndjson"',

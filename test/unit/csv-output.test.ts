@@ -13,7 +13,15 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 it('escapeFormulas prefixes fields that a spreadsheet would run as formulas', async () => {
   const sink = csvFileSink(dir, 'o.csv', { fsync: false, escapeFormulas: true });
-  await sink.write({ header: ['a', 'b'], rows: [['=SUM(A1)', '+1'], ['-2', '@x'], ['ok', '3-4']], lines: [2, 3, 4] });
+  await sink.write({
+    header: ['a', 'b'],
+    rows: [
+      ['=SUM(A1)', '+1'],
+      ['-2', '@x'],
+      ['ok', '3-4'],
+    ],
+    lines: [2, 3, 4],
+  });
   await sink.commit();
   expect(await readFile(join(dir, 'o.csv'), 'utf8')).toBe("a,b\n'=SUM(A1),'+1\n'-2,'@x\nok,3-4\n");
 });

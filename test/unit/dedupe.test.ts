@@ -10,7 +10,13 @@ const header: Row = ['id', 'a', 'b'];
 const run = (op: ReturnType<typeof dedupe>, rows: Row[]) => lastValueFrom(from(rows).pipe(op, toArray()));
 
 describe('dedupe', () => {
-  const rows: Row[] = [['1', 'x', 'y'], ['2', 'x', 'y'], ['1', 'x', 'y'], ['3', 'x', 'z'], ['1', 'q', 'y']];
+  const rows: Row[] = [
+    ['1', 'x', 'y'],
+    ['2', 'x', 'y'],
+    ['1', 'x', 'y'],
+    ['3', 'x', 'z'],
+    ['1', 'q', 'y'],
+  ];
 
   it('by default keys on the whole row, keeping the first', async () => {
     expect(await run(dedupe(), [header, ...rows])).toEqual([header, ['1', 'x', 'y'], ['2', 'x', 'y'], ['3', 'x', 'z'], ['1', 'q', 'y']]);
@@ -42,7 +48,11 @@ describe('dedupe', () => {
     const op = dedupe({ columns: ['id'], maxKeys: 3 });
     const atCap = [header, ['1', 'x', 'y'], ['2', 'x', 'y'], ['3', 'x', 'y'], ['2', 'q', 'q'], ['1', 'q', 'q']];
     expect(await run(op, atCap)).toEqual([header, ['1', 'x', 'y'], ['2', 'x', 'y'], ['3', 'x', 'y']]);
-    await expect(run(op, [...atCap, ['4', 'x', 'y']])).rejects.toMatchObject({ code: 'DEDUPE_TOO_MANY_KEYS', field: 'dedupe.maxKeys', message: expect.stringContaining('3 distinct keys') });
+    await expect(run(op, [...atCap, ['4', 'x', 'y']])).rejects.toMatchObject({
+      code: 'DEDUPE_TOO_MANY_KEYS',
+      field: 'dedupe.maxKeys',
+      message: expect.stringContaining('3 distinct keys'),
+    });
   });
 
   it('fails with UNKNOWN_COLUMN for a key the header lacks', async () => {

@@ -58,10 +58,14 @@ describe('deploy/sluice.service', () => {
 });
 
 describe('deploy/kubernetes/sluice.yaml', () => {
-  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/sluice.yaml'), 'utf8')).map((d) => d.toJS() as { apiVersion: string; kind: string });
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/sluice.yaml'), 'utf8')).map(
+    (d) => d.toJS() as { apiVersion: string; kind: string },
+  );
+  // biome-ignore lint/suspicious/noExplicitAny: a manifest is walked by path in assertions
   const byKind = (kind: string): Record<string, any> => docs.find((d) => d.kind === kind) as Record<string, any>;
 
   it('validates against the Kubernetes and Prometheus Operator schemas', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: each model class takes its own manifest type
     const classes: Record<string, new (o: any) => { validate(): void }> = {
       'v1/ConfigMap': ConfigMap,
       'v1/PersistentVolumeClaim': PersistentVolumeClaim,

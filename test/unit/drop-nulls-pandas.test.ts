@@ -49,7 +49,14 @@ describe('dropNulls nullValues: pandas', () => {
 
 describe('dropNulls trim', () => {
   const header: Row = ['id', 'v'];
-  const data: Row[] = [['1', 'NA '], ['2', ' '], ['3', '\tnull\t'], ['4', ' x '], ['5', ''], ['6', 'none']];
+  const data: Row[] = [
+    ['1', 'NA '],
+    ['2', ' '],
+    ['3', '\tnull\t'],
+    ['4', ' x '],
+    ['5', ''],
+    ['6', 'none'],
+  ];
   const kept = async (options: DropNullsOptions): Promise<string[]> => {
     const out = await lastValueFrom(from([header, ...data.map((r) => [...r])]).pipe(dropNulls(options), toArray()));
     expect(out[0]).toEqual(header);

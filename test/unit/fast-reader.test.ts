@@ -8,7 +8,12 @@ import { CsvRecordReader, type CsvReadOptions } from '../../src/csv/record-reade
 
 type Event = string;
 
-function run(kind: 'fast' | 'slow', input: Buffer, cuts: number[], options: CsvReadOptions = {}): { events: Event[]; raws: Array<[string[], string]>; handedOver: boolean } {
+function run(
+  kind: 'fast' | 'slow',
+  input: Buffer,
+  cuts: number[],
+  options: CsvReadOptions = {},
+): { events: Event[]; raws: Array<[string[], string]>; handedOver: boolean } {
   const events: Event[] = [];
   const raws: Array<[string[], string]> = [];
   const handler = {
@@ -252,7 +257,14 @@ describe('FastCsvReader against csv-parse (CsvRecordReader)', () => {
     const notes = ['', 'fragile', '"gift, wrapped"', '"call ""before"" delivery"', 'leave at door', 'café', '"日本, 語"'];
     let text = 'id,ts,user,email,note,score\n';
     for (let i = 0; i < 4000; i++) {
-      const f = [String(i), new Date(1.7e12 + i * 1000).toISOString(), `user${rnd(1e5)}`, `u${rnd(1e5)}@example.com`, notes[rnd(notes.length)]!, (rnd(1e4) / 1e4).toFixed(4)];
+      const f = [
+        String(i),
+        new Date(1.7e12 + i * 1000).toISOString(),
+        `user${rnd(1e5)}`,
+        `u${rnd(1e5)}@example.com`,
+        notes[rnd(notes.length)]!,
+        (rnd(1e4) / 1e4).toFixed(4),
+      ];
       if (rnd(20) === 0) f[1 + rnd(5)] = '';
       text += `${f.join(',')}\n`;
     }

@@ -21,15 +21,17 @@ vi.mock('node:fs', async (importOriginal) => {
   const track = (fd: number, delta: number): void => void inFlight.set(fd, (inFlight.get(fd) ?? 0) + delta);
   type Io = (fd: number, buf: Buffer, off: number, len: number, pos: number | null, cb: (err: Error | null, n: number) => void) => void;
   /** fs.read or fs.write, counted while in flight and completing late. */
-  const slow = (io: Io): Io => (fd, buf, off, len, pos, cb) => {
-    track(fd, 1);
-    io(fd, buf, off, len, pos, (err, n) =>
-      late(() => {
-        track(fd, -1);
-        cb(err, n);
-      }),
-    );
-  };
+  const slow =
+    (io: Io): Io =>
+    (fd, buf, off, len, pos, cb) => {
+      track(fd, 1);
+      io(fd, buf, off, len, pos, (err, n) =>
+        late(() => {
+          track(fd, -1);
+          cb(err, n);
+        }),
+      );
+    };
   return {
     ...actual,
     read: slow(actual.read) as typeof actual.read,

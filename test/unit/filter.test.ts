@@ -57,8 +57,27 @@ describe('filter', () => {
   });
 
   it('all and any combine, nested', async () => {
-    expect(await ids({ all: [{ column: 'country', op: 'eq', value: 'FR' }, { column: 'amount', op: 'gt', value: 300 }] })).toEqual(['5']);
-    expect(await ids({ any: [{ column: 'country', op: 'eq', value: 'IT' }, { all: [{ column: 'amount', op: 'ge', value: 100 }, { column: 'code', op: 'eq', value: '' }] }] })).toEqual(['4', '6']);
+    expect(
+      await ids({
+        all: [
+          { column: 'country', op: 'eq', value: 'FR' },
+          { column: 'amount', op: 'gt', value: 300 },
+        ],
+      }),
+    ).toEqual(['5']);
+    expect(
+      await ids({
+        any: [
+          { column: 'country', op: 'eq', value: 'IT' },
+          {
+            all: [
+              { column: 'amount', op: 'ge', value: 100 },
+              { column: 'code', op: 'eq', value: '' },
+            ],
+          },
+        ],
+      }),
+    ).toEqual(['4', '6']);
     expect(await ids({ all: [] })).toEqual(['1', '2', '3', '4', '5', '6']);
     expect(await ids({ any: [] })).toEqual([]);
   });
@@ -73,8 +92,19 @@ describe('filter', () => {
 
   it('checks the predicate when built, naming its path', () => {
     const bad = (p: unknown) => () => filter(p as FilterPredicate);
-    expect(bad({ all: [{ column: 'a', op: 'eq', value: 1 }, { column: 'a', op: 'like', value: 'x' }] })).toThrow(
-      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'filter.all[1].op', message: 'filter.all[1].op: got "like"; expected one of eq|ne|lt|le|gt|ge|in|matches' }),
+    expect(
+      bad({
+        all: [
+          { column: 'a', op: 'eq', value: 1 },
+          { column: 'a', op: 'like', value: 'x' },
+        ],
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        field: 'filter.all[1].op',
+        message: 'filter.all[1].op: got "like"; expected one of eq|ne|lt|le|gt|ge|in|matches',
+      }),
     );
     expect(bad({ column: 'a', op: 'in', value: 'x' })).toThrow(/filter.value: op "in" needs a list/);
     expect(bad({ column: 'a', op: 'eq', value: ['x'] })).toThrow(/filter.value: expected a string or a finite number/);

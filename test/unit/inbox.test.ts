@@ -131,7 +131,7 @@ describe('Inbox settle', () => {
     expect(looks.mock.calls.map((c) => c[0])).toEqual(['b.csv', 'a.csv', 'b.csv']);
   });
 
-  it('counts a waiting file\'s age from its arrival (ctime), so a restarted daemon does not reset it', () => {
+  it("counts a waiting file's age from its arrival (ctime), so a restarted daemon does not reset it", () => {
     // the daemon starts a minute after the file arrived (the fake clock runs ahead of the file's real ctime)
     vi.useRealTimers();
     put('early.csv', 10, T0);

@@ -8,7 +8,7 @@ import { Committer } from '../../src/daemon/commit.js';
 import { Instances } from '../../src/daemon/instances.js';
 import { Ledger } from '../../src/daemon/ledger.js';
 import { recover } from '../../src/daemon/recovery.js';
-import { SluiceError } from '../../src/errors.js';
+import type { SluiceError } from '../../src/errors.js';
 import { Claims } from '../../src/inbox/claims.js';
 import { silentLogger } from '../../src/log.js';
 
@@ -123,7 +123,20 @@ describe('recover', () => {
     linkSync(join(claims.dir, 'aaa3-back.csv'), join(root, 'watch', 'back.csv'));
     writeFileSync(join(claims.dir, 'aaa2-lost.csv'), 'x\n2\n');
     const staged = { tmp: join(root, 'out', `.sluice-${me.id}~aaa2-00-lost.csv.tmp`), dir: join(root, 'out'), name: 'lost.csv', ino: 1, bytes: 4 };
-    writeFileSync(join(claims.dir, 'aaa2.commit.json'), JSON.stringify({ claimId: 'aaa2', file: 'lost.csv', pipeline: 'default', outcome: 'succeeded', input: { ino: 0, size: 4 }, staged: [{ role: 'output', file: staged, rows: 1 }], rows: { read: 1, written: 1, filtered: 0, rejected: 0 }, startedAt: '2026-01-01T00:00:00.000Z', durationMs: 1 }));
+    writeFileSync(
+      join(claims.dir, 'aaa2.commit.json'),
+      JSON.stringify({
+        claimId: 'aaa2',
+        file: 'lost.csv',
+        pipeline: 'default',
+        outcome: 'succeeded',
+        input: { ino: 0, size: 4 },
+        staged: [{ role: 'output', file: staged, rows: 1 }],
+        rows: { read: 1, written: 1, filtered: 0, rejected: 0 },
+        startedAt: '2026-01-01T00:00:00.000Z',
+        durationMs: 1,
+      }),
+    );
     // temporaries: one of the claim being redone (garbage), one of a claim another instance holds now
     writeFileSync(join(root, 'out', `.sluice-${me.id}~aaa1-11-redo.csv.tmp`), 'partial');
     writeFileSync(join(root, 'out', `.sluice-${me.id}~bbb9-22-other.csv.tmp`), 'needed');

@@ -28,8 +28,13 @@ describe('loadModuleOperator', () => {
   });
 
   it('refuses at load, with CONFIG_INVALID naming the file: missing, not .js/.mjs, import error, bad export', async () => {
-    await expect(loadModuleOperator('nope.mjs', { baseDir })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^module "nope.mjs": cannot read .*nope.mjs/) });
-    await expect(loadModuleOperator('upper.ts', { baseDir })).rejects.toThrow('module "upper.ts": expected a .js or .mjs file (compile TypeScript to JavaScript first)');
+    await expect(loadModuleOperator('nope.mjs', { baseDir })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/^module "nope.mjs": cannot read .*nope.mjs/),
+    });
+    await expect(loadModuleOperator('upper.ts', { baseDir })).rejects.toThrow(
+      'module "upper.ts": expected a .js or .mjs file (compile TypeScript to JavaScript first)',
+    );
     await expect(loadModuleOperator('broken.mjs', { baseDir })).rejects.toThrow('module "broken.mjs": import failed: cannot load');
     await expect(loadModuleOperator('upper.mjs', { baseDir, export: 'notAFactory' })).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
@@ -42,7 +47,9 @@ describe('loadModuleOperator', () => {
   it('fails the file with MODULE_FAILED when the factory throws or returns no operator', async () => {
     const ctx = new FileContext('f.csv');
     const throws = await loadModuleOperator('upper.mjs', { baseDir, export: 'throwsInFactory' });
-    expect(() => throws(ctx)).toThrow(expect.objectContaining({ code: 'MODULE_FAILED', file: 'f.csv', message: 'module "upper.mjs": its factory threw: no options' }));
+    expect(() => throws(ctx)).toThrow(
+      expect.objectContaining({ code: 'MODULE_FAILED', file: 'f.csv', message: 'module "upper.mjs": its factory threw: no options' }),
+    );
     const nothing = await loadModuleOperator('upper.mjs', { baseDir, export: 'returnsNothing' });
     expect(() => nothing(ctx)).toThrow(/its factory returned undefined, not an operator/);
   });
@@ -56,13 +63,21 @@ describe('loadModuleOperator', () => {
 
   it('checks that the first value is a header', async () => {
     const make = await loadModuleOperator('upper.mjs', { baseDir, export: 'emitsNonRow' });
-    await expect(lastValueFrom(from([header]).pipe(make()))).rejects.toMatchObject({ code: 'MODULE_FAILED', message: expect.stringContaining('its first value is not a header') });
+    await expect(lastValueFrom(from([header]).pipe(make()))).rejects.toMatchObject({
+      code: 'MODULE_FAILED',
+      message: expect.stringContaining('its first value is not a header'),
+    });
   });
 
   it('passes errors from upstream through as they are', async () => {
     const make = await loadModuleOperator('upper.mjs', { baseDir, options: { column: 'id' } });
     const upstream = new Error('EIO: read');
-    const err = await lastValueFrom(concat(of(header), throwError(() => upstream)).pipe(make())).catch((e: unknown) => e);
+    const err = await lastValueFrom(
+      concat(
+        of(header),
+        throwError(() => upstream),
+      ).pipe(make()),
+    ).catch((e: unknown) => e);
     expect(err).toBe(upstream);
     const coded = new SluiceError('BINARY_FILE', 'binary');
     expect(await lastValueFrom(throwError(() => coded).pipe(make())).catch((e: unknown) => e)).toBe(coded);

@@ -31,7 +31,6 @@ describe('names', () => {
     expect(stemOf('noext')).toBe('noext');
     expect(stemOf('.hidden')).toBe('.hidden');
   });
-
 });
 
 describe('moveNoClobber', () => {

@@ -41,7 +41,11 @@ describe('operators and source lines', () => {
     expect(batches).toEqual([
       {
         header: ['id', 'amount', 'country', 'file'],
-        rows: [['1', '10', 'FR', 'in.csv'], ['4', '7', 'DE', 'in.csv'], ['5', '100', 'IT', 'in.csv']],
+        rows: [
+          ['1', '10', 'FR', 'in.csv'],
+          ['4', '7', 'DE', 'in.csv'],
+          ['5', '100', 'IT', 'in.csv'],
+        ],
         lines: [2, 8, 10],
       },
     ]);

@@ -129,7 +129,9 @@ describe('parseCsv', () => {
   it('counts and rejects nothing more once the subscriber closes in the middle of a chunk', () => {
     const { ctx, rejects } = context();
     const seen: Row[] = [];
-    of(b('h\n1\n2\nx,y\n3\n4\n'), b('5\n')).pipe(parseCsv({ context: ctx }), take(2)).subscribe((r) => seen.push(r));
+    of(b('h\n1\n2\nx,y\n3\n4\n'), b('5\n'))
+      .pipe(parseCsv({ context: ctx }), take(2))
+      .subscribe((r) => seen.push(r));
     expect(seen).toEqual([['h'], ['1']]);
     expect(ctx.counts.read).toBe(1);
     expect(rejects).toEqual([]);
@@ -151,7 +153,12 @@ describe('parseCsv', () => {
   });
 
   it('does not re-read after a source error', async () => {
-    const err = await errorOf(concat(from([b('a\n1\n')]), throwError(() => new Error('EIO'))).pipe(parseCsv()));
+    const err = await errorOf(
+      concat(
+        from([b('a\n1\n')]),
+        throwError(() => new Error('EIO')),
+      ).pipe(parseCsv()),
+    );
     expect((err as Error).message).toBe('EIO');
   });
 });

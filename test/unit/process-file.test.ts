@@ -49,7 +49,9 @@ describe('processFile', () => {
     expect(r.rows).toEqual({ read: 4, written: 2, filtered: 1, rejected: 1 });
     expect(r.sha256).toBe(createHash('sha256').update('a,b\n1,2\n3,\n4\n5,6\n').digest('hex'));
     expect(await readFile(join(dir, 'x.csv'), 'utf8')).toBe('a,b\n1,2\n5,6\n');
-    expect((await readFile(join(dir, 'x.rejects.csv'), 'utf8')).split('\n')[1]).toBe('4,CSV_RECORD_INCONSISTENT_COLUMNS,"line 4: expected 2 fields as in the header, got 1","4"');
+    expect((await readFile(join(dir, 'x.rejects.csv'), 'utf8')).split('\n')[1]).toBe(
+      '4,CSV_RECORD_INCONSISTENT_COLUMNS,"line 4: expected 2 fields as in the header, got 1","4"',
+    );
   });
 
   it('never stalls when the high-water mark is below the batch size or held by rejects (no time trigger)', async () => {

@@ -4,9 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CsvRecordReader, type CsvReadOptions } from '../../src/csv/record-reader.js';
 import { SluiceError } from '../../src/errors.js';
 
-type Event =
-  | { kind: 'record'; line: number; fields: string[] }
-  | { kind: 'reject'; line: number; code: string; raw: Buffer };
+type Event = { kind: 'record'; line: number; fields: string[] } | { kind: 'reject'; line: number; code: string; raw: Buffer };
 
 const rec = (line: number, ...fields: string[]): Event => ({ kind: 'record', line, fields });
 const rej = (line: number, code: string, raw: string | Buffer): Event => ({
@@ -98,12 +96,7 @@ describe('CsvRecordReader: records and their start lines', () => {
 
   it('counts a CRLF inside a quoted field as one line', () => {
     expect(whole('a,b\r\n"x\r\ny",1\r\n2,3\r\n')).toEqual([rec(1, 'a', 'b'), rec(2, 'x\r\ny', '1'), rec(4, '2', '3')]);
-    expect(whole('a,b\n"1\r\n2\r\n3",x\n"\r\n",y\nq,r\n')).toEqual([
-      rec(1, 'a', 'b'),
-      rec(2, '1\r\n2\r\n3', 'x'),
-      rec(5, '\r\n', 'y'),
-      rec(7, 'q', 'r'),
-    ]);
+    expect(whole('a,b\n"1\r\n2\r\n3",x\n"\r\n",y\nq,r\n')).toEqual([rec(1, 'a', 'b'), rec(2, '1\r\n2\r\n3', 'x'), rec(5, '\r\n', 'y'), rec(7, 'q', 'r')]);
   });
 
   it('skips blank lines but counts them in line numbers', () => {
@@ -128,11 +121,7 @@ describe('CsvRecordReader: records and their start lines', () => {
   it('splits on ";" and on tab', () => {
     expect(whole('a;b\n1,5;"x;y"\n', { delimiter: ';' })).toEqual([rec(1, 'a', 'b'), rec(2, '1,5', 'x;y')]);
     expect(whole('a\tb\n1,5\t"x\ty"\n', { delimiter: '\t' })).toEqual([rec(1, 'a', 'b'), rec(2, '1,5', 'x\ty')]);
-    expect(whole('a;b\n1;2;3\n4;5\n', { delimiter: ';' })).toEqual([
-      rec(1, 'a', 'b'),
-      rej(2, 'CSV_RECORD_INCONSISTENT_COLUMNS', '1;2;3'),
-      rec(3, '4', '5'),
-    ]);
+    expect(whole('a;b\n1;2;3\n4;5\n', { delimiter: ';' })).toEqual([rec(1, 'a', 'b'), rej(2, 'CSV_RECORD_INCONSISTENT_COLUMNS', '1;2;3'), rec(3, '4', '5')]);
   });
 
   it('reports nothing for an empty file or a BOM-only file', () => {
@@ -191,7 +180,13 @@ describe('CsvRecordReader: rejects', () => {
   });
 
   it('rejects a record with invalid UTF-8, keeping its bytes exactly and no U+FFFD anywhere', () => {
-    const input = Buffer.concat([bytes('a,b\n'), Buffer.from([0x78, 0xff, 0x2c, 0x31]), bytes('\nü,2\n'), Buffer.from([0xc3, 0x28, 0x2c, 0x33]), bytes('\r\n4,5\n')]);
+    const input = Buffer.concat([
+      bytes('a,b\n'),
+      Buffer.from([0x78, 0xff, 0x2c, 0x31]),
+      bytes('\nü,2\n'),
+      Buffer.from([0xc3, 0x28, 0x2c, 0x33]),
+      bytes('\r\n4,5\n'),
+    ]);
     const events = whole(input);
     expect(events).toEqual([
       rec(1, 'a', 'b'),
@@ -290,13 +285,7 @@ describe('CsvRecordReader: whole-file failures', () => {
 
 describe('CsvRecordReader: every chunking gives the same result', () => {
   it('line endings, blank lines and no trailing newline', () => {
-    expectEveryChunking('a,b\r\n1,2\n\r\n3,4\r\r5,6\r\n\n7,8', [
-      rec(1, 'a', 'b'),
-      rec(2, '1', '2'),
-      rec(4, '3', '4'),
-      rec(6, '5', '6'),
-      rec(8, '7', '8'),
-    ]);
+    expectEveryChunking('a,b\r\n1,2\n\r\n3,4\r\r5,6\r\n\n7,8', [rec(1, 'a', 'b'), rec(2, '1', '2'), rec(4, '3', '4'), rec(6, '5', '6'), rec(8, '7', '8')]);
   });
 
   it('quoted fields holding delimiters, quotes, CRLF, CR and LF', () => {
@@ -354,8 +343,12 @@ describe('CsvRecordReader: every chunking gives the same result', () => {
   });
 
   it('a tab delimiter', () => {
-    expectEveryChunking('a\tb\r\n"1\t2"\t3\r\n4\t5\t6\n7\t8', [rec(1, 'a', 'b'), rec(2, '1\t2', '3'), rej(3, 'CSV_RECORD_INCONSISTENT_COLUMNS', '4\t5\t6'), rec(4, '7', '8')], {
-      delimiter: '\t',
-    });
+    expectEveryChunking(
+      'a\tb\r\n"1\t2"\t3\r\n4\t5\t6\n7\t8',
+      [rec(1, 'a', 'b'), rec(2, '1\t2', '3'), rej(3, 'CSV_RECORD_INCONSISTENT_COLUMNS', '4\t5\t6'), rec(4, '7', '8')],
+      {
+        delimiter: '\t',
+      },
+    );
   });
 });

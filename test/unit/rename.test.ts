@@ -11,7 +11,10 @@ describe('rename', () => {
   it('renames header columns and passes rows unchanged (the same arrays)', async () => {
     const row: Row = ['1', 'a@x', '10'];
     const out = await run(rename({ 'Order Id': 'order_id', Email: 'email' }), [header, row]);
-    expect(out).toEqual([['order_id', 'email', 'amount'], ['1', 'a@x', '10']]);
+    expect(out).toEqual([
+      ['order_id', 'email', 'amount'],
+      ['1', 'a@x', '10'],
+    ]);
     expect(out[1]).toBe(row);
   });
 

@@ -85,7 +85,13 @@ describe('rowOperator', () => {
 
   it('calls the row function no more once the subscriber has closed mid-way through a synchronous source', () => {
     const calls: string[] = [];
-    const op = rowOperator((header) => ({ header, row: (r) => (calls.push(r[0]!), r) }));
+    const op = rowOperator((header) => ({
+      header,
+      row: (r) => {
+        calls.push(r[0]!);
+        return r;
+      },
+    }));
     of(['h'], ['1'], ['2'], ['3'], ['4']).pipe(op, take(2)).subscribe();
     expect(calls).toEqual(['1']);
   });

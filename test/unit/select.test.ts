@@ -12,7 +12,11 @@ const header: Row = ['id', 'email', 'amount', 'country'];
 describe('select', () => {
   it('keeps the columns in the order given, header included', async () => {
     const out = await lastValueFrom(from([header, ['1', 'a@x', '10', 'FR'], ['2', '', '5', 'DE']]).pipe(select(['amount', 'id']), toArray()));
-    expect(out).toEqual([['amount', 'id'], ['10', '1'], ['5', '2']]);
+    expect(out).toEqual([
+      ['amount', 'id'],
+      ['10', '1'],
+      ['5', '2'],
+    ]);
   });
 
   it('emits a header-only stream as the new header', async () => {
@@ -24,7 +28,7 @@ describe('select', () => {
     expect(() => select(['id', 'id'])).toThrow(/column "id" is listed twice/);
   });
 
-  it('does not keep the caller\'s array (changing it later changes nothing)', async () => {
+  it("does not keep the caller's array (changing it later changes nothing)", async () => {
     const cols = ['id'];
     const op = select(cols);
     cols.push('email');
