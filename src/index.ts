@@ -25,7 +25,7 @@ export { BatchBuffer, normalizeBatchOptions, type BatchOptions } from './operato
 export { rowOperator, columnIndexes, type BoundRowFunction } from './operators/row-operator.js';
 export { csvFileSink, type CsvFileSinkOptions } from './sinks/csv-file.js';
 export { RejectsFile } from './sinks/rejects-file.js';
-export { AtomicFile, type AtomicFileOptions } from './sinks/atomic-file.js';
+export { AtomicFile, type AtomicFileOptions } from './fs/atomic-file.js';
 export type { RowSink, SinkResult } from './sinks/sink.js';
 export { processFile, type FileReport, type PipelineSettings, type PipelineHooks } from './pipeline/process-file.js';
 export { Daemon, type DaemonHooks } from './daemon/daemon.js';

@@ -9,7 +9,7 @@ import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
 import { exists, fsyncDir, moveOnce, publishStaged, type StagedFile } from '../fs/no-clobber.js';
 import { fitName } from '../fs/names.js';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
-import { AtomicFile, outputMode } from '../sinks/atomic-file.js';
+import { AtomicFile, outputMode } from '../fs/atomic-file.js';
 import { failpoint } from '../failpoint.js';
 import type { Ledger, Receipt } from './ledger.js';
 

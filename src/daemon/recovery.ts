@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import type { Logger } from '../log.js';
 import { numberedName } from '../fs/no-clobber.js';
-import { TEMP_PREFIX } from '../sinks/atomic-file.js';
+import { TEMP_PREFIX } from '../fs/atomic-file.js';
 import type { Committer, CommitRecord } from './commit.js';
 import { isTransient } from './retry.js';
 

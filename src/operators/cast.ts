@@ -3,7 +3,7 @@ import type { OperatorFunction } from 'rxjs';
 import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
-import { csvField } from '../sinks/rejects-file.js';
+import { csvField } from '../csv/fields.js';
 import { CAST_TYPE_NAMES, CONVERTERS, type CastType, type Converter } from './cast-values.js';
 import { columnIndexes, rowOperator } from './row-operator.js';
 

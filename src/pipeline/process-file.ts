@@ -14,7 +14,7 @@ import { parseCsv } from '../operators/parse-csv.js';
 import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
-import { outputMode } from '../sinks/atomic-file.js';
+import { outputMode } from '../fs/atomic-file.js';
 import { csvFileSink } from '../sinks/csv-file.js';
 import { RejectsFile } from '../sinks/rejects-file.js';
 import type { RowSink, SinkResult, StagedOutput } from '../sinks/sink.js';

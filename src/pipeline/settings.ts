@@ -5,8 +5,9 @@ import type { PipelineConfig } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { checkNameTemplate } from '../sinks/output-name.js';
 import { outputSink } from '../sinks/output.js';
+import { sqlTypes } from '../sinks/postgres-types.js';
 import type { PipelineSettings } from './process-file.js';
-import { buildSteps, castSqlTypes, configDir } from './steps.js';
+import { buildSteps, columnTypes, configDir } from './steps.js';
 
 /** The settings of pipeline `p` (at `index` in the config). */
 export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
@@ -31,7 +32,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     rejectsDir: cfg.rejects,
     csv: { delimiter, quote, escape: p.input.escape, encoding, bom, maxRecordSize },
     steps,
-    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: castSqlTypes(p.steps) }),
+    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: sqlTypes(columnTypes(p.steps)) }),
     batch: cfg.batch,
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,

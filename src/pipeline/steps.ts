@@ -14,6 +14,7 @@ import { loadModuleOperator } from '../operators/load-module-operator.js';
 import { rename } from '../operators/rename.js';
 import { select } from '../operators/select.js';
 import type { Row } from '../row.js';
+import type { CastType } from '../operators/cast-values.js';
 
 export type StepsFactory = (ctx: FileContext) => ReadonlyArray<OperatorFunction<Row, Row>>;
 type Maker = (ctx: FileContext) => OperatorFunction<Row, Row>;
@@ -82,15 +83,11 @@ async function stepMaker(step: StepConfig, options: BuildStepsOptions): Promise<
   throw new SluiceError('CONFIG_INVALID', 'a step with no operator', {});
 }
 
-/** SQL types for a table that `create: true` makes, from the pipeline's cast steps (column -> type). */
-export function castSqlTypes(steps: readonly StepConfig[]): Record<string, string> {
-  const SQL: Record<string, string> = { string: 'text', integer: 'bigint', number: 'numeric', boolean: 'boolean', date: 'date', timestamp: 'timestamptz' };
-  const types: Record<string, string> = {};
+/** The type each column is cast to by the pipeline's steps, under its final name (column -> cast type). */
+export function columnTypes(steps: readonly StepConfig[]): Record<string, CastType> {
+  const types: Record<string, CastType> = {};
   for (const step of steps) {
-    for (const [column, spec] of Object.entries(step.cast ?? {})) {
-      const type = typeof spec === 'string' ? spec : spec.type;
-      types[column] = SQL[type] ?? 'text';
-    }
+    for (const [column, spec] of Object.entries(step.cast ?? {})) types[column] = typeof spec === 'string' ? spec : spec.type;
     for (const [from, to] of Object.entries(step.rename ?? {})) {
       if (types[from] !== undefined) {
         types[to] = types[from]!;

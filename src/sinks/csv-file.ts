@@ -1,7 +1,7 @@
 // csvFileSink: writes batches as CSV (csv-stringify) to a temporary file, published atomically on commit.
 import { stringify } from 'csv-stringify/sync';
 import type { Row, RowBatch } from '../row.js';
-import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
+import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
 import type { RowSink, SinkResult, StagedOutput } from './sink.js';
 
 export interface CsvFileSinkOptions extends AtomicFileOptions {

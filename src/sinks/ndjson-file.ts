@@ -1,6 +1,6 @@
 // ndjsonFileSink: one JSON object per row, keys from the header, published atomically like CSV outputs.
 import type { Row, RowBatch } from '../row.js';
-import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
+import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
 import type { RowSink, SinkResult, StagedOutput } from './sink.js';
 
 /**

@@ -1,29 +1,12 @@
 // The rejects file: `line,code,message,raw` for every refused record, raw kept byte for byte.
+import { csvField, rawField } from '../csv/fields.js';
 import type { FlowGate } from '../flow-gate.js';
 import type { Rejection } from '../row.js';
-import { AtomicFile, type AtomicFileOptions } from './atomic-file.js';
+import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
 import type { SinkResult, StagedOutput } from './sink.js';
 
 const HEADER = Buffer.from('line,code,message,raw\n');
 const FLUSH_BYTES = 64 * 1024;
-const QUOTE = 0x22;
-
-/** A CSV field: quoted (quotes doubled) when it holds a delimiter, quote or line break. */
-export function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** The original bytes as one quoted CSV field, without decoding them. */
-export function rawField(raw: Buffer): Buffer {
-  const parts: Buffer[] = [Buffer.from('"')];
-  let from = 0;
-  for (let i = raw.indexOf(QUOTE); i !== -1; i = raw.indexOf(QUOTE, i + 1)) {
-    parts.push(raw.subarray(from, i + 1), Buffer.from('"'));
-    from = i + 1;
-  }
-  parts.push(raw.subarray(from), Buffer.from('"'));
-  return Buffer.concat(parts);
-}
 
 /** Collects rejections and writes them to `dir/name` (atomically, only if there are any). */
 export class RejectsFile {

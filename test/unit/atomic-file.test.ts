@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { lastValueFrom, of, concatMap } from 'rxjs';
-import { AtomicFile, TEMP_PREFIX } from '../../src/sinks/atomic-file.js';
+import { AtomicFile, TEMP_PREFIX } from '../../src/fs/atomic-file.js';
 import { csvFileSink } from '../../src/sinks/csv-file.js';
 import { parseCsv } from '../../src/operators/parse-csv.js';
 import { batch } from '../../src/operators/batch.js';

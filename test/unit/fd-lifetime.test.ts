@@ -45,7 +45,7 @@ vi.mock('node:fs', async (importOriginal) => {
 
 const { processFile } = await import('../../src/pipeline/process-file.js');
 const { rowOperator } = await import('../../src/operators/row-operator.js');
-const { AtomicFile } = await import('../../src/sinks/atomic-file.js');
+const { AtomicFile } = await import('../../src/fs/atomic-file.js');
 const { SluiceError } = await import('../../src/errors.js');
 
 let dir: string;

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlowGate } from '../../src/flow-gate.js';
-import { RejectsFile, csvField, rawField } from '../../src/sinks/rejects-file.js';
-import { TEMP_PREFIX } from '../../src/sinks/atomic-file.js';
+import { csvField, rawField } from '../../src/csv/fields.js';
+import { RejectsFile } from '../../src/sinks/rejects-file.js';
+import { TEMP_PREFIX } from '../../src/fs/atomic-file.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -3,9 +3,9 @@ import { closeSync, constants, fstatSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fault } from '../failpoint.js';
-import { openAsync, syncFd, unlinkAsync, writeAll } from '../fs/fd.js';
-import { fsyncDir, publishStaged, type StagedFile } from '../fs/no-clobber.js';
-import { fitName, NAME_MAX } from '../fs/names.js';
+import { openAsync, syncFd, unlinkAsync, writeAll } from './fd.js';
+import { fsyncDir, publishStaged, type StagedFile } from './no-clobber.js';
+import { fitName, NAME_MAX } from './names.js';
 import { randomHex } from '../random.js';
 
 export interface AtomicFileOptions {
