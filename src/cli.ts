@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The command line: argv -> config -> daemon; exit 0 ok, 1 some file failed, 2 usage or config error.
+import { isAbsolute, relative } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { closest, FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
-import { Daemon, type DaemonHooks } from './daemon/daemon.js';
+import { Daemon } from './daemon/daemon.js';
+import type { DaemonHooks } from './daemon/hooks.js';
+import { outputDriver } from './outputs/registry.js';
 import { progressOn } from './progress.js';
 import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
@@ -270,7 +273,11 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
   const out = process.stdout;
   out.write(`pipeline: ${r.pipeline}\n`);
   const o = cfg.pipelines.find((p) => p.name === r.pipeline)?.output;
-  if (o?.format === 'postgres') out.write(`output: table ${o.schema === undefined ? '' : `${o.schema}.`}${o.table} (postgres)\n`);
+  if (o !== undefined) {
+    // the output folder as the user would type it: relative to here when it is below here
+    const rel = relative(process.cwd(), cfg.out);
+    out.write(`output: ${outputDriver(o).describe(o, { outDir: rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? cfg.out : rel })}\n`);
+  }
   if (report.outcome === 'failed') {
     out.write(`the file would fail: ${report.error?.code}: ${report.error?.message}\n`);
     return EXIT.FILES_FAILED;

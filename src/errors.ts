@@ -1,32 +1,50 @@
 // The registry of coded errors: every failure sluice reports carries one of these stable codes.
 
-/** Codes for whole-file failures (the input goes to failed/ with an error file). */
-export const FILE_ERROR_CODES = {
-  SYMLINK_REFUSED: 'The inbox entry is a symbolic link; sluice never follows links.',
-  NOT_REGULAR_FILE: 'The inbox entry is not a regular file (directory, FIFO, socket or device).',
-  HARDLINK_REFUSED:
-    "The input has more than one hard link and belongs to another user than sluice's (input.allowHardLinks: true takes it): a link into the inbox must not copy out a file its dropper could not read.",
-  BINARY_FILE: 'The file holds NUL bytes: it is binary, not CSV text.',
-  FORMAT_UNSUPPORTED: 'The file is in a format sluice does not read yet (JSON: an object or an array where a CSV header should be).',
-  UNKNOWN_COLUMN: "An operator names a column that the file's header does not have.",
-  NO_PIPELINE: "No pipeline's match globs match the file name.",
-  GZIP_INVALID: 'The input starts like gzip but its compressed data is damaged.',
-  ENCODING_INVALID: 'The input is not valid text in its encoding (UTF-16: a lone surrogate or an odd byte at the end).',
-  TOO_MANY_COLUMNS: 'The header has more columns than input.maxColumns allows.',
-  DEDUPE_TOO_MANY_KEYS: 'dedupe saw more distinct keys in one file than its maxKeys allows.',
-  INPUT_CHANGED: 'The input changed while it was read (still being written?); it is retried, then failed.',
-  TABLE_MISSING: 'The output table does not exist (set create: true to create it).',
-  DB_REFUSED: 'The database refused the load (a bad value, a constraint); nothing of the file stays in the table.',
-  SINK_UNAVAILABLE: 'The database is unreachable; the file waits and is loaded when it is back.',
-  READ_FAILED: 'The input could not be read.',
-  WRITE_FAILED: 'The output could not be written or published.',
-  ABORTED: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.',
-  DUPLICATE_COLUMN: 'An operator (rename, addColumn) would give the header two columns of one name.',
-  MODULE_FAILED: 'A module operator failed on the file: its factory threw or returned no operator, or its stream errored.',
-  NAME_INVALID: 'The file name is not valid UTF-8; the file goes to failed/ under its name with the bad bytes as %XX.',
-  RECOVERY_FAILED: 'A claim left by a crash could not be finished (a temporary output or the commit record is missing or damaged); the input goes to failed/.',
-  INTERNAL: 'An unexpected internal error; please report it.',
-} as const;
+/**
+ * How the daemon meets a file error: `never` fails the file; `backoff` tries it again after a growing wait
+ * (retry.attempts in all); `disk` does so only when the cause is a disk or filesystem error that may pass
+ * (full, I/O, permission), and fails it otherwise; `sink` parks it until its output is reachable again;
+ * `requeue` puts it back in the inbox untouched (a stop).
+ */
+export type RetryClass = 'never' | 'backoff' | 'disk' | 'sink' | 'requeue';
+
+/** Codes for whole-file failures (the input goes to failed/ with an error file), each with its retry class. */
+const FILE_ERRORS = {
+  SYMLINK_REFUSED: { retry: 'never', doc: 'The inbox entry is a symbolic link; sluice never follows links.' },
+  NOT_REGULAR_FILE: { retry: 'never', doc: 'The inbox entry is not a regular file (directory, FIFO, socket or device).' },
+  HARDLINK_REFUSED: {
+    retry: 'never',
+    doc: "The input has more than one hard link and belongs to another user than sluice's (input.allowHardLinks: true takes it): a link into the inbox must not copy out a file its dropper could not read.",
+  },
+  BINARY_FILE: { retry: 'never', doc: 'The file holds NUL bytes: it is binary, not CSV text.' },
+  FORMAT_UNSUPPORTED: { retry: 'never', doc: 'The file is in a format sluice does not read yet (JSON: an object or an array where a CSV header should be).' },
+  UNKNOWN_COLUMN: { retry: 'never', doc: "An operator names a column that the file's header does not have." },
+  NO_PIPELINE: { retry: 'never', doc: "No pipeline's match globs match the file name." },
+  GZIP_INVALID: { retry: 'never', doc: 'The input starts like gzip but its compressed data is damaged.' },
+  ENCODING_INVALID: { retry: 'never', doc: 'The input is not valid text in its encoding (UTF-16: a lone surrogate or an odd byte at the end).' },
+  TOO_MANY_COLUMNS: { retry: 'never', doc: 'The header has more columns than input.maxColumns allows.' },
+  DEDUPE_TOO_MANY_KEYS: { retry: 'never', doc: 'dedupe saw more distinct keys in one file than its maxKeys allows.' },
+  INPUT_CHANGED: { retry: 'backoff', doc: 'The input changed while it was read (still being written?); it is retried, then failed.' },
+  TABLE_MISSING: { retry: 'never', doc: 'The output table does not exist (set create: true to create it).' },
+  DB_REFUSED: { retry: 'never', doc: 'The database refused the load (a bad value, a constraint); nothing of the file stays in the table.' },
+  SINK_UNAVAILABLE: { retry: 'sink', doc: 'The database is unreachable; the file waits and is loaded when it is back.' },
+  READ_FAILED: { retry: 'never', doc: 'The input could not be read.' },
+  WRITE_FAILED: { retry: 'disk', doc: 'The output could not be written or published.' },
+  ABORTED: { retry: 'requeue', doc: 'Processing was stopped (shutdown) before the file finished; the input goes back to the inbox.' },
+  DUPLICATE_COLUMN: { retry: 'never', doc: 'An operator (rename, addColumn) would give the header two columns of one name.' },
+  MODULE_FAILED: { retry: 'never', doc: 'A module operator failed on the file: its factory threw or returned no operator, or its stream errored.' },
+  NAME_INVALID: { retry: 'never', doc: 'The file name is not valid UTF-8; the file goes to failed/ under its name with the bad bytes as %XX.' },
+  RECOVERY_FAILED: {
+    retry: 'never',
+    doc: 'A claim left by a crash could not be finished (a temporary output or the commit record is missing or damaged); the input goes to failed/.',
+  },
+  INTERNAL: { retry: 'never', doc: 'An unexpected internal error; please report it.' },
+} as const satisfies Record<string, { retry: RetryClass; doc: string }>;
+
+/** Codes for whole-file failures and what each means. */
+export const FILE_ERROR_CODES = Object.fromEntries(Object.entries(FILE_ERRORS).map(([code, e]) => [code, e.doc])) as {
+  readonly [K in keyof typeof FILE_ERRORS]: (typeof FILE_ERRORS)[K]['doc'];
+};
 
 /** Codes for single-record rejections (the row goes to rejects/, the file goes on). */
 export const ROW_ERROR_CODES = {
@@ -53,7 +71,7 @@ export const USAGE_ERROR_CODES = {
   METRICS_LISTEN_FAILED: 'The metrics server cannot listen on its address (a host that is not this machine, no permission).',
 } as const;
 
-export type FileErrorCode = keyof typeof FILE_ERROR_CODES;
+export type FileErrorCode = keyof typeof FILE_ERRORS;
 export type RowErrorCode = keyof typeof ROW_ERROR_CODES;
 export type UsageErrorCode = keyof typeof USAGE_ERROR_CODES;
 export type ErrorCode = FileErrorCode | RowErrorCode | UsageErrorCode;
@@ -102,4 +120,40 @@ export function toSluiceError(err: unknown, fallback: ErrorCode, file?: string):
   const e = err as NodeJS.ErrnoException;
   const message = e && typeof e.message === 'string' ? e.message : String(err);
   return new SluiceError(fallback, message, { file, cause: err });
+}
+
+/** The retry class of an error code (see RetryClass); row and usage codes are `never`. */
+export function retryClassOf(code: ErrorCode): RetryClass {
+  return code in FILE_ERRORS ? FILE_ERRORS[code as FileErrorCode].retry : 'never';
+}
+
+/** errno codes of the disk or filesystem that may pass: the file is retried with backoff, not failed at once. */
+const TRANSIENT_ERRNO = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE']);
+
+/** The errno code of an error (or of its cause), if any. */
+export function errnoOf(err: unknown): string | undefined {
+  for (
+    let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    e !== undefined && e !== null && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
+    if (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+/** True for an errno code (or an error carrying one) that a retry may get past. */
+export function isTransient(err: unknown): boolean {
+  const code = typeof err === 'string' ? err : errnoOf(err);
+  return code !== undefined && TRANSIENT_ERRNO.has(code);
+}
+
+/**
+ * What to do with a file that ended in `err`: its code's retry class, with `disk` resolved by its cause
+ * (`backoff` for a disk error that may pass, else `never`).
+ */
+export function retryOf(err: SluiceError): Exclude<RetryClass, 'disk'> {
+  const retry = retryClassOf(err.code);
+  if (retry !== 'disk') return retry;
+  return isTransient(err.cause) ? 'backoff' : 'never';
 }

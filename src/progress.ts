@@ -2,7 +2,7 @@
 // left, redrawn five times a second. Never in a pipe or a log file (stderr is not a terminal there), so
 // logs stay clean. Drawn by cli-progress (the ecosystem's progress bar: redraw, ETA, terminal width).
 import { SingleBar } from 'cli-progress';
-import type { DaemonHooks } from './daemon/daemon.js';
+import type { DaemonHooks } from './daemon/hooks.js';
 
 export interface Progress {
   /** Hooks that feed the display. */

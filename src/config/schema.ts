@@ -1,12 +1,13 @@
 // The one schema of sluice.yaml: types, defaults and descriptions of every setting live here and only here.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { outputSchema } from '../outputs/registry.js';
+
+export { outputSchema };
 
 const dir = (what: string, def: string) =>
   z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
 const int = (min: number) => z.number().int().min(min);
-/** A file mode as octal text, "0640" or "640". */
-const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"');
 
 export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
 
@@ -116,63 +117,6 @@ export const inputSchema = z
   })
   .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
-
-export const outputSchema = z
-  .discriminatedUnion('format', [
-    z.strictObject({
-      format: z.literal('csv'),
-      delimiter: z.string().min(1).optional().describe("Field delimiter of the output; default the input's (`,`, or a tab for .tsv files)."),
-      quote: z.enum(['minimal', 'all']).default('minimal').describe('`minimal`: quote only where CSV requires it; `all`: every field.'),
-      header: z.boolean().default(true).describe('Write the header row.'),
-      lineEnding: z.enum(['lf', 'crlf']).default('lf').describe('Line ending of the output.'),
-      gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
-      escapeFormulas: z
-        .boolean()
-        .default(false)
-        .describe('Guard against formula injection in spreadsheets: a field starting with = + - @ tab or CR gets a leading quote character.'),
-      name: z
-        .string()
-        .min(1)
-        .optional()
-        .describe(
-          'Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).',
-        ),
-      mode: fileMode
-        .optional()
-        .describe(
-          'The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.',
-        ),
-    }),
-    z.strictObject({
-      format: z.literal('postgres'),
-      table: z.string().min(1).describe('The table to load into.'),
-      schema: z.string().min(1).optional().describe("The table's schema; default the connection's current schema."),
-      url: z
-        .string()
-        .min(1)
-        .optional()
-        .describe(
-          'A connection URL; default DATABASE_URL, else the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE). Never logged with its password.',
-        ),
-      columns: z
-        .union([z.array(z.string().min(1)).min(1), z.record(z.string(), z.string().min(1))])
-        .optional()
-        .describe('Header columns to load (a list), or a map from header names to table columns.'),
-      create: z.boolean().default(false).describe('Create the table if missing: text columns, or the types a cast step declares.'),
-    }),
-    z.strictObject({
-      format: z.literal('ndjson'),
-      gzip: z.boolean().default(false).describe('Compress the output with gzip.'),
-      name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
-      mode: fileMode
-        .optional()
-        .describe(
-          'The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.',
-        ),
-    }),
-  ])
-  .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
-  .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
 
 export const pipelineSchema = z.strictObject({
   name: z
@@ -285,7 +229,7 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type PipelineConfig = z.output<typeof pipelineSchema>;
 export type StepConfig = z.output<typeof stepSchema>;
 export type InputConfig = z.output<typeof inputSchema>;
-export type OutputConfig = z.output<typeof outputSchema>;
+export type { OutputConfig } from '../outputs/registry.js';
 
 /** The JSON Schema of sluice.yaml, for editors. `sluice schema` prints it; schema/sluice.schema.json is its committed copy. */
 export function configJsonSchema(): Record<string, unknown> {

@@ -12,22 +12,72 @@ import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import { AtomicFile, outputMode } from '../fs/atomic-file.js';
 import { failpoint } from '../failpoint.js';
 import type { Ledger, Receipt } from './ledger.js';
+import { errorInfo, noRows, type ErrorInfo, type Outcome } from '../outcome.js';
+import type { FileReport } from '../pipeline/process-file.js';
 
-export interface CommitRecord {
+/** What a commit record says is staged: a file to publish by link, or a transaction whose COMMIT follows the record. */
+export type StagedRecord =
+  | { role: 'output' | 'rejects'; kind: 'file'; file: StagedFile; rows: number }
+  | { role: 'output'; kind: 'transaction'; target: string; rows: number; bytes: number };
+
+export interface CommitRecord extends Outcome<ErrorInfo & { readBeforeFailure?: number }> {
   claimId: string;
   file: string;
-  pipeline: string;
-  outcome: 'succeeded' | 'failed';
   /** The claimed input's inode and size: how it is found again if it moved before a crash. */
   input: { ino: number; size: number; sha256?: string };
-  /** Files to publish by link, or (`table`) a database load whose transaction commits after this record. */
-  staged: Array<{ role: 'output' | 'rejects'; file?: StagedFile; table?: string; rows: number; bytes?: number }>;
-  /** The output is a database load: if this record exists, the load may or may not have committed (ask it). */
-  db?: boolean;
-  rows: Receipt['rows'];
+  staged: StagedRecord[];
   startedAt: string;
   durationMs: number;
-  error?: { code: string; message: string; line?: number; field?: string; readBeforeFailure?: number };
+}
+
+/**
+ * A transaction was open when this record was written: if the record exists, the load may or may not have
+ * committed, and only its output can say (OutputDriver.remote.committed).
+ */
+export function holdsTransaction(record: Pick<CommitRecord, 'staged'>): boolean {
+  return record.staged.some((s) => s.kind === 'transaction');
+}
+
+/** The commit record of a file's report: what is staged, the counts, the error. */
+export function commitRecord(claimed: ClaimedFile, report: FileReport, startedAt: Date, input: { ino: number; size: number }): CommitRecord {
+  const { output, rejects } = report.staged ?? {};
+  const staged: StagedRecord[] = [];
+  if (output?.kind === 'file') staged.push({ role: 'output', kind: 'file', file: output.file, rows: output.rows });
+  if (output?.kind === 'transaction') staged.push({ role: 'output', kind: 'transaction', target: output.target, rows: output.rows, bytes: output.bytes });
+  if (rejects !== undefined) staged.push({ role: 'rejects', kind: 'file', file: rejects.file, rows: rejects.rows });
+  const err = report.error;
+  return {
+    claimId: claimed.claimId,
+    file: claimed.name,
+    pipeline: report.pipeline,
+    outcome: report.outcome,
+    input: { ino: input.ino, size: input.size, ...(report.sha256 === undefined ? {} : { sha256: report.sha256 }) },
+    staged,
+    rows: report.rows,
+    startedAt: startedAt.toISOString(),
+    durationMs: report.durationMs,
+    ...(err === undefined ? {} : { error: { ...errorInfo(err), ...(report.readBeforeFailure ? { readBeforeFailure: report.readBeforeFailure } : {}) } }),
+  };
+}
+
+/** The record of a file that fails after all, with `err` (refused at COMMIT, unrecoverable): nothing staged is kept. */
+export function failedRecord(record: CommitRecord, err: ErrorInfo): CommitRecord {
+  return { ...record, outcome: 'failed', staged: [], rows: noRows(), error: err };
+}
+
+/**
+ * A record as read from disk. Records of versions before 0.2 had no `kind`: `{ file }` or `{ table }`
+ * entries and a `db` flag; a crash across an upgrade still finds them.
+ */
+function normalize(raw: CommitRecord & { db?: boolean }): CommitRecord {
+  const { db: _db, ...record } = raw;
+  type Old = { role: 'output' | 'rejects'; kind?: undefined; file?: StagedFile; table?: string; rows: number; bytes?: number };
+  record.staged = (raw.staged as Array<StagedRecord | Old>).map((s): StagedRecord => {
+    if (s.kind !== undefined) return s;
+    if (s.table !== undefined) return { role: 'output', kind: 'transaction', target: s.table, rows: s.rows, bytes: s.bytes ?? 0 };
+    return { role: s.role, kind: 'file', file: s.file!, rows: s.rows };
+  });
+  return record;
 }
 
 export interface Folders {
@@ -80,14 +130,14 @@ export class Committer {
 
   /** Drops a record whose database load did not commit, and its staged files: the claim is redone. */
   async discard(c: ClaimedFile, record: Pick<CommitRecord, 'staged'>): Promise<void> {
-    for (const s of record.staged) if (s.file !== undefined) await unlink(s.file.tmp).catch(() => undefined);
+    for (const s of record.staged) if (s.kind === 'file') await unlink(s.file.tmp).catch(() => undefined);
     await unlink(this.recordPath(c)).catch(() => undefined);
   }
 
   /** A commit record left by a crash, if any. */
   async pending(c: ClaimedFile): Promise<CommitRecord | undefined> {
     try {
-      return JSON.parse(await readFile(this.recordPath(c), 'utf8')) as CommitRecord;
+      return normalize(JSON.parse(await readFile(this.recordPath(c), 'utf8')));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
@@ -101,14 +151,14 @@ export class Committer {
   async finish(c: ClaimedFile, record: CommitRecord, fresh = false): Promise<Receipt> {
     const outputs: Receipt['outputs'] = [];
     for (const s of record.staged) {
-      if (s.file === undefined) {
-        outputs.push({ role: s.role, path: s.table ?? '', rows: s.rows, bytes: s.bytes ?? 0 });
+      if (s.kind === 'transaction') {
+        outputs.push({ role: s.role, path: s.target, rows: s.rows, bytes: s.bytes });
         continue;
       }
       const path = await publishStaged(s.file);
       outputs.push({ role: s.role, path, rows: s.rows, bytes: s.file.bytes });
     }
-    if (this.fsync) for (const dir of new Set(record.staged.flatMap((s) => (s.file === undefined ? [] : [s.file.dir])))) await fsyncDir(dir);
+    if (this.fsync) for (const dir of new Set(record.staged.flatMap((s) => (s.kind === 'file' ? [s.file.dir] : [])))) await fsyncDir(dir);
     failpoint('after-publish');
     const dest = record.outcome === 'succeeded' ? this.folders.archive : this.folders.failed;
     const input = await moveOnce(c.path, dest, c.name, record.input.ino);
@@ -129,9 +179,7 @@ export class Committer {
       startedAt: record.startedAt,
       finishedAt: new Date().toISOString(),
       durationMs: Math.round(record.durationMs),
-      ...(record.error === undefined
-        ? {}
-        : { error: { code: record.error.code, message: record.error.message, ...(record.error.line === undefined ? {} : { line: record.error.line }) } }),
+      ...(record.error === undefined ? {} : { error: receiptError(record.error) }),
     };
     if (fresh || !(await this.ledger.has(c.claimId))) await this.ledger.append(receipt);
     failpoint('after-receipt');
@@ -169,4 +217,9 @@ export class Committer {
       throw err;
     }
   }
+}
+
+/** What a receipt keeps of an error: its code, message and line (as receipts always had). */
+function receiptError(e: ErrorInfo): Receipt['error'] {
+  return { code: e.code, message: e.message, ...(e.line === undefined ? {} : { line: e.line }) };
 }

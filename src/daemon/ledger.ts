@@ -3,22 +3,19 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncGroup, syncFd } from '../fs/fd.js';
+import type { Outcome } from '../outcome.js';
 
-export interface Receipt {
+export interface Receipt extends Outcome<{ code: string; message: string; line?: number }> {
   claimId: string;
   instance: string;
   file: string;
   size: number;
   sha256?: string;
-  pipeline: string;
-  outcome: 'succeeded' | 'failed';
   outputs: Array<{ role: 'output' | 'rejects'; path: string; rows: number; bytes: number }>;
   input: string;
-  rows: { read: number; written: number; filtered: number; rejected: number };
   startedAt: string;
   finishedAt: string;
   durationMs: number;
-  error?: { code: string; message: string; line?: number };
 }
 
 /** How far back `has` looks: recovery only ever asks about the files of the last moments. */

@@ -9,7 +9,9 @@ import type { ClaimedFile, Claims } from '../inbox/claims.js';
 import type { Logger } from '../log.js';
 import { numberedName } from '../fs/no-clobber.js';
 import { TEMP_PREFIX } from '../fs/atomic-file.js';
-import type { Committer, CommitRecord } from './commit.js';
+import { holdsTransaction, type Committer, type CommitRecord } from './commit.js';
+import { noRows } from '../outcome.js';
+import type { Instances } from './instances.js';
 import { isTransient } from './retry.js';
 
 export interface RecoveryDeps {
@@ -63,9 +65,9 @@ export async function recover(
       if (await failLeftover(deps, claimed, undefined, `its commit record cannot be read (${(err as Error).message})`)) failed++;
       continue;
     }
-    if (record?.db === true) {
+    if (record !== undefined && holdsTransaction(record)) {
       // resolved by asking the database (as the claim is processed); its staged files must survive the cleanup
-      for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
+      for (const s of record.staged) if (s.kind === 'file') keep.add(s.file.tmp);
       redo.push(claimed);
     } else if (record !== undefined) {
       try {
@@ -75,7 +77,7 @@ export async function recover(
       } catch (err) {
         if (isTransient(err)) {
           // tried again later: the record still stands, and so must what it stages
-          for (const s of record.staged) if (s.file !== undefined) keep.add(s.file.tmp);
+          for (const s of record.staged) if (s.kind === 'file') keep.add(s.file.tmp);
           later.push(claimed);
         } else {
           handled.add(claimed.claimId);
@@ -101,6 +103,39 @@ export async function recover(
   }
   removeTempFiles(deps, { owners: opts.tempOwners, keep, keepClaims, handled, elsewhere: opts.elsewhere });
   return { redo, later, failed };
+}
+
+/**
+ * Adopts the claims of instances that died (finishing first an adoption a crash interrupted), then recovers:
+ * at `start` every leftover of this instance's folder; later (a periodic check) only the claims adopted now,
+ * those an interrupted adoption brought and those `later` (a transient fault last time). Undefined when a
+ * check finds nothing to do. The dead instances' locks are let go of once their claims are ours.
+ */
+export async function adoptAndRecover(
+  instances: Instances,
+  deps: RecoveryDeps & { onAdopted?: (claims: number) => void },
+  opts: { start: boolean; later: ReadonlySet<string> },
+): Promise<Recovered | undefined> {
+  const { claims, log } = deps;
+  const unfinished = instances.finishAdoptions(claims.dir);
+  const adoptions = instances.adoptDead(claims.dir, (instance, err) => {
+    log.error('cannot move the claims of an instance that died; trying again later', { instance, error: String(err) });
+  });
+  try {
+    const adopted = new Set(adoptions.flatMap((a) => [...a.claimIds]));
+    if (adoptions.length > 0) {
+      // a dead instance without claims (a clean stop leaves none; a crash between files) is only tidied away
+      if (adopted.size > 0) log.warn('adopted the claims of instances that died', { instances: adoptions.map((a) => a.instance), claims: adopted.size });
+      deps.onAdopted?.(adopted.size);
+    }
+    const dead = adoptions.map((a) => a.instance);
+    if (opts.start) return await recover(deps, { tempOwners: [instances.id, ...dead], elsewhere: instances.othersClaimIds(), adopted });
+    const only = new Set([...opts.later, ...unfinished, ...adopted]);
+    if (only.size === 0 && adoptions.length === 0) return undefined;
+    return await recover(deps, { only, tempOwners: dead, elsewhere: instances.othersClaimIds(), adopted });
+  } finally {
+    for (const a of adoptions) a.release();
+  }
 }
 
 /**
@@ -134,7 +169,7 @@ export async function failLeftover(deps: RecoveryDeps, claimed: ClaimedFile, rec
       outcome: 'failed',
       input: { ino, size },
       staged: [],
-      rows: { read: 0, written: 0, filtered: 0, rejected: 0 },
+      rows: noRows(),
       startedAt: record?.startedAt ?? new Date().toISOString(),
       durationMs: 0,
       error: { code: 'RECOVERY_FAILED', message: `the file was claimed when a process stopped, and ${why}; what was already published stays` },

@@ -1,7 +1,7 @@
 // Every metric sluice exposes, in one place. A Registry is passed in (never prom-client's global one), and
 // counts are taken per file and per batch, never per row, so metrics cost nothing measurable.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DaemonHooks } from '../daemon/daemon.js';
+import type { DaemonHooks } from '../daemon/hooks.js';
 import { FILE_ERROR_CODES, ROW_ERROR_CODES } from '../errors.js';
 import type { FileReport } from '../pipeline/process-file.js';
 

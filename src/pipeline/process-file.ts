@@ -5,6 +5,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, type Stats } from
 import { concatMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { CsvReadOptions } from '../csv/record-reader.js';
 import { SluiceError, toSluiceError } from '../errors.js';
+import { noRows, type Outcome } from '../outcome.js';
 import { FileContext } from '../file-context.js';
 import { stemOf } from '../fs/no-clobber.js';
 import { batch } from '../operators/batch.js';
@@ -14,31 +15,19 @@ import { parseCsv } from '../operators/parse-csv.js';
 import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
-import { outputMode } from '../fs/atomic-file.js';
-import { csvFileSink } from '../sinks/csv-file.js';
 import { RejectsFile } from '../sinks/rejects-file.js';
-import type { RowSink, SinkResult, StagedOutput } from '../sinks/sink.js';
+import type { RowSink, SinkFactory, SinkResult, StagedFileOutput, StagedOutput } from '../outputs/driver.js';
 
 /** Where rejected records go: RejectsFile, or a collector (preview). */
 export interface RejectsTarget {
   add(r: Rejection): void;
   commit(): Promise<SinkResult>;
-  stage?(): Promise<StagedOutput>;
+  /** The rejects file made durable, not yet visible (undefined when nothing was rejected). */
+  stage?(): Promise<StagedFileOutput | undefined>;
   abort(): Promise<void>;
 }
 
 export type Steps = ReadonlyArray<OperatorFunction<Row, Row>>;
-
-/** What a sink factory is told of the file: how to tag its temporaries, and the input's dialect. */
-export interface SinkFile {
-  tempTag: string;
-  fsync: boolean;
-  claimId: string;
-  /** The input's field delimiter (a tab for .tsv): a CSV output's default. */
-  delimiter: string;
-  /** The mode the output file gets (see PipelineSettings.mode). */
-  mode: number;
-}
 
 export interface PipelineSettings {
   /** The pipeline's name (logs and metrics). */
@@ -49,8 +38,8 @@ export interface PipelineSettings {
   csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
-  /** The output sink; default a CSV file `outDir/<name>`. Temporary files must carry `file.tempTag`. */
-  sink?: (ctx: FileContext, file: SinkFile) => RowSink | Promise<RowSink>;
+  /** The output sink of each file (an output driver's). Temporary files must carry `file.tempTag`. */
+  sink: SinkFactory;
   /** The claim this run belongs to (database sinks record it with the load). Default: the temp tag. */
   claimId?: string;
   /** Where rejects go; default `rejectsDir/<stem>.rejects.csv`. */
@@ -88,26 +77,17 @@ export interface PipelineHooks {
   onBytesRead?: (bytes: number) => void;
 }
 
-export interface RowTotals {
-  read: number;
-  written: number;
-  filtered: number;
-  rejected: number;
-}
+export type { RowTotals } from '../outcome.js';
 
-export interface FileReport {
+export interface FileReport extends Outcome<SluiceError> {
   name: string;
-  /** The pipeline that processed the file. */
-  pipeline: string;
-  outcome: 'succeeded' | 'failed';
-  rows: RowTotals;
   bytesRead: number;
   bytesWritten: number;
   durationMs: number;
   output?: string;
   rejects?: string;
   /** With `stageOnly`: the outputs to publish. */
-  staged?: { output?: StagedOutput; rejects?: StagedOutput };
+  staged?: { output: StagedOutput; rejects?: StagedFileOutput };
   /** Rejected records by error code. */
   rejectCodes?: Record<string, number>;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
@@ -131,14 +111,12 @@ export async function processFile(
   signal?: AbortSignal,
 ): Promise<FileReport> {
   const started = performance.now();
-  // outputs are never more readable than their input: its mode, at most 0640 (or output.mode); the umask applies
-  const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag, mode: settings.mode ?? outputMode(path) };
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
-  const rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
   const rejectCodes: Record<string, number> = {};
+  let rejects: RejectsTarget | undefined;
   ctx.onReject = (r) => {
     rejectCodes[r.code] = (rejectCodes[r.code] ?? 0) + 1;
-    rejects.add(r);
+    rejects!.add(r);
   };
   let sink: RowSink | undefined;
   let output: string | undefined;
@@ -151,8 +129,6 @@ export async function processFile(
   const hash = settings.hash === true ? createHash('sha256') : undefined;
   try {
     const steps = typeof settings.steps === 'function' ? settings.steps(ctx) : settings.steps;
-    sink = await (settings.sink?.(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' }) ??
-      csvFileSink(settings.outDir, name, fileOpts));
     const opened = openInput(path, name, settings.allowHardLinks === true);
     const { fd } = opened;
     before = opened.st;
@@ -160,6 +136,10 @@ export async function processFile(
     let atEnd = false;
     try {
       input = { ino: before.ino, size: before.size };
+      // outputs are never more readable than their input: its mode, at most 0640 (or output.mode); the umask applies
+      const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag, mode: settings.mode ?? before.mode & 0o640 };
+      rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
+      sink = await settings.sink(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' });
       const rows$ = fileBytes(
         { fd, size: before.size },
         {
@@ -199,8 +179,8 @@ export async function processFile(
     hooks.onParsed?.();
     if (settings.stageOnly === true) {
       sha256 = hash?.digest('hex');
-      staged = await stageBoth(sink, rejects, { size: ctx.bytesRead, ...(sha256 === undefined ? {} : { sha256 }) });
-      bytesWritten = (staged?.output?.bytes ?? 0) + (staged?.rejects?.bytes ?? 0);
+      staged = await stageBoth(sink, rejects!, { size: ctx.bytesRead, ...(sha256 === undefined ? {} : { sha256 }) });
+      bytesWritten = staged.output.bytes + (staged.rejects?.bytes ?? 0);
       // staging takes a while (fsync): a writer still appending to the input is caught here, just before the
       // commit, rather than its last rows being archived without being in the output
       checkUnchanged(path, name, before);
@@ -211,7 +191,7 @@ export async function processFile(
     });
     output = out.path;
     bytesWritten += out.bytes;
-    const rej = await rejects.commit().catch((err: unknown) => {
+    const rej = await rejects!.commit().catch((err: unknown) => {
       throw new SluiceError('WRITE_FAILED', `could not write the rejects file: ${(err as Error).message}`, { file: name, cause: err });
     });
     rejectsPath = rej.path;
@@ -219,7 +199,7 @@ export async function processFile(
     return report('succeeded');
   } catch (err) {
     await sink?.abort().catch(() => undefined);
-    await rejects.abort().catch(() => undefined);
+    await rejects?.abort().catch(() => undefined);
     return report('failed', toSluiceError(err, 'READ_FAILED', name));
   } finally {
     ctx.gate.drain();
@@ -241,10 +221,7 @@ export async function processFile(
 
   function report(outcome: FileReport['outcome'], error?: SluiceError): FileReport {
     const c = ctx.counts;
-    const rows =
-      outcome === 'succeeded'
-        ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected }
-        : { read: 0, written: 0, filtered: 0, rejected: 0 };
+    const rows = outcome === 'succeeded' ? { read: c.read, written: c.written, filtered: ctx.filtered, rejected: c.rejected } : noRows();
     const r: FileReport = {
       name,
       pipeline: settings.pipeline ?? 'default',
@@ -269,7 +246,7 @@ export async function processFile(
   }
 }
 
-async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: number; sha256?: string }): Promise<FileReport['staged']> {
+async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: number; sha256?: string }): Promise<NonNullable<FileReport['staged']>> {
   const wrap = (what: string) => (err: unknown) => {
     throw new SluiceError('WRITE_FAILED', `could not write the ${what}: ${(err as Error).message}`, { cause: err });
   };
@@ -279,7 +256,7 @@ async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: nu
     return wrap('output')(err);
   });
   const rej = await rejects.stage().catch(wrap('rejects file'));
-  return { output, rejects: rej };
+  return rej === undefined ? { output } : { output, rejects: rej };
 }
 
 /** The input as it is now against what was read: a change (a writer still appending) is INPUT_CHANGED. */

@@ -3,15 +3,14 @@
 import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
-import { checkNameTemplate } from '../sinks/output-name.js';
-import { outputSink } from '../sinks/output.js';
-import { sqlTypes } from '../sinks/postgres-types.js';
+import { outputDriver } from '../outputs/registry.js';
 import type { PipelineSettings } from './process-file.js';
 import { buildSteps, columnTypes, configDir } from './steps.js';
 
 /** The settings of pipeline `p` (at `index` in the config). */
 export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
-  if (p.output.format !== 'postgres' && p.output.name !== undefined) checkNameTemplate(p.output.name, `pipelines[${index}].output.name`);
+  const driver = outputDriver(p.output);
+  driver.check?.(p.output, `pipelines[${index}].output`);
   let steps: Awaited<ReturnType<typeof buildSteps>>;
   try {
     steps = await buildSteps(p.steps, { baseDir: configDir(cfg.source) });
@@ -22,7 +21,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     throw err;
   }
   const { delimiter, quote, encoding, bom, maxRecordSize, maxColumns, allowHardLinks } = p.input;
-  const mode = p.output.format !== 'postgres' && p.output.mode !== undefined ? Number.parseInt(p.output.mode, 8) : undefined;
+  const mode = driver.mode?.(p.output);
   return {
     maxColumns,
     allowHardLinks,
@@ -32,7 +31,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     rejectsDir: cfg.rejects,
     csv: { delimiter, quote, escape: p.input.escape, encoding, bom, maxRecordSize },
     steps,
-    sink: outputSink(p.output, { outDir: cfg.out, pipeline: p.name, types: sqlTypes(columnTypes(p.steps)) }),
+    sink: driver.sinks(p.output, { outDir: cfg.out, pipeline: p.name, types: columnTypes(p.steps) }),
     batch: cfg.batch,
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,

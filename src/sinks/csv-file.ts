@@ -2,7 +2,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Row, RowBatch } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
-import type { RowSink, SinkResult, StagedOutput } from './sink.js';
+import type { RowSink, SinkResult, StagedFileOutput } from '../outputs/driver.js';
 
 export interface CsvFileSinkOptions extends AtomicFileOptions {
   /** Output delimiter. Default `,`. */
@@ -88,9 +88,9 @@ class CsvFileSink implements RowSink {
     return { path, rows: this.rows, bytes: file.bytes };
   }
 
-  async stage(): Promise<StagedOutput> {
+  async stage(): Promise<StagedFileOutput> {
     const file = await this.open();
-    return { file: await file.stage(), rows: this.rows, bytes: file.bytes };
+    return { kind: 'file', file: await file.stage(), rows: this.rows, bytes: file.bytes };
   }
 
   async abort(): Promise<void> {

@@ -1,7 +1,7 @@
 // ndjsonFileSink: one JSON object per row, keys from the header, published atomically like CSV outputs.
 import type { Row, RowBatch } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
-import type { RowSink, SinkResult, StagedOutput } from './sink.js';
+import type { RowSink, SinkResult, StagedFileOutput } from '../outputs/driver.js';
 
 /**
  * A sink that writes `dir/name` as newline-delimited JSON: `{"id":"1","email":"a@x.io"}` per row, values
@@ -27,9 +27,9 @@ export function ndjsonFileSink(dir: string, name: string, options: AtomicFileOpt
       const path = await f.commit();
       return { path, rows, bytes: f.bytes };
     },
-    async stage(): Promise<StagedOutput> {
+    async stage(): Promise<StagedFileOutput> {
       const f = await open();
-      return { file: await f.stage(), rows, bytes: f.bytes };
+      return { kind: 'file', file: await f.stage(), rows, bytes: f.bytes };
     },
     async abort(): Promise<void> {
       const f = await file?.catch(() => undefined);

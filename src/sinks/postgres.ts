@@ -5,7 +5,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { SluiceError } from '../errors.js';
 import type { Row, RowBatch } from '../row.js';
-import type { RowSink, SinkResult, StagedOutput } from './sink.js';
+import type { RowSink, SinkResult, StagedTransaction } from '../outputs/driver.js';
 
 export interface PostgresOutputOptions {
   table: string;
@@ -122,7 +122,7 @@ export class PostgresSink implements RowSink {
     this.lines[slot] = sourceLine ?? 0;
   }
 
-  async stage(info: { size?: number; sha256?: string } = {}): Promise<StagedOutput> {
+  async stage(info: { size?: number; sha256?: string } = {}): Promise<StagedTransaction> {
     if (this.client === undefined) throw new SluiceError('WRITE_FAILED', 'the file had no header: nothing to load');
     try {
       await this.endCopy();
@@ -137,7 +137,16 @@ export class PostgresSink implements RowSink {
     } catch (err) {
       throw this.error(err);
     }
-    return { rows: this.rows, bytes: this.bytes, table: this.target, publish: () => this.publish(), abort: () => this.abort() };
+    return {
+      kind: 'transaction',
+      target: this.target,
+      rows: this.rows,
+      bytes: this.bytes,
+      confirm: async () => {
+        await this.publish();
+      },
+      abort: () => this.abort(),
+    };
   }
 
   /** Commits: the rows and the load record become visible together. */

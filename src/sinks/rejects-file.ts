@@ -3,7 +3,7 @@ import { csvField, rawField } from '../csv/fields.js';
 import type { FlowGate } from '../flow-gate.js';
 import type { Rejection } from '../row.js';
 import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
-import type { SinkResult, StagedOutput } from './sink.js';
+import type { SinkResult, StagedFileOutput } from '../outputs/driver.js';
 
 const HEADER = Buffer.from('line,code,message,raw\n');
 const FLUSH_BYTES = 64 * 1024;
@@ -61,9 +61,9 @@ export class RejectsFile {
   }
 
   /** Makes the rejects file durable (not yet visible), if any record was rejected. */
-  async stage(): Promise<StagedOutput> {
+  async stage(): Promise<StagedFileOutput | undefined> {
     const file = await this.written();
-    return file === undefined ? { rows: 0, bytes: 0 } : { file: await file.stage(), rows: this.rows, bytes: file.bytes };
+    return file === undefined ? undefined : { kind: 'file', file: await file.stage(), rows: this.rows, bytes: file.bytes };
   }
 
   /** Publishes the rejects file if any record was rejected. */

@@ -98,6 +98,7 @@ describe('pipelines from sluice.yaml', () => {
     expect(r.stdout).toBe(
       [
         'pipeline: orders',
+        'output: file out/{stem}.ndjson (ndjson)',
         'id | email',
         '---+-------',
         '1  | a@x.io',
@@ -119,7 +120,9 @@ describe('preview of a .tsv file', () => {
     const r = await runCli(['preview', file]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(['pipeline: default', 'a | b', '--+----', '1 | x,y', 'read 2, written 1, filtered 1, rejected 0', ''].join('\n'));
+    expect(r.stdout).toBe(
+      ['pipeline: default', 'output: file out/{name} (csv)', 'a | b', '--+----', '1 | x,y', 'read 2, written 1, filtered 1, rejected 0', ''].join('\n'),
+    );
   });
 });
 

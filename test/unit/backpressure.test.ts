@@ -30,7 +30,7 @@ import { parseCsv } from '../../src/operators/parse-csv.js';
 import { type FileReport, type PipelineHooks, processFile, type PipelineSettings } from '../../src/pipeline/process-file.js';
 import type { RowBatch } from '../../src/row.js';
 import { csvFileSink } from '../../src/sinks/csv-file.js';
-import type { RowSink, SinkResult } from '../../src/sinks/sink.js';
+import type { RowSink, SinkResult } from '../../src/outputs/driver.js';
 import { fileBytes } from '../../src/sources/file-bytes.js';
 
 const LINE = 10;

@@ -47,6 +47,7 @@ const { processFile } = await import('../../src/pipeline/process-file.js');
 const { rowOperator } = await import('../../src/operators/row-operator.js');
 const { AtomicFile } = await import('../../src/fs/atomic-file.js');
 const { SluiceError } = await import('../../src/errors.js');
+const { csvFileSink } = await import('../../src/sinks/csv-file.js');
 
 let dir: string;
 beforeEach(() => {
@@ -72,6 +73,7 @@ describe('fd lifetime', () => {
     });
     const r = await processFile(input, 'in.csv', {
       outDir: dir,
+      sink: (ctx, file) => csvFileSink(dir, ctx.name, { tempTag: file.tempTag, fsync: file.fsync, mode: file.mode }),
       rejectsDir: dir,
       csv: {},
       steps: [failOnHeader],

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { csvFileSink } from '../../src/sinks/csv-file.js';
 import { dropNulls } from '../../src/operators/drop-nulls.js';
 import { processFile } from '../../src/pipeline/process-file.js';
 
@@ -72,6 +73,7 @@ it('read = written + filtered + rejected, and written rows match the model', asy
       await writeFile(input, text);
       const r = await processFile(input, name, {
         outDir: dir,
+        sink: (ctx, file) => csvFileSink(dir, ctx.name, { tempTag: file.tempTag, fsync: file.fsync, mode: file.mode }),
         rejectsDir: dir,
         csv: {},
         steps: [dropNulls()],

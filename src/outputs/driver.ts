@@ -1,0 +1,104 @@
+// The contract of an output format (a driver): its settings, its sink per file, and what the daemon may ask
+// of it (is it reachable, did a claim's load commit). The daemon and the pipeline know drivers only by it.
+import type { z } from 'zod';
+import type { FileContext } from '../file-context.js';
+import type { StagedFile } from '../fs/no-clobber.js';
+import type { BatchOptions } from '../operators/batch-policy.js';
+import type { CastType } from '../operators/cast-values.js';
+import type { RowBatch } from '../row.js';
+
+export interface SinkResult {
+  /** Where the output was published (absent when the sink publishes nothing, e.g. no rejects). */
+  path?: string;
+  rows: number;
+  bytes: number;
+}
+
+/** A file made durable under a temporary name: published by link (it goes in the commit record). */
+export interface StagedFileOutput {
+  kind: 'file';
+  file: StagedFile;
+  rows: number;
+  bytes: number;
+}
+
+/** An open transaction holding the whole load: confirmed (COMMIT) after the commit record, or aborted. */
+export interface StagedTransaction {
+  kind: 'transaction';
+  /** What it loads into (a table), for receipts and logs. */
+  target: string;
+  rows: number;
+  bytes: number;
+  /** Makes the load visible. Not serializable: lives only in this process; recovery asks the driver instead. */
+  confirm(): Promise<void>;
+  /** Undoes the load (ROLLBACK). */
+  abort(): Promise<void>;
+}
+
+/** What a sink made durable but not yet visible (the first half of a two-phase commit). */
+export type StagedOutput = StagedFileOutput | StagedTransaction;
+
+export interface RowSink {
+  /** Writes one batch durably enough that its flow credit can be returned. Called one at a time. */
+  write(batch: RowBatch): Promise<void>;
+  /** Makes everything written visible at once. */
+  commit(): Promise<SinkResult>;
+  /** Makes everything written durable, not yet visible; publishing is then the caller's. */
+  stage?(info?: { size?: number; sha256?: string }): Promise<StagedOutput>;
+  /** Removes anything written. Safe after a failed commit. */
+  abort(): Promise<void>;
+}
+
+/** What a sink factory is told of the file: how to tag its temporaries, and the input's dialect. */
+export interface SinkFile {
+  tempTag: string;
+  fsync: boolean;
+  claimId: string;
+  /** The input's field delimiter (a tab for .tsv): a CSV output's default. */
+  delimiter: string;
+  /** The mode an output file gets (the driver's `mode`, else the input's, at most 0640). */
+  mode: number;
+}
+
+/** Makes the sink of one file. */
+export type SinkFactory = (ctx: FileContext, file: SinkFile) => RowSink | Promise<RowSink>;
+
+/** Where a pipeline's outputs go, and what its steps make of the columns. */
+export interface OutputPlace {
+  outDir: string;
+  pipeline: string;
+  /** The type each column is cast to by the pipeline's steps (a table that `create: true` makes uses them). */
+  types: Readonly<Record<string, CastType>>;
+}
+
+/** An output that can be unreachable (a database): its files wait for it, and a crash asks it what happened. */
+export interface RemoteOutput<C> {
+  /** How logs name it: "the database". */
+  what: string;
+  /** Is it reachable now? Never throws. */
+  probe(config: C): Promise<boolean>;
+  /**
+   * Did the load staged for `claimId` commit? Asked when a commit record says a transaction was open at a
+   * crash or an outage. Throws SINK_UNAVAILABLE if it cannot tell now.
+   */
+  committed(config: C, claimId: string): Promise<boolean>;
+}
+
+export interface OutputDriver<C extends { format: string } = { format: string }> {
+  /** The value of `output.format` that chooses this driver. */
+  readonly format: C['format'];
+  /** Its settings under `output:`, `format` included (a strict object: unknown keys are refused). */
+  readonly schema: z.ZodType<C>;
+  /** Checks what the schema cannot (a name template) when the pipeline is built; `field` names the setting. */
+  check?(config: C, field: string): void;
+  /** The sink factory of a pipeline that writes to this output. */
+  sinks(config: C, place: OutputPlace): SinkFactory;
+  /** Batch settings this output works best with, under what the configuration sets. */
+  readonly batch?: Partial<BatchOptions>;
+  /** The mode its files (and the rejects) get, if the configuration sets one. */
+  mode?(config: C): number | undefined;
+  /** One line for `sluice preview`: where the rows would go. */
+  describe(config: C, place: Pick<OutputPlace, 'outDir'>): string;
+  /** Set for outputs that can be down. */
+  readonly remote?: RemoteOutput<C>;
+}

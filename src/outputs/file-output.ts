@@ -1,0 +1,79 @@
+// What the file outputs (csv, ndjson) share: a name template under `out`, a file mode, atomic publication.
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import type { AtomicFileOptions } from '../fs/atomic-file.js';
+import { checkNameTemplate, outputName } from '../sinks/output-name.js';
+import type { OutputDriver, OutputPlace, RowSink, SinkFactory, SinkFile } from './driver.js';
+
+/** A file mode as octal text, "0640" or "640". */
+export const fileModeSetting = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"')
+  .optional()
+  .describe(
+    'The mode of outputs and rejects files, as octal text (`"0600"`); default the input\'s permission bits, at most 0640 (an output is never more readable than its input). The umask applies.',
+  );
+
+export const gzipSetting = z.boolean().default(false).describe('Compress the output with gzip.');
+
+export interface FileOutputConfig {
+  name?: string | undefined;
+  mode?: string | undefined;
+  gzip: boolean;
+}
+
+/** The configured mode as a number. */
+export function fileMode(config: FileOutputConfig): number | undefined {
+  return config.mode === undefined ? undefined : Number.parseInt(config.mode, 8);
+}
+
+/** A name template that cannot escape `out` and names each input's output. */
+export function checkFileName(config: FileOutputConfig, field: string): void {
+  if (config.name !== undefined) checkNameTemplate(config.name, `${field}.name`);
+}
+
+/**
+ * The sink factory of a file output: the name filled from the template (folders it names are made), then
+ * `open` makes the format's sink in that folder.
+ */
+export function fileSinks(
+  config: FileOutputConfig,
+  place: OutputPlace,
+  format: { ext: string; defaultName: string },
+  open: (dir: string, name: string, options: AtomicFileOptions, file: SinkFile) => RowSink,
+): SinkFactory {
+  const template = config.name ?? format.defaultName;
+  const ext = `${format.ext}${config.gzip ? '.gz' : ''}`;
+  return async (ctx, file) => {
+    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext, gzip: config.gzip });
+    const dir = join(place.outDir, dirname(rel));
+    if (rel.includes('/')) await mkdir(dir, { recursive: true });
+    return open(dir, rel.slice(rel.lastIndexOf('/') + 1), { tempTag: file.tempTag, fsync: file.fsync, gzip: config.gzip, mode: file.mode }, file);
+  };
+}
+
+/** `file out/{name} (csv)`: the preview's line for a file output. */
+export function describeFile(config: FileOutputConfig, format: { ext: string; defaultName: string }, outDir: string): string {
+  return `file ${join(outDir, config.name ?? format.defaultName)} (${format.ext})`;
+}
+
+/**
+ * A file output's driver from what differs between formats: its schema, its names (extension and default
+ * template) and how it opens its sink in a folder.
+ */
+export function fileOutput<C extends FileOutputConfig & { format: string }>(spec: {
+  format: C['format'];
+  schema: OutputDriver<C>['schema'];
+  names: (config: C) => { ext: string; defaultName: string };
+  open: (config: C, dir: string, name: string, options: AtomicFileOptions, file: SinkFile) => RowSink;
+}): OutputDriver<C> {
+  return {
+    format: spec.format,
+    schema: spec.schema,
+    check: checkFileName,
+    mode: fileMode,
+    describe: (c, place) => describeFile(c, spec.names(c), place.outDir),
+    sinks: (c, place) => fileSinks(c, place, spec.names(c), (dir, name, options, file) => spec.open(c, dir, name, options, file)),
+  };
+}

@@ -1,0 +1,21 @@
+// The NDJSON file output: one JSON object per row, a file per input in `out`.
+import { z } from 'zod';
+import { ndjsonFileSink } from '../sinks/ndjson-file.js';
+import type { OutputDriver } from './driver.js';
+import { fileModeSetting, fileOutput, gzipSetting } from './file-output.js';
+
+export const ndjsonOutputSchema = z.strictObject({
+  format: z.literal('ndjson'),
+  gzip: gzipSetting,
+  name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
+  mode: fileModeSetting,
+});
+
+export type NdjsonOutputConfig = z.output<typeof ndjsonOutputSchema>;
+
+export const ndjsonOutput: OutputDriver<NdjsonOutputConfig> = fileOutput({
+  format: 'ndjson',
+  schema: ndjsonOutputSchema,
+  names: (c) => ({ ext: 'ndjson', defaultName: c.gzip ? '{stem}.ndjson.gz' : '{stem}.ndjson' }),
+  open: (_c, dir, name, options) => ndjsonFileSink(dir, name, options),
+});

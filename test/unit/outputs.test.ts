@@ -1,0 +1,71 @@
+// Output drivers: one per format, found by the registry; the file drivers name and place their files.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SluiceError } from '../../src/errors.js';
+import { FileContext } from '../../src/file-context.js';
+import { csvOutput } from '../../src/outputs/csv.js';
+import type { SinkFile } from '../../src/outputs/driver.js';
+import { ndjsonOutput } from '../../src/outputs/ndjson.js';
+import { postgresOutput } from '../../src/outputs/postgres.js';
+import { OUTPUT_DRIVERS, outputDriver, outputSchema } from '../../src/outputs/registry.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-outputs-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const file: SinkFile = { tempTag: 't', fsync: false, claimId: 'c1', delimiter: '\t', mode: 0o600 };
+const place = () => ({ outDir: dir, pipeline: 'p', types: {} });
+
+describe('the output registry', () => {
+  it('has one driver per format, and the output setting is the union of their schemas', () => {
+    const formats = OUTPUT_DRIVERS.map((d) => d.format);
+    expect(new Set(formats).size).toBe(formats.length);
+    expect(formats.sort()).toEqual(['csv', 'ndjson', 'postgres']);
+    for (const d of OUTPUT_DRIVERS) {
+      const config = outputSchema.parse(d.format === 'postgres' ? { format: d.format, table: 't' } : { format: d.format });
+      expect(outputDriver(config)).toBe(d);
+    }
+    expect(outputSchema.safeParse({ format: 'xml' }).success).toBe(false);
+    expect(outputSchema.parse(undefined)).toMatchObject({ format: 'csv' });
+  });
+
+  it('only outputs that can be down have a probe and can say whether a load committed', () => {
+    expect(OUTPUT_DRIVERS.filter((d) => d.remote !== undefined).map((d) => d.format)).toEqual(['postgres']);
+  });
+
+  it('describes where the rows would go, for `sluice preview`', () => {
+    expect(csvOutput.describe(outputSchema.parse({ format: 'csv', gzip: true }) as never, { outDir: 'out' })).toBe('file out/{stem}.csv.gz (csv)');
+    expect(ndjsonOutput.describe(outputSchema.parse({ format: 'ndjson' }) as never, { outDir: 'out' })).toBe('file out/{stem}.ndjson (ndjson)');
+    expect(postgresOutput.describe(outputSchema.parse({ format: 'postgres', table: 't', schema: 's' }) as never, { outDir: 'out' })).toBe(
+      'table s.t (postgres)',
+    );
+  });
+});
+
+describe('file drivers', () => {
+  it("csv: a name template with a folder makes the folder; the delimiter is the input's unless set; the mode is the file's", async () => {
+    const config = outputSchema.parse({ format: 'csv', name: '{pipeline}/{stem}.out.csv' });
+    const make = outputDriver(config).sinks(config, place());
+    const sink = await make(new FileContext('orders.tsv'), file);
+    await sink.write({ header: ['a', 'b'], rows: [['1', 'x']], lines: [2] });
+    const result = await sink.commit();
+    expect(result.path).toBe(join(dir, 'p', 'orders.out.csv'));
+    expect(readFileSync(result.path!, 'utf8')).toBe('a\tb\n1\tx\n');
+    expect(readdirSync(join(dir, 'p'))).toEqual(['orders.out.csv']);
+  });
+
+  it('checks a name template when the pipeline is built, naming the setting', () => {
+    const config = outputSchema.parse({ format: 'ndjson', name: '../{stem}.ndjson' });
+    expect(() => outputDriver(config).check?.(config, 'pipelines[0].output')).toThrow(SluiceError);
+    try {
+      outputDriver(config).check?.(config, 'pipelines[0].output');
+    } catch (err) {
+      expect((err as SluiceError).field).toBe('pipelines[0].output.name');
+    }
+    expect(outputDriver(outputSchema.parse({ format: 'csv', mode: '0600' })).mode?.(outputSchema.parse({ format: 'csv', mode: '0600' }))).toBe(0o600);
+  });
+});
