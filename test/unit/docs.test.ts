@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES, FILE_ERROR_CODES, retryClassOf } from '../../src/errors.js';
 
 const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
 
@@ -11,5 +11,12 @@ describe('README', () => {
     const section = README.slice(README.indexOf('## Error codes'), README.indexOf('## Architecture'));
     const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it("gives each file error's retry class as the registry does", () => {
+    const section = README.slice(README.indexOf('## Error codes'), README.indexOf('## Architecture'));
+    const rows = [...section.matchAll(/^\| `([A-Z0-9_]+)` \| (\w+) \| ([\w-]+) \|/gm)].map((m) => [m[1]!, m[3]!] as const);
+    expect(rows).toHaveLength(Object.keys(ERROR_CODES).length);
+    for (const [code, retry] of rows) expect([code, retry]).toEqual([code, code in FILE_ERROR_CODES ? retryClassOf(code as keyof typeof FILE_ERROR_CODES) : '-']);
   });
 });
