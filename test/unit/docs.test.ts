@@ -17,6 +17,7 @@ describe('README', () => {
     const section = README.slice(README.indexOf('## Error codes'), README.indexOf('## Architecture'));
     const rows = [...section.matchAll(/^\| `([A-Z0-9_]+)` \| (\w+) \| ([\w-]+) \|/gm)].map((m) => [m[1]!, m[3]!] as const);
     expect(rows).toHaveLength(Object.keys(ERROR_CODES).length);
-    for (const [code, retry] of rows) expect([code, retry]).toEqual([code, code in FILE_ERROR_CODES ? retryClassOf(code as keyof typeof FILE_ERROR_CODES) : '-']);
+    for (const [code, retry] of rows)
+      expect([code, retry]).toEqual([code, code in FILE_ERROR_CODES ? retryClassOf(code as keyof typeof FILE_ERROR_CODES) : '-']);
   });
 });
