@@ -18,7 +18,7 @@ import type { FileReport } from '../pipeline/process-file.js';
 /** What a commit record says is staged: a file to publish by link, or a transaction whose COMMIT follows the record. */
 export type StagedRecord =
   | { role: 'output' | 'rejects'; kind: 'file'; file: StagedFile; rows: number }
-  | { role: 'output'; kind: 'transaction'; target: string; rows: number; bytes: number };
+  | { role: 'output'; kind: 'transaction'; target: string; rows: number; bytes: number; table?: string };
 
 export interface CommitRecord extends Outcome<ErrorInfo & { readBeforeFailure?: number }> {
   claimId: string;
@@ -26,6 +26,11 @@ export interface CommitRecord extends Outcome<ErrorInfo & { readBeforeFailure?: 
   /** The claimed input's inode and size: how it is found again if it moved before a crash. */
   input: { ino: number; size: number; sha256?: string };
   staged: StagedRecord[];
+  /**
+   * Set with a transaction, as is `table` on its entry: what versions before 0.2 look for, so that one
+   * started on this record after a downgrade still asks the database (this version reads `staged`).
+   */
+  db?: true;
   startedAt: string;
   durationMs: number;
 }
@@ -43,7 +48,9 @@ export function commitRecord(claimed: ClaimedFile, report: FileReport, startedAt
   const { output, rejects } = report.staged ?? {};
   const staged: StagedRecord[] = [];
   if (output?.kind === 'file') staged.push({ role: 'output', kind: 'file', file: output.file, rows: output.rows });
-  if (output?.kind === 'transaction') staged.push({ role: 'output', kind: 'transaction', target: output.target, rows: output.rows, bytes: output.bytes });
+  if (output?.kind === 'transaction') {
+    staged.push({ role: 'output', kind: 'transaction', target: output.target, table: output.target, rows: output.rows, bytes: output.bytes });
+  }
   if (rejects !== undefined) staged.push({ role: 'rejects', kind: 'file', file: rejects.file, rows: rejects.rows });
   const err = report.error;
   return {
@@ -53,6 +60,7 @@ export function commitRecord(claimed: ClaimedFile, report: FileReport, startedAt
     outcome: report.outcome,
     input: { ino: input.ino, size: input.size, ...(report.sha256 === undefined ? {} : { sha256: report.sha256 }) },
     staged,
+    ...(output?.kind === 'transaction' ? { db: true as const } : {}),
     rows: report.rows,
     startedAt: startedAt.toISOString(),
     durationMs: report.durationMs,
@@ -62,15 +70,16 @@ export function commitRecord(claimed: ClaimedFile, report: FileReport, startedAt
 
 /** The record of a file that fails after all, with `err` (refused at COMMIT, unrecoverable): nothing staged is kept. */
 export function failedRecord(record: CommitRecord, err: ErrorInfo): CommitRecord {
-  return { ...record, outcome: 'failed', staged: [], rows: noRows(), error: err };
+  const { db: _db, ...rest } = record;
+  return { ...rest, outcome: 'failed', staged: [], rows: noRows(), error: err };
 }
 
 /**
  * A record as read from disk. Records of versions before 0.2 had no `kind`: `{ file }` or `{ table }`
  * entries and a `db` flag; a crash across an upgrade still finds them.
  */
-function normalize(raw: CommitRecord & { db?: boolean }): CommitRecord {
-  const { db: _db, ...record } = raw;
+function normalize(raw: CommitRecord): CommitRecord {
+  const record = { ...raw };
   type Old = { role: 'output' | 'rejects'; kind?: undefined; file?: StagedFile; table?: string; rows: number; bytes?: number };
   record.staged = (raw.staged as Array<StagedRecord | Old>).map((s): StagedRecord => {
     if (s.kind !== undefined) return s;

@@ -35,6 +35,8 @@ type Job = { kind: 'name'; name: string; raw?: Buffer } | { kind: 'claimed'; cla
 /** Files past their parsing (syncing their outputs, committing) at once, beside those being parsed. */
 const COMMITS_IN_FLIGHT = 32;
 
+type RetryPolicy = SluiceConfig['retry'];
+
 const keyOf = (job: Job): string => (job.kind === 'name' ? job.name : claimKey(job.claimed));
 
 export class Daemon {
@@ -88,12 +90,12 @@ export class Daemon {
       hooks,
       backoffMs: () => this.cfg.retry.backoffMs,
       // a batch job waits at most maxWaitMs (--max-wait), then puts the files back and ends
-      maxWaitMs: once ? cfg.maxWaitMs : undefined,
+      maxWaitMs: () => (once ? this.cfg.maxWaitMs : undefined),
       stopping: () => this.stopping,
       // still to be done: the end of this attempt must not count it as finished
       onParked: (job) => job.kind === 'claimed' && this.batch?.park(claimKey(job.claimed)),
       resume: (job) => this.jobs.next(job),
-      giveUp: (pipeline, jobs) => void this.putBackWaiting(pipeline, jobs),
+      giveUp: (pipeline, jobs, what) => void this.putBackWaiting(pipeline, jobs, what),
     });
     this.disk = new DiskPause({
       dirs: [cfg.out, cfg.rejects, cfg.state],
@@ -140,7 +142,7 @@ export class Daemon {
     this.cfg = merged;
     // files waiting for an output the new configuration changed or removed are routed again; a claim with a
     // commit record keeps waiting for the old output, which alone can say whether its load committed
-    const again = await this.outages.reroute(merged.pipelines, async (j) => j.kind === 'claimed' && (await this.recordOf(j.claimed)) !== undefined);
+    const again = await this.outages.reroute(merged.pipelines, async (j) => j.kind === 'claimed' && (await this.mayHoldRecord(j.claimed)));
     for (const j of again) {
       if (j.kind === 'claimed') {
         this.batch?.unpark(claimKey(j.claimed));
@@ -304,7 +306,7 @@ export class Daemon {
     // (unless a commit record holds them: its fate is resolved by the next start)
     const waiting = this.outages.stop().flatMap((j) => (j.kind === 'claimed' ? [j.claimed] : []));
     for (const c of [...this.queued.values(), ...waiting]) {
-      if ((await this.recordOf(c)) !== undefined) continue;
+      if (await this.mayHoldRecord(c)) continue;
       await this.claims.release(c).catch(() => undefined);
     }
     this.queued.clear();
@@ -314,9 +316,17 @@ export class Daemon {
     this.jobs.complete();
   }
 
-  /** The commit record of a claim, if one is left; undefined too when it cannot be read now. */
-  private recordOf(claimed: ClaimedFile): Promise<CommitRecord | undefined> {
-    return this.committer.pending(claimed).catch(() => undefined);
+  /**
+   * Whether a commit record may hold the claim: it has one, or one that cannot be read now (a damaged
+   * record, no file descriptors left). Such a claim is never put back in the inbox: its load may have
+   * committed, and only the next start, asking its output, can tell.
+   */
+  private async mayHoldRecord(claimed: ClaimedFile): Promise<boolean> {
+    try {
+      return (await this.committer.pending(claimed)) !== undefined;
+    } catch {
+      return true;
+    }
   }
 
   /**
@@ -395,8 +405,9 @@ export class Daemon {
    */
   private async handle(claimed: ClaimedFile, signal: AbortSignal, fresh: boolean, slot: Slot): Promise<(() => Promise<void>) | undefined> {
     const startedAt = new Date();
-    // the pipelines as they are now: a reload while this file runs does not change them under it
+    // the pipelines and the retry policy as they are now: a reload while this file runs does not change them under it
     const pipes = this.pipes;
+    const retry = this.cfg.retry;
     const pipeline = pipes.router(claimed.name);
     const prior = fresh ? undefined : await this.committer.pending(claimed);
     if (prior !== undefined && !(await this.resolvePrior(claimed, prior, pipes.configs))) return;
@@ -411,15 +422,15 @@ export class Daemon {
       );
     } else {
       const settings = forFile(pipes.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
-      report = await this.processWithRetries(claimed, settings, signal, slot);
+      report = await this.processWithRetries(claimed, settings, signal, slot, retry);
     }
     const err = report.error;
-    const retry = err === undefined ? 'never' : retryOf(err);
-    if (retry === 'sink' && pipeline !== undefined) {
+    const next = err === undefined ? 'never' : retryOf(err);
+    if (next === 'sink' && pipeline !== undefined) {
       this.outages.park(pipeline, { kind: 'claimed', claimed }, err);
       return;
     }
-    if (retry === 'requeue') {
+    if (next === 'requeue') {
       this.batch?.putBackOne();
       const back = await this.claims.release(claimed);
       this.log.warn('file put back in the inbox: stopped before it finished', { file: claimed.name, inbox: back });
@@ -427,7 +438,7 @@ export class Daemon {
     }
     // the inode and size as the pipeline opened them (one stat fewer per file), or as they are now
     const record = commitRecord(claimed, report, startedAt, report.input ?? lstatSync(claimed.path));
-    return () => this.commitOutcome(claimed, record, report, pipeline);
+    return () => this.commitOutcome(claimed, record, report, pipeline, retry);
   }
 
   /**
@@ -463,13 +474,19 @@ export class Daemon {
     return false;
   }
 
-  private async commitOutcome(claimed: ClaimedFile, record: CommitRecord, report: FileReport, pipeline: PipelineConfig | undefined): Promise<void> {
+  private async commitOutcome(
+    claimed: ClaimedFile,
+    record: CommitRecord,
+    report: FileReport,
+    pipeline: PipelineConfig | undefined,
+    retry: RetryPolicy,
+  ): Promise<void> {
     const err = report.error;
     const output = report.staged?.output;
     failpoint('before-commit-record');
     let receipt: Receipt;
     try {
-      receipt = await this.commitWithRetries(claimed, record, output);
+      receipt = await this.commitWithRetries(claimed, record, output, retry);
     } catch (e) {
       const retry = e instanceof SluiceError ? retryOf(e) : undefined;
       if (retry === 'sink' && pipeline !== undefined) {
@@ -543,19 +560,19 @@ export class Daemon {
   /**
    * After an error whose retry class says try again (a disk error that may pass, an input that changed), or
    * one in a folder that was removed (made again, and tried at once): the wait before attempt `attempt + 1`,
-   * or undefined when the error is final or the attempts are spent. A full disk also pauses claiming.
+   * or undefined when the error is final or the attempts are spent. `retry`: the policy as it was when the
+   * file was taken (a reload does not change it under a file in flight).
    */
-  private retryDelay(err: SluiceError | undefined, errno: string | undefined, attempt: number, need: number): number | undefined {
+  private retryDelay(err: SluiceError | undefined, errno: string | undefined, attempt: number, retry: RetryPolicy): number | undefined {
     const remade =
       errno === 'ENOENT' && remakeFolders({ out: this.cfg.out, rejects: this.cfg.rejects, archive: this.cfg.archive, failed: this.cfg.failed }, this.log);
     const again = remade || (err !== undefined ? retryOf(err) === 'backoff' : isTransient(errno));
-    if (!again || attempt >= this.cfg.retry.attempts) return undefined;
-    if (isDiskFull(errno)) this.disk.pause(need);
-    return remade ? 0 : backoff(this.cfg.retry.backoffMs, attempt);
+    if (!again || attempt >= retry.attempts) return undefined;
+    return remade ? 0 : backoff(retry.backoffMs, attempt);
   }
 
   /** Runs the pipeline; an error its retry class says may pass is retried with backoff, then fails. */
-  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, slot: Slot): Promise<FileReport> {
+  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, slot: Slot, retry: RetryPolicy): Promise<FileReport> {
     const hooks: PipelineHooks = {
       ...this.hooks,
       onParsed: () => {
@@ -568,16 +585,17 @@ export class Daemon {
       const err = report.error;
       if (err === undefined) return report;
       const errno = retryClassOf(err.code) === 'disk' ? errnoOf(err.cause) : undefined;
-      const delay = this.retryDelay(err, errno, attempt, report.input?.size ?? 0);
+      const delay = this.retryDelay(err, errno, attempt, retry);
       if (delay === undefined) return report;
       const changed = err.code === 'INPUT_CHANGED';
       this.log.warn(changed ? 'the input changed while it was read; it will be read again' : 'writing failed; the file will be retried', {
         file: claimed.name,
         ...(changed ? {} : { errno }),
         attempt,
-        of: this.cfg.retry.attempts,
+        of: retry.attempts,
         retryInMs: delay,
       });
+      if (isDiskFull(errno)) this.disk.pause(report.input?.size ?? 0);
       // no parsing slot is held while waiting; the next attempt parses, so it takes one again
       slot.release();
       if (!(await abortableDelay(delay, signal)))
@@ -593,7 +611,7 @@ export class Daemon {
   }
 
   /** Files that waited for an output a batch job gave up on: claimed ones back to the inbox (unless a record holds them). */
-  private async putBackWaiting(pipeline: string, jobs: Job[]): Promise<void> {
+  private async putBackWaiting(pipeline: string, jobs: Job[], what: string): Promise<void> {
     for (const j of jobs) {
       this.batch?.putBackOne();
       if (j.kind === 'name') {
@@ -603,9 +621,10 @@ export class Daemon {
       const key = claimKey(j.claimed);
       this.batch?.unpark(key);
       // a record means the COMMIT's fate is unknown: it stays claimed, resolved by the next run
-      if ((await this.recordOf(j.claimed)) === undefined) {
+      if (!(await this.mayHoldRecord(j.claimed))) {
         const back = await this.claims.release(j.claimed).catch(() => undefined);
-        if (back !== undefined) this.log.warn('file put back in the inbox: its output stayed unavailable', { file: j.claimed.name, pipeline, inbox: back });
+        if (back !== undefined)
+          this.log.warn(`file put back in the inbox: ${what.replace(/^the /, 'its ')} stayed unavailable`, { file: j.claimed.name, pipeline, inbox: back });
       }
       this.done(key);
     }
@@ -613,7 +632,7 @@ export class Daemon {
   }
 
   /** Commits; every step is idempotent, so a transient disk error just means: wait, and commit again. */
-  private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord, output: StagedOutput | undefined): Promise<Receipt> {
+  private async commitWithRetries(claimed: ClaimedFile, record: CommitRecord, output: StagedOutput | undefined, retry: RetryPolicy): Promise<Receipt> {
     let confirmed = false;
     let confirm =
       output?.kind === 'transaction'
@@ -626,15 +645,17 @@ export class Daemon {
       try {
         return await this.committer.commit(claimed, record, confirm);
       } catch (err) {
-        if (err instanceof SluiceError) throw err;
+        // the output's verdict at COMMIT (refused, or unreachable: its fate unknown) is the caller's
+        if (err instanceof SluiceError && !confirmed) throw err;
         // the COMMIT happened: a retry only finishes the files (a record alone does not say so: it exists
         // from its rename on, before its folder is synced and before the COMMIT)
         if (confirmed) confirm = undefined;
         const errno = errnoOf(err);
         // every step is idempotent: a folder removed meanwhile (archive/, failed/, out/) is made again and the commit goes on
-        const delay = this.retryDelay(undefined, errno, attempt, record.input.size);
+        const delay = this.retryDelay(undefined, errno, attempt, retry);
         if (delay === undefined) throw err;
-        this.log.warn('publishing failed; it will be retried', { file: claimed.name, errno, attempt, of: this.cfg.retry.attempts, retryInMs: delay });
+        this.log.warn('publishing failed; it will be retried', { file: claimed.name, errno, attempt, of: retry.attempts, retryInMs: delay });
+        if (isDiskFull(errno)) this.disk.pause(record.input.size);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -12,15 +12,15 @@ export interface OutageOptions<J> {
   hooks: Pick<DaemonHooks, 'onSinkUp' | 'onSinkWaiting'>;
   /** The wait before the first probe (ms): retry.backoffMs as configured now; it doubles, up to 30 s. */
   backoffMs: () => number;
-  /** A batch job waits at most this long (ms) for an output; undefined: a daemon waits as long as it takes. */
-  maxWaitMs?: number | undefined;
+  /** A batch job waits at most this long (ms) for an output (as configured when the outage begins); undefined: a daemon waits as long as it takes. */
+  maxWaitMs: () => number | undefined;
   stopping: () => boolean;
   /** A job is parked (it waits for its output). */
   onParked?: (job: J) => void;
   /** The output is back: the job goes again. */
   resume: (job: J) => void;
-  /** A batch job's wait is over (maxWaitMs): the jobs of that pipeline are given up. */
-  giveUp: (pipeline: string, jobs: J[]) => void;
+  /** A batch job's wait is over (maxWaitMs): the jobs of that pipeline are given up; `what` names its output. */
+  giveUp: (pipeline: string, jobs: J[], what: string) => void;
   /** The output's driver, by its config (the registry's; replaceable in tests). */
   driver?: (output: OutputConfig) => Pick<OutputDriver<OutputConfig>, 'remote'>;
 }
@@ -32,6 +32,8 @@ interface Outage<J> {
   what: string;
   jobs: J[];
   delay: number;
+  /** How long a batch job waits for it, fixed when it began. */
+  maxWaitMs?: number;
   timer?: NodeJS.Timeout;
   giveUpTimer?: NodeJS.Timeout;
   /** Given up (a batch job past maxWaitMs) or retired (a reload): its probe loop ends, new jobs are given up. */
@@ -55,7 +57,7 @@ export class SinkOutages<J> {
   park(pipeline: { name: string; output: OutputConfig }, job: J, error?: SluiceError): void {
     const existing = this.down.get(pipeline.name);
     if (existing?.over === true) {
-      this.opts.giveUp(pipeline.name, [job]);
+      this.opts.giveUp(pipeline.name, [job], existing.what);
       return;
     }
     this.opts.onParked?.(job);
@@ -65,7 +67,8 @@ export class SinkOutages<J> {
   }
 
   private begin(pipeline: { name: string; output: OutputConfig }, error: SluiceError | undefined): Outage<J> {
-    const { log, hooks, maxWaitMs } = this.opts;
+    const { log, hooks } = this.opts;
+    const maxWaitMs = this.opts.maxWaitMs();
     const remote = (this.opts.driver ?? outputDriver)(pipeline.output).remote;
     const outage: Outage<J> = { pipeline: pipeline.name, output: pipeline.output, what: remote?.what ?? 'the output', jobs: [], delay: this.opts.backoffMs() };
     this.down.set(pipeline.name, outage);
@@ -77,7 +80,10 @@ export class SinkOutages<J> {
       ...(error === undefined ? {} : { error: error.message }),
       ...(maxWaitMs === undefined ? {} : { maxWaitMs }),
     });
-    if (maxWaitMs !== undefined) outage.giveUpTimer = setTimeout(() => this.giveUp(outage), maxWaitMs);
+    if (maxWaitMs !== undefined) {
+      outage.maxWaitMs = maxWaitMs;
+      outage.giveUpTimer = setTimeout(() => this.giveUp(outage), maxWaitMs);
+    }
     const over = (): boolean => outage.over === true;
     const probe = async (): Promise<void> => {
       if (this.opts.stopping() || over()) return;
@@ -109,12 +115,12 @@ export class SinkOutages<J> {
     this.opts.log.error(`${outage.what} stayed unavailable past --max-wait: its files go back to the inbox`, {
       pipeline: outage.pipeline,
       code: 'SINK_UNAVAILABLE',
-      maxWaitMs: this.opts.maxWaitMs,
+      maxWaitMs: outage.maxWaitMs,
       files: outage.jobs.length,
     });
     const jobs = outage.jobs;
     outage.jobs = [];
-    this.opts.giveUp(outage.pipeline, jobs);
+    this.opts.giveUp(outage.pipeline, jobs, outage.what);
   }
 
   /**

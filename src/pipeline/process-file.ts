@@ -255,6 +255,9 @@ async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: nu
     if (err instanceof SluiceError) throw err;
     return wrap('output')(err);
   });
+  // a sink of the library's users may predate the union: what it staged must say what it is
+  if (output.kind !== 'file' && output.kind !== 'transaction')
+    throw new SluiceError('WRITE_FAILED', 'the sink staged an output of no known kind (file or transaction)');
   const rej = await rejects.stage().catch(wrap('rejects file'));
   return rej === undefined ? { output } : { output, rejects: rej };
 }

@@ -20,7 +20,7 @@ function setup(opts: { up?: () => boolean; maxWaitMs?: number } = {}) {
     log,
     hooks: { onSinkUp: (p, up) => events.push(`${p} ${up ? 'up' : 'down'}`), onSinkWaiting: (p, n) => events.push(`${p} waiting ${n}`) },
     backoffMs: () => 100,
-    maxWaitMs: opts.maxWaitMs,
+    maxWaitMs: () => opts.maxWaitMs,
     stopping: () => false,
     resume: (j) => resumed.push(j),
     giveUp: (pipeline, jobs) => givenUp.push({ pipeline, jobs }),
