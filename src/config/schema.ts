@@ -1,6 +1,7 @@
 // The one schema of sluice.yaml: types, defaults and descriptions of every setting live here and only here.
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { OPERATORS } from '../operators/registry.js';
 
 const dir = (what: string, def: string) =>
   z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
@@ -8,81 +9,12 @@ const int = (min: number) => z.number().int().min(min);
 /** A file mode as octal text, "0640" or "640". */
 const fileMode = z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"');
 
-export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
+type StepShape = { [D in (typeof OPERATORS)[number] as D['name']]: z.ZodOptional<D['schema']> };
 
-const dropNullsStep = z
-  .strictObject({
-    how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),
-    columns: z.array(z.string()).min(1).optional().describe('Only consider these columns (pandas `subset`).'),
-    nullValues: z
-      .union([z.literal('pandas'), z.array(z.string())])
-      .default([''])
-      .describe("Values that count as null: a list, or `pandas` for pandas' default NA tokens."),
-    thresh: int(0).optional().describe('Keep rows with at least this many non-null fields (overrides `how`).'),
-    trim: z.boolean().default(false).describe('Trim spaces before comparing with the null values.'),
-  })
-  .describe('Drop rows with null fields (pandas dropna).');
-
-const castSpec = z.union([
-  z.enum(CAST_TYPES),
-  z.strictObject({
-    type: z.enum(CAST_TYPES),
-    onError: z.enum(['reject', 'null']).default('reject').describe('A value that does not parse: reject the row, or make the field empty.'),
-  }),
-]);
-
-type Predicate =
-  | { column: string; op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'matches'; value: string | number | Array<string | number> }
-  | { all: Predicate[] }
-  | { any: Predicate[] };
-
-const predicate: z.ZodType<Predicate> = z.lazy(() =>
-  z.union([
-    z.strictObject({
-      column: z.string().min(1),
-      op: z.enum(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'in', 'matches']),
-      value: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))]),
-    }),
-    z.strictObject({ all: z.array(predicate).min(1) }),
-    z.strictObject({ any: z.array(predicate).min(1) }),
-  ]),
-);
-
-/** One step: an object with exactly one key, the operator's name. */
+/** One step: an object with exactly one key, the operator's name (any of the registry's). */
 export const stepSchema = z
-  .strictObject({
-    dropNulls: dropNullsStep.optional(),
-    select: z.array(z.string().min(1)).min(1).optional().describe('Keep these columns, in this order.'),
-    rename: z.record(z.string(), z.string().min(1)).optional().describe('Rename columns: { old: new }.'),
-    cast: z.record(z.string(), castSpec).optional().describe('Parse columns as types: { column: type } or { column: { type, onError } }.'),
-    filter: predicate.optional().describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
-    dedupe: z
-      .strictObject({
-        columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).'),
-        maxKeys: int(1)
-          .default(5_000_000)
-          .describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
-      })
-      .optional()
-      .describe('Drop rows whose key was already seen in the file.'),
-    addColumn: z
-      .strictObject({
-        name: z.string().min(1),
-        constant: z.string().optional(),
-        source: z.enum(['fileName', 'timestamp']).optional(),
-      })
-      .refine((a) => (a.constant === undefined) !== (a.source === undefined), { message: 'give exactly one of constant or source' })
-      .optional()
-      .describe('Append a column: a constant, the input file name, or the processing timestamp.'),
-    module: z
-      .strictObject({
-        path: z.string().min(1).describe('A .js/.mjs file exporting a factory `(options) => OperatorFunction<Row, Row>`.'),
-        export: z.string().default('default'),
-        options: z.unknown().optional(),
-      })
-      .optional()
-      .describe("A user's own operator."),
-  })
+  // Object.fromEntries forgets the keys; StepShape is what it builds, one optional key per operator
+  .strictObject(Object.fromEntries(OPERATORS.map((op) => [op.name, op.schema.optional()])) as StepShape)
   .refine((s) => Object.values(s).filter((v) => v !== undefined).length === 1, {
     message: 'a step has exactly one operator, e.g. { dropNulls: { how: any } }',
   });

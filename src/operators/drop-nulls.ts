@@ -1,6 +1,8 @@
 // dropNulls: pandas' DataFrame.dropna for rows: drop a row when its fields are null (empty by default).
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import type { Row } from '../row.js';
+import { defineOperator, everyFile } from './definition.js';
 import { columnIndexes, markRowPreserving, rowOperator } from './row-operator.js';
 
 export interface DropNullsOptions {
@@ -114,3 +116,21 @@ export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row,
     }),
   );
 }
+
+/** The `dropNulls` step. */
+export const dropNullsStep = defineOperator({
+  name: 'dropNulls',
+  schema: z
+    .strictObject({
+      how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),
+      columns: z.array(z.string()).min(1).optional().describe('Only consider these columns (pandas `subset`).'),
+      nullValues: z
+        .union([z.literal('pandas'), z.array(z.string())])
+        .default([''])
+        .describe("Values that count as null: a list, or `pandas` for pandas' default NA tokens."),
+      thresh: z.number().int().min(0).optional().describe('Keep rows with at least this many non-null fields (overrides `how`).'),
+      trim: z.boolean().default(false).describe('Trim spaces before comparing with the null values.'),
+    })
+    .describe('Drop rows with null fields (pandas dropna).'),
+  build: (options) => everyFile(dropNulls(options)),
+});
