@@ -1,4 +1,5 @@
 // The batch policy: when a group of rows is complete. Pure state, no timers; batch() wires the clock.
+import { SluiceError } from '../errors.js';
 
 export interface BatchOptions {
   /** Emit when this many rows are buffered. Default 1000. */
@@ -12,11 +13,18 @@ export interface NormalizedBatchOptions {
   readonly maxWaitMs: number;
 }
 
+/** The options with their defaults; CONFIG_INVALID, naming the field, for a size or wait that cannot be. */
 export function normalizeBatchOptions(options: BatchOptions = {}): NormalizedBatchOptions {
   const size = options.size ?? 1000;
   const maxWaitMs = options.maxWaitMs ?? 1000;
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch.size must be a whole number >= 1, got ${size}`);
-  if (!(maxWaitMs > 0)) throw new RangeError(`batch.maxWaitMs must be > 0 (Infinity for no time trigger), got ${maxWaitMs}`);
+  if (!Number.isInteger(size) || size < 1) {
+    throw new SluiceError('CONFIG_INVALID', `batch.size: expected a whole number >= 1, got ${size}`, { field: 'batch.size' });
+  }
+  if (!(maxWaitMs > 0)) {
+    throw new SluiceError('CONFIG_INVALID', `batch.maxWaitMs: expected a number > 0 (Infinity for no time trigger), got ${maxWaitMs}`, {
+      field: 'batch.maxWaitMs',
+    });
+  }
   return { size, maxWaitMs };
 }
 
