@@ -1,6 +1,10 @@
-// The one schema of sluice.yaml: types, defaults and descriptions of every setting live here and only here.
+// The one schema of sluice.yaml: types, defaults and descriptions of every setting (a step's, in its operator's file).
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DEFAULT_MAX_RECORD_SIZE } from '../csv/record-reader.js';
+import { DEFAULT_HIGH_WATER_MARK } from '../file-context.js';
+import { DEFAULT_BATCH_MAX_WAIT_MS, DEFAULT_BATCH_SIZE } from '../operators/batch-policy.js';
+import { DEFAULT_MAX_COLUMNS } from '../operators/parse-csv.js';
 import { OPERATORS } from '../operators/registry.js';
 
 const dir = (what: string, def: string) =>
@@ -35,10 +39,8 @@ export const inputSchema = z
       .default('utf8')
       .describe('Input encoding. utf8 is strict (invalid bytes reject the record); a UTF-16 BOM switches to UTF-16 by itself.'),
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
-    maxRecordSize: int(1)
-      .default(16 * 1024 * 1024)
-      .describe('Records larger than this many bytes are rejected.'),
-    maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
+    maxRecordSize: int(1).default(DEFAULT_MAX_RECORD_SIZE).describe('Records larger than this many bytes are rejected.'),
+    maxColumns: int(1).default(DEFAULT_MAX_COLUMNS).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
     allowHardLinks: z
       .boolean()
       .default(false)
@@ -46,7 +48,7 @@ export const inputSchema = z
         "Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken.",
       ),
   })
-  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
+  .prefault({})
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 
 export const outputSchema = z
@@ -103,7 +105,7 @@ export const outputSchema = z
         ),
     }),
   ])
-  .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
+  .prefault({ format: 'csv' })
   .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
 
 export const pipelineSchema = z.strictObject({
@@ -116,7 +118,7 @@ export const pipelineSchema = z.strictObject({
   steps: z
     .array(stepSchema)
     .describe('The operators each row goes through, in order.')
-    .default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
+    .prefault([{ dropNulls: {} }]),
   output: outputSchema,
 });
 
@@ -150,7 +152,7 @@ export const configSchema = z
             'How often (ms) a running instance tries the locks of the other instances in <state>/instances/; a lock it can take is a dead instance, whose claims it adopts and finishes.',
           ),
       })
-      .default({ checkMs: 1000 })
+      .prefault({})
       .describe('Several instances may share one inbox and state folder; each holds an operating-system lock for its life.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     maxWaitMs: int(0)
@@ -170,13 +172,13 @@ export const configSchema = z
             "At the end of the run, write its metrics here in the Prometheus text format, atomically, for node_exporter's textfile collector (a name ending in .prom).",
           ),
       })
-      .default({ host: '127.0.0.1', port: 9464 }),
+      .prefault({}),
     batch: z
       .strictObject({
-        size: int(1).default(1000).describe('Rows per write.'),
-        maxWaitMs: z.number().positive().default(1000).describe('A partial batch is written this long (ms) after its first row.'),
+        size: int(1).default(DEFAULT_BATCH_SIZE).describe('Rows per write.'),
+        maxWaitMs: z.number().positive().default(DEFAULT_BATCH_MAX_WAIT_MS).describe('A partial batch is written this long (ms) after its first row.'),
       })
-      .default({ size: 1000, maxWaitMs: 1000 }),
+      .prefault({}),
     retry: z
       .strictObject({
         attempts: int(1).default(4).describe('Tries of a file whose output hits a disk error (full, I/O, permission) before it fails.'),
@@ -186,9 +188,9 @@ export const configSchema = z
           .default(64 * 1024 * 1024)
           .describe('Claiming resumes when the output, rejects and state folders have this much free space.'),
       })
-      .default({ attempts: 4, backoffMs: 1000, diskCheckMs: 5000, minFreeBytes: 64 * 1024 * 1024 })
+      .prefault({})
       .describe('Retries of transient disk errors.'),
-    highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
+    highWaterMark: int(1).default(DEFAULT_HIGH_WATER_MARK).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
     instanceId: z
       .string()
@@ -200,7 +202,7 @@ export const configSchema = z
     pipelines: z
       .array(pipelineSchema)
       .min(1)
-      .default([pipelineSchema.parse({ name: 'default' })])
+      .prefault([{ name: 'default' }])
       .describe('The pipelines; the first whose `match` takes a file processes it. A file no pipeline matches goes to `failed/` (NO_PIPELINE).'),
   })
   .superRefine((cfg, ctx) => {
