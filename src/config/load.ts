@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import { configJsonSchema, configSchema, type ConfigFile, type ParsedConfig } from './schema.js';
+import { SETTINGS } from './settings-table.js';
 
 /** The settings as checked: nested settings and lists read-only too (not the pipelines' own insides). */
 type ReadonlySettings<T> = { readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? readonly E[] : T[K] extends object ? Readonly<T[K]> : T[K] };
@@ -27,23 +28,11 @@ export type SluiceConfig = ReadonlySettings<Omit<ParsedConfig, 'state'>> & {
 export const FOLDER_KEYS = ['watch', 'out', 'rejects', 'archive', 'failed', 'state'] as const;
 export type FolderKey = (typeof FOLDER_KEYS)[number];
 
-/** The settings the SLUICE_* environment variables may set, and their config paths. */
-export const ENV_VARS = {
-  SLUICE_WATCH: 'watch',
-  SLUICE_OUT: 'out',
-  SLUICE_REJECTS: 'rejects',
-  SLUICE_ARCHIVE: 'archive',
-  SLUICE_FAILED: 'failed',
-  SLUICE_STATE: 'state',
-  SLUICE_CONCURRENCY: 'concurrency',
-  SLUICE_SETTLE_MS: 'settleMs',
-  SLUICE_METRICS_HOST: 'metrics.host',
-  SLUICE_METRICS_PORT: 'metrics.port',
-  SLUICE_METRICS_TEXTFILE: 'metrics.textfile',
-  SLUICE_INSTANCE_ID: 'instanceId',
-} as const;
+/** The settings the SLUICE_* environment variables may set (the settings table's), and their config paths. */
+export const ENV_VARS: Readonly<Record<string, string>> = Object.fromEntries(SETTINGS.flatMap((s) => ('env' in s ? [[s.env, s.path]] : [])));
 
-const NUMERIC = new Set(['concurrency', 'settleMs', 'metrics.port']);
+/** The config paths whose variables hold whole numbers. */
+const NUMERIC = new Set<string>(SETTINGS.filter((s) => s.kind === 'count').map((s) => s.path));
 const DEFAULT_FILES = ['sluice.yaml', 'sluice.yml', 'sluice.json'];
 
 export interface LoadOptions {

@@ -1,7 +1,8 @@
-// Keeps the README true: its error table lists exactly the registry's codes.
+// Keeps the README true: its error table lists exactly the registry's codes, its environment exactly the variables read.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ENV_VARS } from '../../src/config/load.js';
 import { ERROR_CODES } from '../../src/errors.js';
 
 const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
@@ -11,5 +12,11 @@ describe('README', () => {
     const section = README.slice(README.indexOf('## Error codes'), README.indexOf('## Architecture'));
     const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+
+  it('lists every SLUICE_* variable the configuration reads, and no other', () => {
+    const item = README.slice(README.indexOf('- **Environment.**'), README.indexOf('- **Formats.**'));
+    const documented = [...item.matchAll(/`(SLUICE_[A-Z_]+)`/g)].map((m) => m[1]).sort();
+    expect(documented).toEqual([...Object.keys(ENV_VARS), 'SLUICE_CONFIG'].sort());
   });
 });
