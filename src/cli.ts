@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { closest, FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
 import { configJsonSchema } from './config/schema.js';
+import { SETTINGS, type SettingFlag, type SettingRow } from './config/settings-table.js';
 import { Daemon } from './daemon/daemon.js';
 import type { DaemonHooks } from './daemon/hooks.js';
 import { outputDriver } from './outputs/registry.js';
@@ -22,6 +23,14 @@ export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2, INTERRUPTED: 3 } as cons
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+const HELP_COLUMN = 27;
+
+/** A setting's lines in --help: the flag and its argument, then what it does, in a column. */
+function settingHelp(s: SettingRow): string {
+  const [first, ...more] = s.help;
+  return [`${`  --${s.flag} ${s.arg}`.padEnd(HELP_COLUMN)}${first}`, ...more.map((line) => `${' '.repeat(HELP_COLUMN)}${line}`)].join('\n');
+}
+
 const HELP = `sluice ${VERSION}: turn a folder into a data pipeline.
 
 Usage:
@@ -38,22 +47,7 @@ Usage:
 Options for run:
   --once                   process the files in the inbox now, then exit
   --config FILE            sluice.yaml or JSON (default ./sluice.yaml if present; also SLUICE_CONFIG)
-  --watch DIR              inbox folder                      (default ./watch)
-  --out DIR                clean outputs                     (default ./out)
-  --rejects DIR            rejected rows, <stem>.rejects.csv (default ./rejects)
-  --archive DIR            inputs processed successfully     (default ./archive)
-  --failed DIR             inputs that failed, + .error.json (default ./failed)
-  --state DIR              claims                            (default .sluice beside the inbox)
-  --concurrency N          files parsed at once              (default: number of CPUs)
-  --settle-ms N            a file must be unchanged this long before it is taken (default 2000; 0 with --once)
-  --metrics-host H         metrics server address            (default 127.0.0.1)
-  --metrics-port N         metrics server port, 0 = off      (default 9464; with --once, 0)
-  --metrics-textfile FILE  at the end, write the run's metrics to FILE (node_exporter's textfile
-                           collector: a name ending in .prom), atomically
-  --max-wait DURATION      --once: how long to wait for a sink that is down (a database) before its
-                           files go back to the inbox and the run exits 3 (default 5m; 90s, 1500ms, 2h)
-  --instance-id ID         this instance's name in claim paths (default: the first free slot
-                           <host name>-1, -2, ...; an id a live process holds exits 2)
+${SETTINGS.map(settingHelp).join('\n')}
 
 Settings come from defaults < the config file < SLUICE_* environment variables < flags.
 Without a config file, one pipeline takes every file and drops rows with an empty field (pandas dropna).
@@ -70,19 +64,8 @@ Exit codes: 0 all files succeeded (or a clean stop), 1 some file failed (--once)
 const OPTIONS = {
   once: { type: 'boolean' },
   config: { type: 'string' },
-  watch: { type: 'string' },
-  out: { type: 'string' },
-  rejects: { type: 'string' },
-  archive: { type: 'string' },
-  failed: { type: 'string' },
-  state: { type: 'string' },
-  concurrency: { type: 'string' },
-  'settle-ms': { type: 'string' },
-  'metrics-host': { type: 'string' },
-  'metrics-port': { type: 'string' },
-  'metrics-textfile': { type: 'string' },
-  'instance-id': { type: 'string' },
-  'max-wait': { type: 'string' },
+  // the settings table's flags: each takes its text, read as its kind says (settingFlags)
+  ...(Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' }])) as Record<SettingFlag, { type: 'string' }>),
   pipeline: { type: 'string' },
   rows: { type: 'string' },
   json: { type: 'boolean' },
@@ -90,22 +73,7 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
 } as const;
 
-const RUN_ONLY = [
-  'once',
-  'watch',
-  'out',
-  'rejects',
-  'archive',
-  'failed',
-  'state',
-  'concurrency',
-  'settle-ms',
-  'metrics-host',
-  'metrics-port',
-  'metrics-textfile',
-  'instance-id',
-  'max-wait',
-];
+const RUN_ONLY = ['once', ...SETTINGS.map((s) => s.flag)];
 const ALLOWED: Record<string, string[]> = {
   run: ['config', ...RUN_ONLY],
   validate: ['config'],
@@ -237,22 +205,15 @@ function loadFromFlags(values: Values): SluiceConfig {
     // a batch run is started after its files were delivered: it takes them at once unless told to settle;
     // and it listens on no port unless asked (a cron job beside a daemon must not collide with it)
     ...(values.once === true ? { defaults: { settleMs: 0, 'metrics.port': 0 } } : {}),
-    flags: {
-      watch: values.watch,
-      out: values.out,
-      rejects: values.rejects,
-      archive: values.archive,
-      failed: values.failed,
-      state: values.state,
-      concurrency: intFlag('concurrency', values.concurrency),
-      settleMs: intFlag('settle-ms', values['settle-ms']),
-      instanceId: values['instance-id'],
-      'metrics.host': values['metrics-host'],
-      'metrics.port': intFlag('metrics-port', values['metrics-port']),
-      'metrics.textfile': values['metrics-textfile'],
-      maxWaitMs: durationFlag('max-wait', values['max-wait']),
-    },
+    flags: settingFlags(values),
   });
+}
+
+/** The settings table's flags as config paths to values, each read as its kind says (a usage error if it cannot be). */
+function settingFlags(values: Values): Record<string, string | number | undefined> {
+  const read = (s: SettingRow, text: string | undefined): string | number | undefined =>
+    s.kind === 'count' ? intFlag(s.flag, text) : s.kind === 'duration' ? durationFlag(s.flag, text) : text;
+  return Object.fromEntries(SETTINGS.map((s) => [s.path, read(s, values[s.flag])]));
 }
 
 async function runPreview(values: Values, args: string[]): Promise<number> {

@@ -3,6 +3,9 @@
 import { FlowGate } from './flow-gate.js';
 import type { Rejection } from './row.js';
 
+/** Rows in flight per file before reading pauses, when not said (the default of the `highWaterMark` setting). */
+export const DEFAULT_HIGH_WATER_MARK = 4096;
+
 export interface RowCounts {
   /** Data records read (the header excluded), including those rejected. */
   read: number;
@@ -27,7 +30,7 @@ export class FileContext {
     readonly name: string,
     options: { highWaterMark?: number; onReject?: (r: Rejection) => void; onInFlight?: (delta: number) => void } = {},
   ) {
-    this.gate = new FlowGate(options.highWaterMark ?? 4096, options.onInFlight);
+    this.gate = new FlowGate(options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK, options.onInFlight);
     this.onReject = options.onReject;
   }
 

@@ -5,58 +5,34 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
-import { configJsonSchema, configSchema, type ConfigFile, type PipelineConfig } from './schema.js';
+import { configJsonSchema, configSchema, type ConfigFile, type ParsedConfig } from './schema.js';
+import { SETTINGS } from './settings-table.js';
 
-export interface SluiceConfig {
-  readonly watch: string;
-  readonly out: string;
-  readonly rejects: string;
-  readonly archive: string;
-  readonly failed: string;
+/** The settings as checked: nested settings and lists read-only too (not the pipelines' own insides). */
+type ReadonlySettings<T> = { readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? readonly E[] : T[K] extends object ? Readonly<T[K]> : T[K] };
+
+/**
+ * The configuration the daemon sees: the schema's output (so every setting is declared once, there),
+ * its folders absolute, and where it came from.
+ */
+export type SluiceConfig = ReadonlySettings<Omit<ParsedConfig, 'state'>> & {
+  /** The state folder: the setting, or `.sluice` beside the inbox. */
   readonly state: string;
-  readonly concurrency: number;
-  readonly settleMs: number;
-  readonly rescanMs: number;
-  readonly poll: boolean;
-  readonly instances: { readonly checkMs: number };
-  readonly pollIntervalMs: number;
-  readonly drainTimeoutMs: number;
-  readonly maxWaitMs: number;
-  readonly metrics: { readonly host: string; readonly port: number; readonly textfile?: string };
-  readonly batch: { readonly size: number; readonly maxWaitMs: number };
-  readonly highWaterMark: number;
-  readonly retry: { readonly attempts: number; readonly backoffMs: number; readonly diskCheckMs: number; readonly minFreeBytes: number };
-  readonly fsync: boolean;
-  /** An explicit instance id; without one, the daemon takes a free slot (daemon/instances.ts). */
-  readonly instanceId?: string;
-  readonly pipelines: readonly PipelineConfig[];
   /** The config file read, if any. */
   readonly source?: string;
   /** The folders set by the config file, a SLUICE_* variable or a flag (not left to their defaults). */
   readonly given: ReadonlySet<FolderKey>;
-}
+};
 
 /** The folders of the configuration. */
 export const FOLDER_KEYS = ['watch', 'out', 'rejects', 'archive', 'failed', 'state'] as const;
 export type FolderKey = (typeof FOLDER_KEYS)[number];
 
-/** The settings the SLUICE_* environment variables may set, and their config paths. */
-export const ENV_VARS = {
-  SLUICE_WATCH: 'watch',
-  SLUICE_OUT: 'out',
-  SLUICE_REJECTS: 'rejects',
-  SLUICE_ARCHIVE: 'archive',
-  SLUICE_FAILED: 'failed',
-  SLUICE_STATE: 'state',
-  SLUICE_CONCURRENCY: 'concurrency',
-  SLUICE_SETTLE_MS: 'settleMs',
-  SLUICE_METRICS_HOST: 'metrics.host',
-  SLUICE_METRICS_PORT: 'metrics.port',
-  SLUICE_METRICS_TEXTFILE: 'metrics.textfile',
-  SLUICE_INSTANCE_ID: 'instanceId',
-} as const;
+/** The settings the SLUICE_* environment variables may set (the settings table's), and their config paths. */
+export const ENV_VARS: Readonly<Record<string, string>> = Object.fromEntries(SETTINGS.flatMap((s) => ('env' in s ? [[s.env, s.path]] : [])));
 
-const NUMERIC = new Set(['concurrency', 'settleMs', 'metrics.port']);
+/** The config paths whose variables hold whole numbers. */
+const NUMERIC = new Set<string>(SETTINGS.filter((s) => s.kind === 'count').map((s) => s.path));
 const DEFAULT_FILES = ['sluice.yaml', 'sluice.yml', 'sluice.json'];
 
 export interface LoadOptions {
@@ -122,7 +98,7 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
 }
 
 /** Checks a loose config against the schema; every problem is listed with its path, value and expectation. */
-export function parseConfig(raw: unknown, source?: string): z.output<typeof configSchema> {
+export function parseConfig(raw: unknown, source?: string): ParsedConfig {
   const r = configSchema.safeParse(raw, { reportInput: true });
   if (r.success) return r.data;
   const issues = r.error.issues.flatMap((i) => unwrapUnion(i));

@@ -1,89 +1,25 @@
-// The one schema of sluice.yaml: types, defaults and descriptions of every setting live here and only here.
+// The one schema of sluice.yaml: types, defaults and descriptions of every setting (a step's, in its operator's file).
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { outputSchema } from '../outputs/registry.js';
 
 export { outputSchema };
+import { DEFAULT_MAX_RECORD_SIZE } from '../csv/record-reader.js';
+import { DEFAULT_HIGH_WATER_MARK } from '../file-context.js';
+import { DEFAULT_BATCH_MAX_WAIT_MS, DEFAULT_BATCH_SIZE } from '../operators/batch-policy.js';
+import { DEFAULT_MAX_COLUMNS } from '../operators/parse-csv.js';
+import { OPERATORS } from '../operators/registry.js';
 
 const dir = (what: string, def: string) =>
   z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
 const int = (min: number) => z.number().int().min(min);
 
-export const CAST_TYPES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
+type StepShape = { [D in (typeof OPERATORS)[number] as D['name']]: z.ZodOptional<D['schema']> };
 
-const dropNullsStep = z
-  .strictObject({
-    how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),
-    columns: z.array(z.string()).min(1).optional().describe('Only consider these columns (pandas `subset`).'),
-    nullValues: z
-      .union([z.literal('pandas'), z.array(z.string())])
-      .default([''])
-      .describe("Values that count as null: a list, or `pandas` for pandas' default NA tokens."),
-    thresh: int(0).optional().describe('Keep rows with at least this many non-null fields (overrides `how`).'),
-    trim: z.boolean().default(false).describe('Trim spaces before comparing with the null values.'),
-  })
-  .describe('Drop rows with null fields (pandas dropna).');
-
-const castSpec = z.union([
-  z.enum(CAST_TYPES),
-  z.strictObject({
-    type: z.enum(CAST_TYPES),
-    onError: z.enum(['reject', 'null']).default('reject').describe('A value that does not parse: reject the row, or make the field empty.'),
-  }),
-]);
-
-type Predicate =
-  | { column: string; op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'matches'; value: string | number | Array<string | number> }
-  | { all: Predicate[] }
-  | { any: Predicate[] };
-
-const predicate: z.ZodType<Predicate> = z.lazy(() =>
-  z.union([
-    z.strictObject({
-      column: z.string().min(1),
-      op: z.enum(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'in', 'matches']),
-      value: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))]),
-    }),
-    z.strictObject({ all: z.array(predicate).min(1) }),
-    z.strictObject({ any: z.array(predicate).min(1) }),
-  ]),
-);
-
-/** One step: an object with exactly one key, the operator's name. */
+/** One step: an object with exactly one key, the operator's name (any of the registry's). */
 export const stepSchema = z
-  .strictObject({
-    dropNulls: dropNullsStep.optional(),
-    select: z.array(z.string().min(1)).min(1).optional().describe('Keep these columns, in this order.'),
-    rename: z.record(z.string(), z.string().min(1)).optional().describe('Rename columns: { old: new }.'),
-    cast: z.record(z.string(), castSpec).optional().describe('Parse columns as types: { column: type } or { column: { type, onError } }.'),
-    filter: predicate.optional().describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
-    dedupe: z
-      .strictObject({
-        columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).'),
-        maxKeys: int(1)
-          .default(5_000_000)
-          .describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
-      })
-      .optional()
-      .describe('Drop rows whose key was already seen in the file.'),
-    addColumn: z
-      .strictObject({
-        name: z.string().min(1),
-        constant: z.string().optional(),
-        source: z.enum(['fileName', 'timestamp']).optional(),
-      })
-      .refine((a) => (a.constant === undefined) !== (a.source === undefined), { message: 'give exactly one of constant or source' })
-      .optional()
-      .describe('Append a column: a constant, the input file name, or the processing timestamp.'),
-    module: z
-      .strictObject({
-        path: z.string().min(1).describe('A .js/.mjs file exporting a factory `(options) => OperatorFunction<Row, Row>`.'),
-        export: z.string().default('default'),
-        options: z.unknown().optional(),
-      })
-      .optional()
-      .describe("A user's own operator."),
-  })
+  // Object.fromEntries forgets the keys; StepShape is what it builds, one optional key per operator
+  .strictObject(Object.fromEntries(OPERATORS.map((op) => [op.name, op.schema.optional()])) as StepShape)
   .refine((s) => Object.values(s).filter((v) => v !== undefined).length === 1, {
     message: 'a step has exactly one operator, e.g. { dropNulls: { how: any } }',
   });
@@ -104,10 +40,8 @@ export const inputSchema = z
       .default('utf8')
       .describe('Input encoding. utf8 is strict (invalid bytes reject the record); a UTF-16 BOM switches to UTF-16 by itself.'),
     bom: z.boolean().default(true).describe('Strip a byte order mark.'),
-    maxRecordSize: int(1)
-      .default(16 * 1024 * 1024)
-      .describe('Records larger than this many bytes are rejected.'),
-    maxColumns: int(1).default(10_000).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
+    maxRecordSize: int(1).default(DEFAULT_MAX_RECORD_SIZE).describe('Records larger than this many bytes are rejected.'),
+    maxColumns: int(1).default(DEFAULT_MAX_COLUMNS).describe('A header with more columns fails the file (TOO_MANY_COLUMNS); rows must match the header.'),
     allowHardLinks: z
       .boolean()
       .default(false)
@@ -115,7 +49,7 @@ export const inputSchema = z
         "Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken.",
       ),
   })
-  .default({ quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false })
+  .prefault({})
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 
 export const pipelineSchema = z.strictObject({
@@ -128,7 +62,7 @@ export const pipelineSchema = z.strictObject({
   steps: z
     .array(stepSchema)
     .describe('The operators each row goes through, in order.')
-    .default([{ dropNulls: { how: 'any', nullValues: [''], trim: false } }]),
+    .prefault([{ dropNulls: {} }]),
   output: outputSchema,
 });
 
@@ -162,7 +96,7 @@ export const configSchema = z
             'How often (ms) a running instance tries the locks of the other instances in <state>/instances/; a lock it can take is a dead instance, whose claims it adopts and finishes.',
           ),
       })
-      .default({ checkMs: 1000 })
+      .prefault({})
       .describe('Several instances may share one inbox and state folder; each holds an operating-system lock for its life.'),
     drainTimeoutMs: int(0).default(30_000).describe('On SIGTERM, how long (ms) files in progress may take to finish.'),
     maxWaitMs: int(0)
@@ -182,13 +116,13 @@ export const configSchema = z
             "At the end of the run, write its metrics here in the Prometheus text format, atomically, for node_exporter's textfile collector (a name ending in .prom).",
           ),
       })
-      .default({ host: '127.0.0.1', port: 9464 }),
+      .prefault({}),
     batch: z
       .strictObject({
-        size: int(1).default(1000).describe('Rows per write.'),
-        maxWaitMs: z.number().positive().default(1000).describe('A partial batch is written this long (ms) after its first row.'),
+        size: int(1).default(DEFAULT_BATCH_SIZE).describe('Rows per write.'),
+        maxWaitMs: z.number().positive().default(DEFAULT_BATCH_MAX_WAIT_MS).describe('A partial batch is written this long (ms) after its first row.'),
       })
-      .default({ size: 1000, maxWaitMs: 1000 }),
+      .prefault({}),
     retry: z
       .strictObject({
         attempts: int(1).default(4).describe('Tries of a file whose output hits a disk error (full, I/O, permission) before it fails.'),
@@ -198,9 +132,9 @@ export const configSchema = z
           .default(64 * 1024 * 1024)
           .describe('Claiming resumes when the output, rejects and state folders have this much free space.'),
       })
-      .default({ attempts: 4, backoffMs: 1000, diskCheckMs: 5000, minFreeBytes: 64 * 1024 * 1024 })
+      .prefault({})
       .describe('Retries of transient disk errors.'),
-    highWaterMark: int(1).default(4096).describe('Rows in flight per file before reading pauses.'),
+    highWaterMark: int(1).default(DEFAULT_HIGH_WATER_MARK).describe('Rows in flight per file before reading pauses.'),
     fsync: z.boolean().default(true).describe('fsync outputs and folders before publishing (off: faster, not crash-safe).'),
     instanceId: z
       .string()
@@ -212,7 +146,7 @@ export const configSchema = z
     pipelines: z
       .array(pipelineSchema)
       .min(1)
-      .default([pipelineSchema.parse({ name: 'default' })])
+      .prefault([{ name: 'default' }])
       .describe('The pipelines; the first whose `match` takes a file processes it. A file no pipeline matches goes to `failed/` (NO_PIPELINE).'),
   })
   .superRefine((cfg, ctx) => {

@@ -1,8 +1,10 @@
 // addColumn: appends a column whose value is a constant, the input file's name or the processing time.
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
+import { defineOperator } from './definition.js';
 import { rowOperator } from './row-operator.js';
 
 /** Where the new column's value comes from. */
@@ -72,3 +74,20 @@ export function addColumn(options: AddColumnOptions): OperatorFunction<Row, Row>
     };
   });
 }
+
+/** The `addColumn` step: `{ name, constant }` or `{ name, source: fileName | timestamp }`. */
+export const addColumnStep = defineOperator({
+  name: 'addColumn',
+  schema: z
+    .strictObject({
+      name: z.string().min(1),
+      constant: z.string().optional(),
+      source: z.enum(['fileName', 'timestamp']).optional(),
+    })
+    .refine((a) => (a.constant === undefined) !== (a.source === undefined), { message: 'give exactly one of constant or source' })
+    .describe('Append a column: a constant, the input file name, or the processing timestamp.'),
+  build({ name, constant, source }) {
+    const value = constant !== undefined ? { constant } : source === 'fileName' ? ({ fileName: true } as const) : ({ timestamp: true } as const);
+    return (ctx) => addColumn({ name, value, context: ctx });
+  },
+});

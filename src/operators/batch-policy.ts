@@ -1,9 +1,15 @@
 // The batch policy: when a group of rows is complete. Pure state, no timers; batch() wires the clock.
+import { SluiceError } from '../errors.js';
+
+/** Rows per batch when not said (the default of the `batch.size` setting). */
+export const DEFAULT_BATCH_SIZE = 1000;
+/** How long (ms) a partial batch waits for more rows when not said (the default of `batch.maxWaitMs`). */
+export const DEFAULT_BATCH_MAX_WAIT_MS = 1000;
 
 export interface BatchOptions {
-  /** Emit when this many rows are buffered. Default 1000. */
+  /** Emit when this many rows are buffered. Default `DEFAULT_BATCH_SIZE` (1000). */
   size?: number;
-  /** Emit a partial batch this long after its first row arrived. Default 1000 ms; Infinity turns it off. */
+  /** Emit a partial batch this long after its first row arrived. Default `DEFAULT_BATCH_MAX_WAIT_MS` (1000 ms); Infinity turns it off. */
   maxWaitMs?: number;
 }
 
@@ -12,11 +18,18 @@ export interface NormalizedBatchOptions {
   readonly maxWaitMs: number;
 }
 
+/** The options with their defaults; CONFIG_INVALID, naming the field, for a size or wait that cannot be. */
 export function normalizeBatchOptions(options: BatchOptions = {}): NormalizedBatchOptions {
-  const size = options.size ?? 1000;
-  const maxWaitMs = options.maxWaitMs ?? 1000;
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`batch.size must be a whole number >= 1, got ${size}`);
-  if (!(maxWaitMs > 0)) throw new RangeError(`batch.maxWaitMs must be > 0 (Infinity for no time trigger), got ${maxWaitMs}`);
+  const size = options.size ?? DEFAULT_BATCH_SIZE;
+  const maxWaitMs = options.maxWaitMs ?? DEFAULT_BATCH_MAX_WAIT_MS;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new SluiceError('CONFIG_INVALID', `batch.size: expected a whole number >= 1, got ${size}`, { field: 'batch.size' });
+  }
+  if (!(maxWaitMs > 0)) {
+    throw new SluiceError('CONFIG_INVALID', `batch.maxWaitMs: expected a number > 0 (Infinity for no time trigger), got ${maxWaitMs}`, {
+      field: 'batch.maxWaitMs',
+    });
+  }
   return { size, maxWaitMs };
 }
 

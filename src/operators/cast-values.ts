@@ -1,9 +1,10 @@
 // castValue: the pure text -> canonical text conversions behind cast, and the number rule filter shares.
 
-/** The types `cast` knows. `string` changes nothing (it declares a column's type, e.g. for a table). */
-export type CastType = 'string' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp';
+/** The types `cast` knows (the cast step's schema takes them from here). */
+export const CAST_TYPE_NAMES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
 
-export const CAST_TYPE_NAMES: readonly CastType[] = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'];
+/** A type `cast` knows. `string` changes nothing (it declares a column's type, e.g. for a table). */
+export type CastType = (typeof CAST_TYPE_NAMES)[number];
 
 /** Canonical text for a value of the type, or `undefined` when the text is not one. */
 export type Converter = (text: string) => string | undefined;

@@ -1,20 +1,34 @@
 // cast: checks and normalizes column values as integer, number, boolean, date or timestamp text.
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
 import { csvField } from '../csv/fields.js';
 import { CAST_TYPE_NAMES, CONVERTERS, type CastType, type Converter } from './cast-values.js';
+import { defineOperator } from './definition.js';
 import { columnIndexes, rowOperator } from './row-operator.js';
 
+const castOnError = z.enum(['reject', 'null']);
+
+const castColumn = z.union([
+  z.enum(CAST_TYPE_NAMES),
+  z.strictObject({
+    type: z.enum(CAST_TYPE_NAMES),
+    onError: castOnError.default('reject').describe('A value that does not parse: reject the row, or make the field empty.'),
+  }),
+]);
+
+const castSpec = z.record(z.string(), castColumn).describe('Parse columns as types: { column: type } or { column: { type, onError } }.');
+
 /** What to do with a value that is not of the type: reject the row (default) or empty the field. */
-export type CastOnError = 'reject' | 'null';
+export type CastOnError = z.output<typeof castOnError>;
 
 /** One column's cast: a type, or a type with its error policy. */
-export type CastColumnSpec = CastType | { type: CastType; onError?: CastOnError };
+export type CastColumnSpec = z.input<typeof castColumn>;
 
-/** Columns to cast, by name: `{ amount: 'number', paid: { type: 'boolean', onError: 'null' } }`. */
-export type CastSpec = Readonly<Record<string, CastColumnSpec>>;
+/** Columns to cast, by name: `{ amount: 'number', paid: { type: 'boolean', onError: 'null' } }` (the cast step's value). */
+export type CastSpec = Readonly<z.input<typeof castSpec>>;
 
 export interface CastOptions {
   /**
@@ -126,3 +140,13 @@ export function cast(spec: CastSpec, options: CastOptions = {}): OperatorFunctio
     };
   });
 }
+
+/** The `cast` step: the spec is checked when built, then each file gets an operator that rejects into its context. */
+export const castStep = defineOperator({
+  name: 'cast',
+  schema: castSpec,
+  build(spec) {
+    cast(spec); // checks the spec now, not at the first file
+    return (ctx) => cast(spec, { context: ctx });
+  },
+});

@@ -1,7 +1,9 @@
 // dedupe: drops rows whose key columns repeat a row already seen in the same file.
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { Row } from '../row.js';
+import { defineOperator } from './definition.js';
 import { columnIndexes, markRowPreserving, rowOperator } from './row-operator.js';
 
 export interface DedupeOptions {
@@ -11,7 +13,7 @@ export interface DedupeOptions {
   maxKeys?: number;
 }
 
-/** The default cap on distinct keys per file: some 250-500 MB for keys of 20-50 characters. */
+/** The default cap on distinct keys per file (the schema's default of `dedupe.maxKeys`): some 250-500 MB for keys of 20-50 characters. */
 export const DEDUPE_MAX_KEYS = 5_000_000;
 
 /** One string per key, unambiguous: each field is prefixed by its length (`a,bc` and `ab,c` differ). */
@@ -72,3 +74,20 @@ export function dedupe(options: DedupeOptions = {}): OperatorFunction<Row, Row> 
     }),
   );
 }
+
+/** The `dedupe` step: each file gets its own operator, so the keys it has seen are that file's. */
+export const dedupeStep = defineOperator({
+  name: 'dedupe',
+  schema: z
+    .strictObject({
+      columns: z.array(z.string()).min(1).optional().describe('Key columns (default: the whole row).'),
+      maxKeys: z
+        .number()
+        .int()
+        .min(1)
+        .default(DEDUPE_MAX_KEYS)
+        .describe('Distinct keys a file may hold before it fails (DEDUPE_TOO_MANY_KEYS): a bound on memory, some 50-100 bytes a key.'),
+    })
+    .describe('Drop rows whose key was already seen in the file.'),
+  build: (options) => () => dedupe(options),
+});

@@ -1,6 +1,9 @@
 // dropNulls: pandas' DataFrame.dropna for rows: drop a row when its fields are null (empty by default).
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
+import { SluiceError } from '../errors.js';
 import type { Row } from '../row.js';
+import { defineOperator, everyFile } from './definition.js';
 import { columnIndexes, markRowPreserving, rowOperator } from './row-operator.js';
 
 export interface DropNullsOptions {
@@ -84,6 +87,9 @@ export function nullRowTest(options: DropNullsOptions, indexes: readonly number[
   };
 }
 
+const invalid = (option: string, message: string): SluiceError =>
+  new SluiceError('CONFIG_INVALID', `dropNulls.${option}: ${message}`, { field: `dropNulls.${option}` });
+
 /**
  * Drops rows whose fields are null, with pandas `dropna` semantics (`how`, `subset` as `columns`,
  * `thresh`). Dropped rows are counted as filtered, not rejected. What is null: `nullValues` (default an
@@ -93,18 +99,18 @@ export function nullRowTest(options: DropNullsOptions, indexes: readonly number[
  * @example rows$.pipe(dropNulls({ how: 'all', columns: ['email', 'phone'] }))
  * @example rows$.pipe(dropNulls({ nullValues: 'pandas', trim: true }))
  * @param options `how`, `columns`, `thresh`, `nullValues`, `trim`.
- * @throws RangeError for a bad `how`, `thresh` or `nullValues` (when built); UNKNOWN_COLUMN when
- * `columns` names a column the header lacks.
+ * @throws CONFIG_INVALID for a bad `how`, `thresh` or `nullValues` (when built, naming the field);
+ * UNKNOWN_COLUMN when `columns` names a column the header lacks.
  */
 export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row, Row> {
   const how = options.how ?? 'any';
-  if (how !== 'any' && how !== 'all') throw new RangeError(`dropNulls.how must be "any" or "all", got ${JSON.stringify(how)}`);
+  if (how !== 'any' && how !== 'all') throw invalid('how', `expected "any" or "all", got ${JSON.stringify(how)}`);
   if (options.thresh !== undefined && !(Number.isInteger(options.thresh) && options.thresh >= 0)) {
-    throw new RangeError(`dropNulls.thresh must be a whole number >= 0, got ${options.thresh}`);
+    throw invalid('thresh', `expected a whole number >= 0, got ${options.thresh}`);
   }
   const nv: unknown = options.nullValues;
   if (nv !== undefined && nv !== 'pandas' && !(Array.isArray(nv) && nv.every((v) => typeof v === 'string'))) {
-    throw new RangeError(`dropNulls.nullValues must be a list of strings or "pandas", got ${JSON.stringify(nv)}`);
+    throw invalid('nullValues', `expected a list of strings or "pandas", got ${JSON.stringify(nv)}`);
   }
   return markRowPreserving(
     rowOperator((header) => {
@@ -114,3 +120,21 @@ export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row,
     }),
   );
 }
+
+/** The `dropNulls` step. */
+export const dropNullsStep = defineOperator({
+  name: 'dropNulls',
+  schema: z
+    .strictObject({
+      how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),
+      columns: z.array(z.string()).min(1).optional().describe('Only consider these columns (pandas `subset`).'),
+      nullValues: z
+        .union([z.literal('pandas'), z.array(z.string())])
+        .default([''])
+        .describe("Values that count as null: a list, or `pandas` for pandas' default NA tokens."),
+      thresh: z.number().int().min(0).optional().describe('Keep rows with at least this many non-null fields (overrides `how`).'),
+      trim: z.boolean().default(false).describe('Trim spaces before comparing with the null values.'),
+    })
+    .describe('Drop rows with null fields (pandas dropna).'),
+  build: (options) => everyFile(dropNulls(options)),
+});

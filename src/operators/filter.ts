@@ -1,21 +1,43 @@
 // filter: keeps the rows that match a small declarative predicate (column, op, value; all / any).
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { Row } from '../row.js';
 import { parseDecimal } from './cast-values.js';
+import { defineOperator, everyFile, type ReadonlyDeep } from './definition.js';
 import { columnIndexes, markRowPreserving, rowOperator } from './row-operator.js';
-
-export type FilterOp = 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'in' | 'matches';
-export type FilterValue = string | number;
-
-/** A condition on one column, or a combination of conditions. */
-export type FilterPredicate =
-  | { column: string; op: FilterOp; value: FilterValue | readonly FilterValue[] }
-  | { all: readonly FilterPredicate[] }
-  | { any: readonly FilterPredicate[] };
 
 const COMPARE_OPS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge'] as const;
 type CompareOp = (typeof COMPARE_OPS)[number];
+const FILTER_OPS = [...COMPARE_OPS, 'in', 'matches'] as const;
+
+const filterValue = z.union([z.string(), z.number()]);
+
+const condition = z.strictObject({
+  column: z.string().min(1),
+  op: z.enum(FILTER_OPS),
+  value: z.union([z.string(), z.number(), z.array(filterValue)]),
+});
+
+const predicate = z.union([
+  condition,
+  z.strictObject({
+    get all(): z.ZodArray<typeof predicate> {
+      return z.array(predicate).min(1);
+    },
+  }),
+  z.strictObject({
+    get any(): z.ZodArray<typeof predicate> {
+      return z.array(predicate).min(1);
+    },
+  }),
+]);
+
+export type FilterOp = (typeof FILTER_OPS)[number];
+export type FilterValue = z.output<typeof filterValue>;
+
+/** A condition on one column, or a combination of conditions (the filter step's value). */
+export type FilterPredicate = ReadonlyDeep<z.output<typeof predicate>>;
 
 /** A predicate checked and compiled (numbers and patterns ready), waiting for the header. */
 type Prepared =
@@ -67,7 +89,7 @@ export function preparePredicate(p: FilterPredicate, path = 'filter'): Prepared 
     if (typeof value !== 'string') throw invalid(`${path}.value`, `op "matches" needs a pattern string, got ${JSON.stringify(value)}`);
     return { kind: 'matches', column, pattern: compilePattern(value, `${path}.value`) };
   }
-  if (!COMPARE_OPS.includes(op as CompareOp)) throw invalid(`${path}.op`, `got ${JSON.stringify(op)}; expected one of eq|ne|lt|le|gt|ge|in|matches`);
+  if (!COMPARE_OPS.includes(op as CompareOp)) throw invalid(`${path}.op`, `got ${JSON.stringify(op)}; expected one of ${FILTER_OPS.join('|')}`);
   return { kind: 'compare', column, op: op as CompareOp, value: checkValue(value, `${path}.value`) };
 }
 
@@ -173,3 +195,10 @@ export function filter(predicate: FilterPredicate): OperatorFunction<Row, Row> {
     }),
   );
 }
+
+/** The `filter` step. */
+export const filterStep = defineOperator({
+  name: 'filter',
+  schema: z.lazy(() => predicate).describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
+  build: (p) => everyFile(filter(p)),
+});

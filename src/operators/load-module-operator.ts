@@ -3,9 +3,11 @@ import { access } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { catchError, defer, map, throwError, type OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
+import { defineOperator } from './definition.js';
 
 /** What a module's factory gets besides its options. */
 export interface ModuleOperatorEnv {
@@ -129,3 +131,16 @@ export async function loadModuleOperator(path: string, options: LoadModuleOperat
       });
   };
 }
+
+/** The `module` step: the module is imported once, when the pipeline is built; its factory runs per file. */
+export const moduleStep = defineOperator({
+  name: 'module',
+  schema: z
+    .strictObject({
+      path: z.string().min(1).describe('A .js/.mjs file exporting a factory `(options) => OperatorFunction<Row, Row>`.'),
+      export: z.string().default('default'),
+      options: z.unknown().optional(),
+    })
+    .describe("A user's own operator."),
+  build: (m, { baseDir }) => loadModuleOperator(m.path, { export: m.export, options: m.options, ...(baseDir === undefined ? {} : { baseDir }) }),
+});

@@ -6,6 +6,12 @@ import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
 
+/**
+ * The widest header a pipeline takes when not said (the default of `input.maxColumns`); parseCsv itself
+ * caps nothing unless given `maxColumns`.
+ */
+export const DEFAULT_MAX_COLUMNS = 10_000;
+
 export interface ParseCsvOptions extends CsvReadOptions {
   /**
    * The file's context: receives the line of each row, the read count, and every malformed record

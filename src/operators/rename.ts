@@ -1,7 +1,9 @@
 // rename: gives columns new names; the rows themselves pass unchanged.
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { Row } from '../row.js';
+import { defineOperator, everyFile } from './definition.js';
 import { columnIndexes, rowOperator } from './row-operator.js';
 
 /**
@@ -42,3 +44,10 @@ export function rename(mapping: Readonly<Record<string, string>>): OperatorFunct
     return { header: renamed, row: (row) => row };
   });
 }
+
+/** The `rename` step. */
+export const renameStep = defineOperator({
+  name: 'rename',
+  schema: z.record(z.string(), z.string().min(1)).describe('Rename columns: { old: new }.'),
+  build: (mapping) => everyFile(rename(mapping)),
+});

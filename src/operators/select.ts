@@ -1,7 +1,9 @@
 // select: keeps the named columns, in the order given.
 import type { OperatorFunction } from 'rxjs';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import type { Row } from '../row.js';
+import { defineOperator, everyFile } from './definition.js';
 import { columnIndexes, rowOperator } from './row-operator.js';
 
 /**
@@ -35,3 +37,10 @@ export function select(columns: readonly string[]): OperatorFunction<Row, Row> {
     };
   });
 }
+
+/** The `select` step. */
+export const selectStep = defineOperator({
+  name: 'select',
+  schema: z.array(z.string().min(1)).min(1).describe('Keep these columns, in this order.'),
+  build: (columns) => everyFile(select(columns)),
+});

@@ -10,7 +10,7 @@ export const OUTPUT_DRIVERS = [csvOutput, ndjsonOutput, postgresOutput] as const
 
 export const outputSchema = z
   .discriminatedUnion('format', [csvOutputSchema, postgresOutputSchema, ndjsonOutputSchema])
-  .default({ format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false })
+  .prefault({ format: 'csv' })
   .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
 
 export type OutputConfig = z.output<typeof outputSchema>;

@@ -11,7 +11,7 @@ import { stemOf } from '../fs/no-clobber.js';
 import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import { decodeText, type InputEncoding } from '../operators/decode-text.js';
-import { parseCsv } from '../operators/parse-csv.js';
+import { DEFAULT_MAX_COLUMNS, parseCsv } from '../operators/parse-csv.js';
 import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
@@ -153,7 +153,10 @@ export async function processFile(
             hooks.onBytesRead?.(chunk.length);
           },
         },
-      ).pipe(decodeText(settings.csv.encoding), parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? 10_000 }));
+      ).pipe(
+        decodeText(settings.csv.encoding),
+        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
+      );
       const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
       // rows no operator can change keep their original text, which a sink of the same dialect writes as is
       const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;

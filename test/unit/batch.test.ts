@@ -180,9 +180,11 @@ describe('batch policy', () => {
     expect(normalizeBatchOptions()).toEqual({ size: 1000, maxWaitMs: 1000 });
     expect(normalizeBatchOptions({ size: 3, maxWaitMs: Infinity })).toEqual({ size: 3, maxWaitMs: Infinity });
     for (const bad of [{ size: 0 }, { size: 1.5 }, { size: Number.NaN }, { maxWaitMs: 0 }, { maxWaitMs: -1 }, { maxWaitMs: Number.NaN }]) {
-      expect(() => normalizeBatchOptions(bad)).toThrow(RangeError);
-      expect(() => batch(bad)).toThrow(RangeError);
+      const invalid = expect.objectContaining({ code: 'CONFIG_INVALID', field: `batch.${Object.keys(bad)[0]}` });
+      expect(() => normalizeBatchOptions(bad)).toThrow(invalid);
+      expect(() => batch(bad)).toThrow(invalid);
     }
+    expect(() => normalizeBatchOptions({ size: 0 })).toThrow('batch.size: expected a whole number >= 1, got 0');
   });
 
   it('BatchBuffer.add says when the size is reached; flush empties it', () => {

@@ -3,7 +3,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { formatPath, loadConfig } from '../../src/config/load.js';
+import { ENV_VARS, formatPath, loadConfig } from '../../src/config/load.js';
+import { configJsonSchema } from '../../src/config/schema.js';
+import { SETTINGS } from '../../src/config/settings-table.js';
 import { SluiceError } from '../../src/errors.js';
 
 let dir: string;
@@ -144,5 +146,26 @@ describe('loadConfig', () => {
 
   it('formats paths the way users write them', () => {
     expect(formatPath(['pipelines', 1, 'steps', 0, 'dropNulls', 'how'])).toBe('pipelines[1].steps[0].dropNulls.how');
+  });
+});
+
+describe('the settings table of flags and variables', () => {
+  it('sets settings the schema has, each by one flag and at most one variable', () => {
+    const node = (path: string): unknown =>
+      path.split('.').reduce<unknown>((n, key) => (n as { properties?: Record<string, unknown> } | undefined)?.properties?.[key], configJsonSchema());
+    for (const s of SETTINGS) expect(node(s.path), s.path).toBeDefined();
+    const flags = SETTINGS.map((s) => s.flag);
+    expect(new Set(flags).size).toBe(flags.length);
+    expect(new Set(SETTINGS.map((s) => s.path)).size).toBe(SETTINGS.length);
+    expect(Object.entries(ENV_VARS)).toEqual(SETTINGS.flatMap((s) => ('env' in s ? [[s.env, s.path]] : [])));
+  });
+
+  it('gives each variable its setting: whole numbers as numbers, folders against the working directory', () => {
+    for (const s of SETTINGS) {
+      if (!('env' in s)) continue;
+      const cfg = loadConfig({ cwd: dir, env: { [s.env]: s.kind === 'count' ? '7' : 'v' } }) as unknown as Record<string, unknown>;
+      const value = s.path.split('.').reduce<unknown>((o, key) => (o as Record<string, unknown>)[key], cfg);
+      expect(value, s.env).toEqual(s.kind === 'count' ? 7 : s.path === 'instanceId' || s.path === 'metrics.host' ? 'v' : join(dir, 'v'));
+    }
   });
 });

@@ -1,7 +1,8 @@
-// Keeps the README true: its error table lists exactly the registry's codes.
+// Keeps the README true: its error table lists exactly the registry's codes, its environment exactly the variables read.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ENV_VARS } from '../../src/config/load.js';
 import { ERROR_CODES, FILE_ERROR_CODES, retryClassOf } from '../../src/errors.js';
 
 const README = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
@@ -19,5 +20,11 @@ describe('README', () => {
     expect(rows).toHaveLength(Object.keys(ERROR_CODES).length);
     for (const [code, retry] of rows)
       expect([code, retry]).toEqual([code, code in FILE_ERROR_CODES ? retryClassOf(code as keyof typeof FILE_ERROR_CODES) : '-']);
+  });
+
+  it('lists every SLUICE_* variable the configuration reads, and no other', () => {
+    const item = README.slice(README.indexOf('- **Environment.**'), README.indexOf('- **Formats.**'));
+    const documented = [...item.matchAll(/`(SLUICE_[A-Z_]+)`/g)].map((m) => m[1]).sort();
+    expect(documented).toEqual([...Object.keys(ENV_VARS), 'SLUICE_CONFIG'].sort());
   });
 });

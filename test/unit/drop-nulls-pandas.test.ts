@@ -80,7 +80,9 @@ describe('dropNulls trim', () => {
   });
 
   it('refuses a nullValues that is neither a list nor "pandas"', () => {
-    expect(() => dropNulls({ nullValues: 'numpy' as 'pandas' })).toThrow(/nullValues must be a list of strings or "pandas", got "numpy"/);
-    expect(() => dropNulls({ nullValues: [1] as unknown as string[] })).toThrow(RangeError);
+    expect(() => dropNulls({ nullValues: 'numpy' as 'pandas' })).toThrow('dropNulls.nullValues: expected a list of strings or "pandas", got "numpy"');
+    expect(() => dropNulls({ nullValues: [1] as unknown as string[] })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'dropNulls.nullValues' }),
+    );
   });
 });

@@ -61,10 +61,12 @@ describe('dropNulls', () => {
     expect(out[1]).toBe(r);
   });
 
-  it('rejects bad options when built', () => {
-    expect(() => dropNulls({ how: 'some' as 'any' })).toThrow(RangeError);
-    expect(() => dropNulls({ thresh: -1 })).toThrow(RangeError);
-    expect(() => dropNulls({ thresh: 1.5 })).toThrow(RangeError);
+  it('rejects bad options when built, naming the field', () => {
+    const invalid = (field: string) => expect.objectContaining({ code: 'CONFIG_INVALID', field });
+    expect(() => dropNulls({ how: 'some' as 'any' })).toThrow(invalid('dropNulls.how'));
+    expect(() => dropNulls({ how: 'some' as 'any' })).toThrow('dropNulls.how: expected "any" or "all", got "some"');
+    expect(() => dropNulls({ thresh: -1 })).toThrow(invalid('dropNulls.thresh'));
+    expect(() => dropNulls({ thresh: 1.5 })).toThrow('dropNulls.thresh: expected a whole number >= 0, got 1.5');
   });
 
   it('nullRowTest is the same predicate without RxJS', () => {
