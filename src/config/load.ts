@@ -20,8 +20,8 @@ export type SluiceConfig = ReadonlySettings<Omit<ParsedConfig, 'state'>> & {
   readonly state: string;
   /** The config file read, if any. */
   readonly source?: string;
-  /** The folders set by the config file, a SLUICE_* variable or a flag (not left to their defaults). */
-  readonly given: ReadonlySet<FolderKey>;
+  /** The folders set by the config file, a SLUICE_* variable or a flag (not left to their defaults), and `batch` if the file sets it. */
+  readonly given: ReadonlySet<FolderKey | 'batch'>;
 };
 
 /** The folders of the configuration. */
@@ -53,7 +53,9 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
   const path = options.configPath ?? env.SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   const source = path === undefined ? undefined : resolve(cwd, path);
   const raw: Record<string, unknown> = source === undefined ? {} : readConfigFile(source);
-  const given = new Set<FolderKey>();
+  const given = new Set<FolderKey | 'batch'>();
+  // a batch policy set in the file overrides the output drivers' own defaults (pipeline/settings.ts)
+  if (raw.batch !== undefined) given.add('batch');
   // folders in the file are relative to the file's folder (as Prometheus's rule files are): under systemd
   // the working directory is /; those from variables and flags are relative to the working directory
   for (const key of FOLDER_KEYS) {

@@ -122,7 +122,10 @@ export const configSchema = z
         size: int(1).default(DEFAULT_BATCH_SIZE).describe('Rows per write.'),
         maxWaitMs: z.number().positive().default(DEFAULT_BATCH_MAX_WAIT_MS).describe('A partial batch is written this long (ms) after its first row.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe(
+        "The batch policy of every output (set here, it also overrides an output driver's own defaults); an output's `batch` overrides it for that output.",
+      ),
     retry: z
       .strictObject({
         attempts: int(1).default(4).describe('Tries of a file whose output hits a disk error (full, I/O, permission) before it fails.'),

@@ -1,7 +1,7 @@
 // The CSV file output: a CSV file per input in `out`, in the input's dialect unless told otherwise.
 import { z } from 'zod';
 import { csvFileSink } from '../sinks/csv-file.js';
-import type { OutputDriver } from './driver.js';
+import { type OutputDriver, outputBatchSetting } from './driver.js';
 import { fileModeSetting, fileOutput, gzipSetting } from './file-output.js';
 
 export const csvOutputSchema = z.strictObject({
@@ -23,6 +23,7 @@ export const csvOutputSchema = z.strictObject({
       'Output name template: {name} {stem} {ext} {pipeline} {date} ({name} and {stem} leave out an input .gz). Default `{name}` (`{stem}.csv.gz` with gzip).',
     ),
   mode: fileModeSetting,
+  batch: outputBatchSetting,
 });
 
 export type CsvOutputConfig = z.output<typeof csvOutputSchema>;

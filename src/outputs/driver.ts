@@ -1,6 +1,6 @@
 // The contract of an output format (a driver): its settings, its sink per file, and what the daemon may ask
 // of it (is it reachable, did a claim's load commit). The daemon and the pipeline know drivers only by it.
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { FileContext } from '../file-context.js';
 import type { StagedFile } from '../fs/no-clobber.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
@@ -101,4 +101,27 @@ export interface OutputDriver<C extends { format: string } = { format: string }>
   describe(config: C, place: Pick<OutputPlace, 'outDir'>): string;
   /** Set for outputs that can be down. */
   readonly remote?: RemoteOutput<C>;
+}
+
+/** The batch policy one output may set (`output.batch`), over the top-level `batch` and the driver's defaults. */
+export const outputBatchSetting = z
+  .strictObject({
+    size: z.number().int().min(1).optional().describe('Rows per write to this output.'),
+    maxWaitMs: z.number().positive().optional().describe('A partial batch is written to this output this long (ms) after its first row.'),
+  })
+  .optional()
+  .describe("This output's batch policy; default the top-level `batch`.");
+
+/**
+ * The batch policy of a pipeline: its output's `batch`, over the top-level `batch` if the configuration
+ * sets one, over the driver's defaults, over the top-level defaults.
+ */
+export function batchPolicy(
+  top: Required<BatchOptions>,
+  topGiven: boolean,
+  driver: Partial<BatchOptions> | undefined,
+  output: { size?: number | undefined; maxWaitMs?: number | undefined } | undefined,
+): Required<BatchOptions> {
+  const pick = (k: 'size' | 'maxWaitMs'): number => output?.[k] ?? (topGiven ? top[k] : (driver?.[k] ?? top[k]));
+  return { size: pick('size'), maxWaitMs: pick('maxWaitMs') };
 }

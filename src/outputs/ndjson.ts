@@ -1,7 +1,7 @@
 // The NDJSON file output: one JSON object per row, a file per input in `out`.
 import { z } from 'zod';
 import { ndjsonFileSink } from '../sinks/ndjson-file.js';
-import type { OutputDriver } from './driver.js';
+import { type OutputDriver, outputBatchSetting } from './driver.js';
 import { fileModeSetting, fileOutput, gzipSetting } from './file-output.js';
 
 export const ndjsonOutputSchema = z.strictObject({
@@ -9,6 +9,7 @@ export const ndjsonOutputSchema = z.strictObject({
   gzip: gzipSetting,
   name: z.string().min(1).optional().describe('Output name template; default `{stem}.ndjson`.'),
   mode: fileModeSetting,
+  batch: outputBatchSetting,
 });
 
 export type NdjsonOutputConfig = z.output<typeof ndjsonOutputSchema>;

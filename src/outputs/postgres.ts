@@ -2,7 +2,7 @@
 // load happens exactly once; while the database is down, its files wait. pg is loaded only when used.
 import { z } from 'zod';
 import type { CastType } from '../operators/cast-values.js';
-import type { OutputDriver } from './driver.js';
+import { type OutputDriver, outputBatchSetting } from './driver.js';
 
 export const postgresOutputSchema = z.strictObject({
   format: z.literal('postgres'),
@@ -20,6 +20,7 @@ export const postgresOutputSchema = z.strictObject({
     .optional()
     .describe('Header columns to load (a list), or a map from header names to table columns.'),
   create: z.boolean().default(false).describe('Create the table if missing: text columns, or the types a cast step declares.'),
+  batch: outputBatchSetting,
 });
 
 export type PostgresOutputConfig = z.output<typeof postgresOutputSchema>;

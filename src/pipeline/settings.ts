@@ -3,6 +3,7 @@
 import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
+import { batchPolicy } from '../outputs/driver.js';
 import { outputDriver } from '../outputs/registry.js';
 import type { PipelineSettings } from './process-file.js';
 import { buildSteps, columnTypes, configDir } from './steps.js';
@@ -32,7 +33,7 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     csv: { delimiter, quote, escape: p.input.escape, encoding, bom, maxRecordSize },
     steps,
     sink: driver.sinks(p.output, { outDir: cfg.out, pipeline: p.name, types: columnTypes(p.steps) }),
-    batch: cfg.batch,
+    batch: batchPolicy(cfg.batch, cfg.given.has('batch'), driver.batch, p.output.batch),
     highWaterMark: cfg.highWaterMark,
     fsync: cfg.fsync,
     // the daemon tags each file's temporaries with its instance and claim (daemon.ts forFile)

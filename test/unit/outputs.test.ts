@@ -10,6 +10,10 @@ import type { SinkFile } from '../../src/outputs/driver.js';
 import { ndjsonOutput } from '../../src/outputs/ndjson.js';
 import { postgresOutput } from '../../src/outputs/postgres.js';
 import { OUTPUT_DRIVERS, outputDriver, outputSchema } from '../../src/outputs/registry.js';
+import { batchPolicy } from '../../src/outputs/driver.js';
+import { loadConfig } from '../../src/config/load.js';
+import { pipelineSettings } from '../../src/pipeline/settings.js';
+import { writeFileSync } from 'node:fs';
 
 let dir: string;
 beforeEach(() => {
@@ -67,5 +71,27 @@ describe('file drivers', () => {
       expect((err as SluiceError).field).toBe('pipelines[0].output.name');
     }
     expect(outputDriver(outputSchema.parse({ format: 'csv', mode: '0600' })).mode?.(outputSchema.parse({ format: 'csv', mode: '0600' }))).toBe(0o600);
+  });
+});
+
+describe('batch policy', () => {
+  const top = { size: 1000, maxWaitMs: 1000 };
+  it("is the output's batch, over the top-level batch if set, over the driver's defaults, over the top-level defaults", () => {
+    expect(batchPolicy(top, false, undefined, undefined)).toEqual(top);
+    expect(batchPolicy(top, false, { size: 10_000 }, undefined)).toEqual({ size: 10_000, maxWaitMs: 1000 });
+    expect(batchPolicy({ size: 500, maxWaitMs: 1000 }, true, { size: 10_000 }, undefined)).toEqual({ size: 500, maxWaitMs: 1000 });
+    expect(batchPolicy(top, true, { size: 10_000 }, { maxWaitMs: 50 })).toEqual({ size: 1000, maxWaitMs: 50 });
+    expect(batchPolicy(top, false, { size: 10_000 }, { size: 7 })).toEqual({ size: 7, maxWaitMs: 1000 });
+  });
+
+  it('comes from sluice.yaml: output.batch for one pipeline, the top-level batch for the others', async () => {
+    writeFileSync(
+      join(dir, 'sluice.yaml'),
+      'batch: { size: 300 }\npipelines:\n  - name: a\n    match: ["a*"]\n    output: { format: csv, batch: { size: 20, maxWaitMs: 5 } }\n  - name: b\n',
+    );
+    const cfg = loadConfig({ configPath: join(dir, 'sluice.yaml'), env: {}, cwd: dir });
+    expect((await pipelineSettings(cfg, cfg.pipelines[0]!, 0)).batch).toEqual({ size: 20, maxWaitMs: 5 });
+    expect((await pipelineSettings(cfg, cfg.pipelines[1]!, 1)).batch).toEqual({ size: 300, maxWaitMs: 1000 });
+    expect(() => outputSchema.parse({ format: 'csv', batch: { size: 0 } })).toThrow();
   });
 });
