@@ -152,10 +152,16 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
   if (issue.code === 'invalid_union' && u.discriminator !== undefined) {
     const value = (u.input as Record<string, unknown> | undefined)?.[u.discriminator];
-    return `${where}: got ${JSON.stringify(value)}; expected one of ${(u.options ?? []).map((o) => JSON.stringify(o)).join('|')}`;
+    const options = (u.options ?? []).map((o) => JSON.stringify(o)).join('|');
+    return value === undefined ? `${where}: missing; give one of ${options}` : `${where}: got ${shown(value)}; expected one of ${options}`;
   }
-  const got = u.input !== undefined ? `got ${JSON.stringify(u.input)}; ` : '';
+  const got = u.input !== undefined ? `got ${shown(u.input)}; ` : '';
   return `${where}: ${got}${issue.message.replace(/^Invalid (input|option): /, '')}`;
+}
+
+/** A value as the user wrote it: JSON, but numbers JSON cannot hold (1e400 is Infinity) as themselves. */
+function shown(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? `${v} (a number too large)` : (JSON.stringify(v) ?? String(v));
 }
 
 /** Every setting name the schema knows, at any depth (for "did you mean"). */
@@ -177,6 +183,9 @@ const SETTING_NAMES: readonly string[] = (() => {
 
 /** The name in `names` closest to `word` (edit distance at most 2, or a third of its length), if any. */
 export function closest(word: string, names: readonly string[]): string | undefined {
+  // the start of exactly one name (`sluice val`, --conc) means that name
+  const starting = word.length >= 3 ? names.filter((n) => n.toLowerCase().startsWith(word.toLowerCase()) && n.length > word.length) : [];
+  if (starting.length === 1) return starting[0];
   let best: string | undefined;
   // at most 2 edits (a third of the word for long ones), and fewer than the word's length
   let bestDistance = Math.min(Math.max(2, Math.floor(word.length / 3)) + 1, word.length);

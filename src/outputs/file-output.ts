@@ -8,7 +8,11 @@ import type { OutputDriver, OutputPlace, RowSink, SinkFactory, SinkFile } from '
 
 /** A file mode as octal text, "0640" or "640". */
 export const fileModeSetting = z
-  .string()
+  .string({
+    // an unquoted 0640 is the YAML number 640: taking its digits as octal would guess; 0o640 would be 416
+    error: (issue) =>
+      typeof issue.input === 'number' ? 'write the mode as quoted octal text, "0640" (YAML reads an unquoted 0640 as the number 640)' : undefined,
+  })
   .regex(/^0?[0-7]{3}$/, 'expected an octal mode such as "0640"')
   .optional()
   .describe(

@@ -95,6 +95,30 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('says a missing output format is missing, an unquoted YAML mode is a number, and a number too large is one', async () => {
+    await writeFile(
+      join(dir, 'sluice.yaml'),
+      'batch: { size: 1e400 }\npipelines:\n  - name: a\n    output: { mode: "0600" }\n  - name: b\n    output: { format: csv, mode: 0640 }\n',
+    );
+    const lines = errorOf(() => loadConfig({ cwd: dir, env: {} }))
+      .message.split('\n')
+      .slice(1)
+      .map((l) => l.trim());
+    expect(lines).toEqual([
+      'batch.size: got Infinity (a number too large); expected number, received Infinity',
+      'pipelines[0].output.format: missing; give one of "csv"|"postgres"|"ndjson"',
+      'pipelines[1].output.mode: got 640; write the mode as quoted octal text, "0640" (YAML reads an unquoted 0640 as the number 640)',
+    ]);
+  });
+
+  it('suggests the one name a word starts', async () => {
+    const { closest } = await import('../../src/config/load.js');
+    expect(closest('val', ['run', 'validate', 'schema'])).toBe('validate');
+    expect(closest('conc', ['concurrency', 'config'])).toBe('concurrency');
+    expect(closest('co', ['concurrency', 'config'])).toBeUndefined();
+    expect(closest('sta', ['state', 'status'])).toBe('state');
+  });
+
   it('reads JSON too, from --config or SLUICE_CONFIG', async () => {
     await writeFile(join(dir, 'c.json'), JSON.stringify({ settleMs: 5 }));
     expect(loadConfig({ cwd: dir, env: {}, configPath: 'c.json' }).settleMs).toBe(5);
