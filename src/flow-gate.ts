@@ -1,5 +1,6 @@
 // Backpressure as credit: the number of rows emitted by a source and not yet finished (written, filtered
 // or rejected) stays under a high-water mark because the source waits here before reading more.
+import { SluiceError } from './errors.js';
 
 export class FlowGate {
   private level = 0;
@@ -13,7 +14,7 @@ export class FlowGate {
     readonly highWaterMark: number,
     private readonly onChange?: (delta: number) => void,
   ) {
-    if (!(highWaterMark >= 1)) throw new RangeError(`highWaterMark must be at least 1, got ${highWaterMark}`);
+    if (!(highWaterMark >= 1)) throw new SluiceError('CONFIG_INVALID', `highWaterMark: got ${highWaterMark}; expected at least 1`, { field: 'highWaterMark' });
   }
 
   /** Rows currently in flight. */

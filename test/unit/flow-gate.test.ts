@@ -59,8 +59,8 @@ describe('FlowGate', () => {
   });
 
   it('refuses a high-water mark under 1', () => {
-    expect(() => new FlowGate(0)).toThrow(RangeError);
-    expect(() => new FlowGate(Number.NaN)).toThrow(RangeError);
+    expect(() => new FlowGate(0)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', field: 'highWaterMark' }));
+    expect(() => new FlowGate(Number.NaN)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });
 
