@@ -17,7 +17,10 @@ const FILE_ERRORS = {
     doc: "The input has more than one hard link and belongs to another user than sluice's (input.allowHardLinks: true takes it): a link into the inbox must not copy out a file its dropper could not read.",
   },
   BINARY_FILE: { retry: 'never', doc: 'The file holds NUL bytes: it is binary, not CSV text.' },
-  FORMAT_UNSUPPORTED: { retry: 'never', doc: 'The file is in a format sluice does not read yet (JSON: an object or an array where a CSV header should be).' },
+  FORMAT_UNSUPPORTED: {
+    retry: 'never',
+    doc: 'The file is in a format its pipeline does not read (JSON where a CSV header should be: name it .ndjson or set input.format: ndjson for JSON lines).',
+  },
   UNKNOWN_COLUMN: { retry: 'never', doc: "An operator names a column that the file's header does not have." },
   NO_PIPELINE: { retry: 'never', doc: "No pipeline's match globs match the file name." },
   GZIP_INVALID: { retry: 'never', doc: 'The input starts like gzip but its compressed data is damaged.' },
@@ -56,6 +59,7 @@ export const ROW_ERROR_CODES = {
   INVALID_UTF8: 'The record holds bytes that are not valid UTF-8.',
   CSV_PARSE_ERROR: 'csv-parse refused the record for another reason (its message says which).',
   CAST_FAILED: 'A value is not of the type its column is cast to (cast with onError: reject).',
+  JSON_INVALID: 'A line of a JSON lines file is not a JSON object (not JSON at all, or an array, a string, a number, null).',
 } as const;
 
 /** Codes for usage and configuration errors (exit code 2). */

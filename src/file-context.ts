@@ -41,6 +41,18 @@ export class FileContext {
     return this.counts.read - this.counts.rejected - this.counts.batched;
   }
 
+  /**
+   * Keys that JSON lines had beyond the header, with how many objects had each (at most 100 distinct keys
+   * are kept): what the header left out is said, not silently dropped.
+   */
+  readonly extraKeys = new Map<string, number>();
+
+  extraKey(key: string): void {
+    const n = this.extraKeys.get(key);
+    if (n !== undefined) this.extraKeys.set(key, n + 1);
+    else if (this.extraKeys.size < 100) this.extraKeys.set(key, 1);
+  }
+
   reject(r: Rejection): void {
     this.counts.rejected++;
     this.onReject?.(r);

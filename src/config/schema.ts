@@ -26,6 +26,12 @@ export const stepSchema = z
 
 export const inputSchema = z
   .strictObject({
+    format: z
+      .enum(['csv', 'ndjson'])
+      .optional()
+      .describe(
+        'How the files are read: `csv`, or `ndjson` (JSON lines: one object per line); default `ndjson` for .ndjson and .jsonl names (.gz too), else `csv`.',
+      ),
     delimiter: z.string().min(1).optional().describe('Field delimiter; default `,`, or a tab for .tsv files.'),
     quote: z
       .union([z.string().length(1), z.null()])

@@ -7,7 +7,10 @@ import { SluiceError } from '../errors.js';
 export function refuseNotCsv(chunk: Buffer, whole: Buffer = chunk): void {
   if (whole.indexOf(0) !== -1) throw new SluiceError('BINARY_FILE', 'the file holds NUL bytes: it is binary, not CSV text');
   if (looksLikeJson(chunk)) {
-    throw new SluiceError('FORMAT_UNSUPPORTED', 'the file is JSON (it starts with an object or an array of them), not CSV; JSON input is not read yet');
+    throw new SluiceError(
+      'FORMAT_UNSUPPORTED',
+      'the file is JSON (it starts with an object or an array of them), not CSV; JSON lines are read from .ndjson and .jsonl files, or with input.format: ndjson',
+    );
   }
 }
 

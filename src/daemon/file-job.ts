@@ -13,7 +13,7 @@ import { errorInfo, noRows } from '../outcome.js';
 import type { StagedOutput } from '../outputs/driver.js';
 import { outputDriver } from '../outputs/registry.js';
 import { type FileReport, type PipelineHooks, type PipelineSettings, processFile } from '../pipeline/process-file.js';
-import { delimiterFor, type Router } from '../pipeline/route.js';
+import { delimiterFor, formatFor, type Router } from '../pipeline/route.js';
 import type { BatchRun } from './batch-run.js';
 import { type CommitRecord, type Committer, commitRecord, failedRecord, holdsTransaction } from './commit.js';
 import type { DiskPause } from './disk-pause.js';
@@ -333,6 +333,7 @@ function forFile(settings: PipelineSettings, p: PipelineConfig, claimed: Claimed
     tempTag: `${instanceId}~${claimed.claimId}`,
     claimId: claimed.claimId,
     csv: { ...settings.csv, delimiter: delimiterFor(p, claimed.name) },
+    format: formatFor(p, claimed.name),
   };
 }
 
@@ -350,5 +351,7 @@ function logFields(r: FileReport): Record<string, unknown> {
     durationMs: Math.round(r.durationMs),
     output: r.output,
     rejects: r.rejects,
+    // keys of JSON lines beyond the header: left out of the output, so said
+    ...(r.extraKeys === undefined ? {} : { keysNotInHeader: r.extraKeys }),
   };
 }

@@ -5,6 +5,7 @@ import { CsvRecordReader, type CsvReadOptions, type RecordHandler } from '../csv
 import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
+import { feedReader } from './record-stream.js';
 
 /**
  * The widest header a pipeline takes when not said (the default of `input.maxColumns`); parseCsv itself
@@ -68,28 +69,6 @@ export function parseCsv(options: ParseCsvOptions = {}): OperatorFunction<Buffer
         },
       };
       const reader = options.fast !== false && fastPathApplies(options) ? new FastCsvReader(handler, options) : new CsvRecordReader(handler, options);
-      return source.subscribe({
-        next(chunk) {
-          if (subscriber.closed) return;
-          try {
-            reader.write(chunk);
-          } catch (err) {
-            subscriber.error(err);
-          }
-        },
-        error(err) {
-          subscriber.error(err);
-        },
-        complete() {
-          if (subscriber.closed) return;
-          try {
-            reader.end();
-          } catch (err) {
-            subscriber.error(err);
-            return;
-          }
-          subscriber.complete();
-        },
-      });
+      return feedReader(source, subscriber, reader);
     });
 }

@@ -70,7 +70,7 @@ export function fileOutput<C extends FileOutputConfig & { format: string }>(spec
   format: C['format'];
   schema: OutputDriver<C>['schema'];
   names: (config: C) => { ext: string; defaultName: string };
-  open: (config: C, dir: string, name: string, options: AtomicFileOptions, file: SinkFile) => RowSink;
+  open: (config: C, dir: string, name: string, options: AtomicFileOptions, file: SinkFile, place: OutputPlace) => RowSink;
 }): OutputDriver<C> {
   return {
     format: spec.format,
@@ -78,6 +78,6 @@ export function fileOutput<C extends FileOutputConfig & { format: string }>(spec
     check: checkFileName,
     mode: fileMode,
     describe: (c, place) => describeFile(c, spec.names(c), place.outDir),
-    sinks: (c, place) => fileSinks(c, place, spec.names(c), (dir, name, options, file) => spec.open(c, dir, name, options, file)),
+    sinks: (c, place) => fileSinks(c, place, spec.names(c), (dir, name, options, file) => spec.open(c, dir, name, options, file, place)),
   };
 }

@@ -18,5 +18,6 @@ export const ndjsonOutput: OutputDriver<NdjsonOutputConfig> = fileOutput({
   format: 'ndjson',
   schema: ndjsonOutputSchema,
   names: (c) => ({ ext: 'ndjson', defaultName: c.gzip ? '{stem}.ndjson.gz' : '{stem}.ndjson' }),
-  open: (_c, dir, name, options) => ndjsonFileSink(dir, name, options),
+  // typed by the pipeline's cast steps: numbers and booleans as JSON, an empty cast field as null
+  open: (_c, dir, name, options, _file, place) => ndjsonFileSink(dir, name, { ...options, types: place.types }),
 });

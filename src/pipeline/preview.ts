@@ -5,7 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { processFile, type FileReport } from './process-file.js';
 import { pipelineSettings } from './settings.js';
-import { createRouter, delimiterFor } from './route.js';
+import { createRouter, delimiterFor, formatFor } from './route.js';
 
 export interface PreviewResult {
   pipeline: string;
@@ -35,6 +35,7 @@ export async function preview(file: string, cfg: SluiceConfig, options: { pipeli
   const report = await processFile(file, name, {
     ...settings,
     csv: { ...settings.csv, delimiter: delimiterFor(p, name) },
+    format: formatFor(p, name),
     stageOnly: false,
     hash: false,
     sink: () => ({

@@ -12,6 +12,7 @@ import { batch } from '../operators/batch.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import { decodeText, type InputEncoding } from '../operators/decode-text.js';
 import { DEFAULT_MAX_COLUMNS, parseCsv } from '../operators/parse-csv.js';
+import { parseNdjson } from '../operators/parse-ndjson.js';
 import { preservesRows } from '../operators/row-operator.js';
 import type { Rejection, Row, RowBatch } from '../row.js';
 import { fileBytes } from '../sources/file-bytes.js';
@@ -36,6 +37,10 @@ export interface PipelineSettings {
   rejectsDir: string;
   /** How the bytes are read; a non-UTF-8 `encoding` is decoded to UTF-8 before parsing. */
   csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
+  /** The reader: CSV (default) or JSON lines (`columns`: its header, default the first object's keys). */
+  format?: 'csv' | 'ndjson';
+  /** The header of a JSON lines file, when not its first object's keys. */
+  columns?: readonly string[];
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
   /** The output sink of each file (an output driver's). Temporary files must carry `file.tempTag`. */
@@ -90,6 +95,8 @@ export interface FileReport extends Outcome<SluiceError> {
   staged?: { output: StagedOutput; rejects?: StagedFileOutput };
   /** Rejected records by error code. */
   rejectCodes?: Record<string, number>;
+  /** JSON lines: keys objects had beyond the header, with how many objects had each (not in the output). */
+  extraKeys?: Record<string, number>;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;
@@ -155,7 +162,13 @@ export async function processFile(
         },
       ).pipe(
         decodeText(settings.csv.encoding),
-        parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
+        settings.format === 'ndjson'
+          ? parseNdjson({
+              context: ctx,
+              ...(settings.csv.maxRecordSize === undefined ? {} : { maxRecordSize: settings.csv.maxRecordSize }),
+              ...(settings.columns === undefined ? {} : { columns: settings.columns }),
+            })
+          : parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
       );
       const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
       // rows no operator can change keep their original text, which a sink of the same dialect writes as is
@@ -239,6 +252,7 @@ export async function processFile(
     if (staged !== undefined) r.staged = staged;
     if (input !== undefined) r.input = input;
     if (outcome === 'succeeded' && c.rejected > 0) r.rejectCodes = rejectCodes;
+    if (ctx.extraKeys.size > 0) r.extraKeys = Object.fromEntries(ctx.extraKeys);
     if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {

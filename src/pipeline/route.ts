@@ -10,6 +10,12 @@ export function delimiterFor(p: PipelineConfig, fileName: string): string | unde
   return /\.tsv(\.gz)?$/i.test(fileName) ? '\t' : undefined;
 }
 
+/** The reader of a file: `input.format`, else JSON lines for .ndjson and .jsonl names (.gz too), else CSV. */
+export function formatFor(p: PipelineConfig, fileName: string): 'csv' | 'ndjson' {
+  if (p.input.format !== undefined) return p.input.format;
+  return /\.(ndjson|jsonl)(\.gz)?$/i.test(fileName) ? 'ndjson' : 'csv';
+}
+
 export function createRouter(pipelines: readonly PipelineConfig[]): Router {
   const matchers = pipelines.map((p) => ({ p, test: picomatch(p.match, { dot: true, nocase: false }) }));
   return (fileName) => matchers.find((m) => m.test(fileName))?.p;

@@ -22,10 +22,14 @@ export interface NameParts {
 /**
  * Fills `{name} {stem} {ext} {pipeline} {date}`; the result is a relative path (folders from the template
  * only). An output is what its name says: `{name}` and `{stem}` leave out the input's `.gz` (the output is
- * plain text unless gzip is asked for), and a gzip output's name ends in `.gz`.
+ * plain text unless gzip is asked for), and a gzip output's name ends in `.gz`. A JSON input written as
+ * another format takes that format's extension in `{name}` (`events.ndjson` -> `events.csv`).
  */
 export function outputName(template: string, parts: NameParts): string {
-  const name = sanitizeName(parts.name).replace(/(.)\.gz$/i, '$1');
+  let name = sanitizeName(parts.name).replace(/(.)\.gz$/i, '$1');
+  // a JSON input written as another format is named for what it now is: events.ndjson -> events.csv
+  const ext = parts.ext.replace(/\.gz$/i, '');
+  if (/\.(ndjson|jsonl|json)$/i.test(name) && !name.toLowerCase().endsWith(`.${ext.toLowerCase()}`)) name = `${stemOf(name)}.${ext}`;
   const date = (parts.now ?? new Date()).toISOString().slice(0, 10);
   const values: Record<string, string> = { name, stem: stemOf(name), ext: parts.ext, pipeline: parts.pipeline, date };
   const filled = template.replace(/\{(\w+)\}/g, (m, key: string) => values[key] ?? m);
