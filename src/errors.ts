@@ -19,7 +19,7 @@ const FILE_ERRORS = {
   BINARY_FILE: { retry: 'never', doc: 'The file holds NUL bytes: it is binary, not CSV text.' },
   FORMAT_UNSUPPORTED: {
     retry: 'never',
-    doc: 'The file is in a format its pipeline does not read (JSON where a CSV header should be: name it .ndjson or set input.format: ndjson for JSON lines).',
+    doc: 'The file is in a format its pipeline does not read: JSON where a CSV header should be (JSON is read from .ndjson, .jsonl and .json names, or with input.format), or a .json document that is not an array.',
   },
   UNKNOWN_COLUMN: { retry: 'never', doc: "An operator names a column that the file's header does not have." },
   NO_PIPELINE: { retry: 'never', doc: "No pipeline's match globs match the file name." },
@@ -41,6 +41,7 @@ const FILE_ERRORS = {
     retry: 'never',
     doc: 'A claim left by a crash could not be finished (a temporary output or the commit record is missing or damaged); the input goes to failed/.',
   },
+  JSON_INCOMPLETE: { retry: 'never', doc: 'A .json document ends before its array of objects closes: the file is cut short, and none of it is kept.' },
   INTERNAL: { retry: 'never', doc: 'An unexpected internal error; please report it.' },
 } as const satisfies Record<string, { retry: RetryClass; doc: string }>;
 

@@ -27,10 +27,10 @@ export const stepSchema = z
 export const inputSchema = z
   .strictObject({
     format: z
-      .enum(['csv', 'ndjson'])
+      .enum(['csv', 'ndjson', 'json'])
       .optional()
       .describe(
-        'How the files are read: `csv`, or `ndjson` (JSON lines: one object per line); default `ndjson` for .ndjson and .jsonl names (.gz too), else `csv`.',
+        'How the files are read: `csv`, `ndjson` (JSON lines: one object per line) or `json` (a document holding an array of objects, streamed); default `ndjson` for .ndjson and .jsonl names, `json` for .json (.gz too), else `csv`.',
       ),
     delimiter: z.string().min(1).optional().describe('Field delimiter; default `,`, or a tab for .tsv files.'),
     quote: z

@@ -9,7 +9,7 @@ export function refuseNotCsv(chunk: Buffer, whole: Buffer = chunk): void {
   if (looksLikeJson(chunk)) {
     throw new SluiceError(
       'FORMAT_UNSUPPORTED',
-      'the file is JSON (it starts with an object or an array of them), not CSV; JSON lines are read from .ndjson and .jsonl files, or with input.format: ndjson',
+      'the file is JSON (it starts with an object or an array of them), not CSV; JSON is read from .ndjson, .jsonl and .json files, or with input.format: ndjson or json',
     );
   }
 }

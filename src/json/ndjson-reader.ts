@@ -1,7 +1,8 @@
-// The JSON lines reader: UTF-8 bytes in, one record per line out. The header is the keys of the first
-// object (or the columns given); each object becomes its values in header order, as text: a string as
-// itself, null or a missing key as an empty cell, a number, boolean or nested value as its JSON text exactly
-// as the file has it. A line that is not a JSON object is rejected with its line number and bytes.
+// The JSON readers: UTF-8 bytes in, one record per object out, from JSON lines (an object per line) or a
+// JSON document holding an array of objects (streamed element by element). The header is the keys of the
+// first object (or the columns given); each object becomes its values in header order, as text: a string
+// as itself, null or a missing key as an empty cell, a number, boolean or nested value as its JSON text
+// exactly as the file has it. What is not an object is rejected with its line number and bytes.
 import { isUtf8 } from 'node:buffer';
 import { DEFAULT_MAX_RECORD_SIZE, type RecordHandler } from '../csv/record-reader.js';
 import { SluiceError } from '../errors.js';
@@ -9,7 +10,7 @@ import { SluiceError } from '../errors.js';
 export interface NdjsonReadOptions {
   /** The header; default the keys of the first object. */
   columns?: readonly string[];
-  /** A line longer than this many bytes is rejected (CSV_MAX_RECORD_SIZE) without being held whole. */
+  /** A record longer than this many bytes is rejected (CSV_MAX_RECORD_SIZE) without being held whole. */
   maxRecordSize?: number;
   /** A key an object has that the header does not: counted, not silently dropped. */
   onExtraKey?: (key: string) => void;
@@ -17,81 +18,28 @@ export interface NdjsonReadOptions {
 
 const NL = 0x0a;
 const CR = 0x0d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
-export class NdjsonReader {
+/** Objects to records: the header from the first, then each object's values in header order. */
+class JsonRecords {
   private header: string[] | undefined;
   private headerSent = false;
   private index = new Map<string, number>();
-  /** The bytes of the current line so far (it spans chunks). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** The current line is longer than maxRecordSize: its first bytes are kept, the rest skipped. */
-  private oversized = false;
-  private line = 1;
-  private first = true;
-  private readonly max: number;
 
   constructor(
     private readonly handler: RecordHandler,
-    private readonly options: NdjsonReadOptions = {},
+    private readonly options: NdjsonReadOptions,
+    /** What a record is called in messages: a line, an element. */
+    private readonly unit: string,
   ) {
-    this.max = options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
     if (options.columns !== undefined) this.setHeader([...options.columns]);
   }
 
-  write(chunk: Buffer): void {
-    if (this.first && chunk.length > 0) {
-      this.first = false;
-      if (chunk.indexOf(0) !== -1) throw new SluiceError('BINARY_FILE', 'the file holds NUL bytes: it is binary, not JSON lines');
-    }
-    let from = 0;
-    for (let nl = chunk.indexOf(NL, from); nl !== -1; nl = chunk.indexOf(NL, from)) {
-      this.take(chunk.subarray(from, nl));
-      this.endLine();
-      from = nl + 1;
-    }
-    if (from < chunk.length) this.take(chunk.subarray(from));
-  }
-
-  end(): void {
-    if (this.pendingBytes > 0 || this.oversized) this.endLine();
-  }
-
-  private take(piece: Buffer): void {
-    if (this.oversized) return;
-    if (this.pendingBytes + piece.length > this.max) {
-      const room = this.max - this.pendingBytes;
-      if (room > 0) this.pending.push(piece.subarray(0, room));
-      this.pendingBytes = this.max;
-      this.oversized = true;
-      return;
-    }
-    // a view of the chunk (sources hand out a new buffer per read), kept only while its line is open
-    this.pending.push(piece);
-    this.pendingBytes += piece.length;
-  }
-
-  private endLine(): void {
-    const line = this.line++;
-    let bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (this.oversized) {
-      this.oversized = false;
-      this.handler.reject(
-        line,
-        'CSV_MAX_RECORD_SIZE',
-        `the line is longer than input.maxRecordSize (${this.max} bytes); its first ${this.max} bytes are kept`,
-        Buffer.from(bytes),
-      );
-      return;
-    }
-    if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
-    // a byte order mark is not part of the first line
-    if (line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-    if (isBlank(bytes)) return;
+  /** One record's bytes (no line terminator), starting at `line`. */
+  take(line: number, bytes: Buffer): void {
     if (!isUtf8(bytes)) {
-      this.handler.reject(line, 'INVALID_UTF8', 'the line holds bytes that are not valid UTF-8', Buffer.from(bytes));
+      this.handler.reject(line, 'INVALID_UTF8', `the ${this.unit} holds bytes that are not valid UTF-8`, Buffer.from(bytes));
       return;
     }
     const text = bytes.toString('utf8');
@@ -104,7 +52,7 @@ export class NdjsonReader {
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-      this.handler.reject(line, 'JSON_INVALID', `the line is ${what}, not a JSON object`, Buffer.from(bytes));
+      this.handler.reject(line, 'JSON_INVALID', `the ${this.unit} is ${what}, not a JSON object`, Buffer.from(bytes));
       return;
     }
     const obj = value as Record<string, unknown>;
@@ -114,6 +62,16 @@ export class NdjsonReader {
       this.handler.record(this.header!, line);
     }
     this.handler.record(this.fieldsOf(obj, text), line);
+  }
+
+  /** A record too large to hold: rejected with its first `max` bytes. */
+  tooLarge(line: number, max: number, head: Buffer): void {
+    this.handler.reject(
+      line,
+      'CSV_MAX_RECORD_SIZE',
+      `the ${this.unit} is longer than input.maxRecordSize (${max} bytes); its first ${max} bytes are kept`,
+      Buffer.from(head),
+    );
   }
 
   private setHeader(names: string[]): void {
@@ -141,6 +99,200 @@ export class NdjsonReader {
       }
     }
     return fields;
+  }
+}
+
+/** The bytes of one record being gathered across chunks, bounded by maxRecordSize. */
+class Gather {
+  private pieces: Buffer[] = [];
+  private bytes = 0;
+  /** Longer than the bound: its first bytes are kept, the rest skipped. */
+  oversized = false;
+
+  constructor(readonly max: number) {}
+
+  get empty(): boolean {
+    return this.bytes === 0 && !this.oversized;
+  }
+
+  add(piece: Buffer): void {
+    if (this.oversized || piece.length === 0) return;
+    if (this.bytes + piece.length > this.max) {
+      const room = this.max - this.bytes;
+      if (room > 0) this.pieces.push(piece.subarray(0, room));
+      this.bytes = this.max;
+      this.oversized = true;
+      return;
+    }
+    // a view of the chunk (sources hand out a new buffer per read), kept only while its record is open
+    this.pieces.push(piece);
+    this.bytes += piece.length;
+  }
+
+  /** The record's bytes so far; the gatherer is empty again. */
+  take(): Buffer {
+    const b = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.bytes);
+    this.pieces = [];
+    this.bytes = 0;
+    this.oversized = false;
+    return b;
+  }
+}
+
+function refuseBinary(chunk: Buffer, what: string): void {
+  if (chunk.indexOf(0) !== -1) throw new SluiceError('BINARY_FILE', `the file holds NUL bytes: it is binary, not ${what}`);
+}
+
+/** A byte order mark is not part of the first record. */
+function withoutBom(b: Buffer): Buffer {
+  return b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? b.subarray(3) : b;
+}
+
+/** JSON lines: one object per line; blank lines are skipped. */
+export class NdjsonReader {
+  private readonly records: JsonRecords;
+  private readonly gather: Gather;
+  private line = 1;
+  private first = true;
+
+  constructor(handler: RecordHandler, options: NdjsonReadOptions = {}) {
+    this.records = new JsonRecords(handler, options, 'line');
+    this.gather = new Gather(options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE);
+  }
+
+  write(chunk: Buffer): void {
+    if (this.first && chunk.length > 0) {
+      this.first = false;
+      refuseBinary(chunk, 'JSON lines');
+    }
+    let from = 0;
+    for (let nl = chunk.indexOf(NL, from); nl !== -1; nl = chunk.indexOf(NL, from)) {
+      this.gather.add(chunk.subarray(from, nl));
+      this.endLine();
+      from = nl + 1;
+    }
+    if (from < chunk.length) this.gather.add(chunk.subarray(from));
+  }
+
+  end(): void {
+    if (!this.gather.empty) this.endLine();
+  }
+
+  private endLine(): void {
+    const line = this.line++;
+    const oversized = this.gather.oversized;
+    let bytes = this.gather.take();
+    if (oversized) return this.records.tooLarge(line, this.gather.max, bytes);
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
+    if (line === 1) bytes = withoutBom(bytes);
+    if (isBlank(bytes)) return;
+    this.records.take(line, bytes);
+  }
+}
+
+/**
+ * A JSON document holding an array of objects (`[{...}, {...}]`, on one line or many), streamed: each
+ * element is gathered, bounded by maxRecordSize, and becomes a record as soon as it closes. A document that
+ * is not an array fails the file (FORMAT_UNSUPPORTED); one that ends before its array closes (cut short)
+ * fails it too (JSON_INCOMPLETE): its rows are not kept as if the file were whole.
+ */
+export class JsonArrayReader {
+  private readonly records: JsonRecords;
+  private readonly gather: Gather;
+  private line = 1;
+  /** before: the opening bracket not seen yet; between: between elements; in: inside one; after: done. */
+  private state: 'before' | 'between' | 'in' | 'after' = 'before';
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private elementLine = 1;
+  private first = true;
+
+  constructor(handler: RecordHandler, options: NdjsonReadOptions = {}) {
+    this.records = new JsonRecords(handler, options, 'element');
+    this.gather = new Gather(options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE);
+  }
+
+  write(chunk: Buffer): void {
+    if (this.first && chunk.length > 0) {
+      this.first = false;
+      refuseBinary(chunk, 'JSON');
+    }
+    let start = this.state === 'in' ? 0 : -1; // where the open element's bytes begin in this chunk
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      if (c === NL) this.line++;
+      if (this.state === 'in') {
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (c === BACKSLASH) this.escaped = true;
+          else if (c === QUOTE) this.inString = false;
+          continue;
+        }
+        if (c === QUOTE) this.inString = true;
+        else if (c === 0x7b || c === 0x5b) this.depth++;
+        else if (c === 0x7d || c === 0x5d) {
+          if (this.depth === 0) {
+            // the array's closing bracket right after a scalar element
+            this.gather.add(chunk.subarray(start, i));
+            this.closeElement();
+            start = -1;
+            this.state = 'after';
+            continue;
+          }
+          this.depth--;
+          if (this.depth === 0) {
+            this.gather.add(chunk.subarray(start, i + 1));
+            this.closeElement();
+            start = -1;
+            this.state = 'between';
+          }
+        } else if (c === 0x2c && this.depth === 0) {
+          this.gather.add(chunk.subarray(start, i));
+          this.closeElement();
+          start = -1;
+          this.state = 'between';
+        }
+        continue;
+      }
+      if (c === 0x20 || c === 0x09 || c === NL || c === CR) continue;
+      if (this.state === 'before') {
+        // a byte order mark (its bytes may come in separate chunks) before the document
+        if (c === 0xef || c === 0xbb || c === 0xbf) continue;
+        if (c !== 0x5b) throw new SluiceError('FORMAT_UNSUPPORTED', 'a .json file is read as an array of objects ([{...}, ...]); this one is not an array');
+        this.state = 'between';
+      } else if (this.state === 'between') {
+        if (c === 0x5d) this.state = 'after';
+        else if (c !== 0x2c) {
+          this.state = 'in';
+          this.elementLine = this.line;
+          start = i;
+          this.depth = 0;
+          i--; // read this byte again, inside the element
+        }
+      } else if (this.state === 'after') {
+        throw new SluiceError('FORMAT_UNSUPPORTED', `the JSON document goes on after its array closes (line ${this.line})`);
+      }
+    }
+    if (start !== -1) this.gather.add(chunk.subarray(start));
+  }
+
+  end(): void {
+    if (this.state === 'before') throw new SluiceError('FORMAT_UNSUPPORTED', 'the .json file is empty: no array of objects');
+    if (this.state !== 'after')
+      throw new SluiceError('JSON_INCOMPLETE', `the JSON document ends (line ${this.line}) before its array closes: the file is cut short`, {
+        line: this.line,
+      });
+  }
+
+  private closeElement(): void {
+    const oversized = this.gather.oversized;
+    const bytes = this.gather.take();
+    if (oversized) this.records.tooLarge(this.elementLine, this.gather.max, bytes);
+    else this.records.take(this.elementLine, bytes);
+    this.inString = false;
+    this.escaped = false;
+    this.depth = 0;
   }
 }
 

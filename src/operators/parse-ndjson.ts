@@ -3,12 +3,14 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { RecordHandler } from '../csv/record-reader.js';
 import type { FileContext } from '../file-context.js';
-import { NdjsonReader, type NdjsonReadOptions } from '../json/ndjson-reader.js';
+import { JsonArrayReader, NdjsonReader, type NdjsonReadOptions } from '../json/ndjson-reader.js';
 import type { Row } from '../row.js';
 import { feedReader } from './record-stream.js';
 import { SluiceError } from '../errors.js';
 
 export interface ParseNdjsonOptions extends Omit<NdjsonReadOptions, 'onExtraKey'> {
+  /** The input is one JSON document holding an array of objects, not JSON lines. */
+  array?: boolean;
   /** The file's context: each row's line, the read count, rejected lines, and the keys not in the header. */
   context?: FileContext;
 }
@@ -45,7 +47,8 @@ export function parseNdjson(options: ParseNdjsonOptions = {}): OperatorFunction<
           ctx.reject({ line, code, message, raw });
         },
       };
-      const reader = new NdjsonReader(handler, { ...options, ...(ctx === undefined ? {} : { onExtraKey: (key: string) => ctx.extraKey(key) }) });
+      const readOptions = { ...options, ...(ctx === undefined ? {} : { onExtraKey: (key: string) => ctx.extraKey(key) }) };
+      const reader = options.array === true ? new JsonArrayReader(handler, readOptions) : new NdjsonReader(handler, readOptions);
       return feedReader(source, subscriber, reader);
     });
 }

@@ -38,7 +38,7 @@ export interface PipelineSettings {
   /** How the bytes are read; a non-UTF-8 `encoding` is decoded to UTF-8 before parsing. */
   csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
   /** The reader: CSV (default) or JSON lines (`columns`: its header, default the first object's keys). */
-  format?: 'csv' | 'ndjson';
+  format?: 'csv' | 'ndjson' | 'json';
   /** The header of a JSON lines file, when not its first object's keys. */
   columns?: readonly string[];
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
@@ -162,8 +162,9 @@ export async function processFile(
         },
       ).pipe(
         decodeText(settings.csv.encoding),
-        settings.format === 'ndjson'
+        settings.format === 'ndjson' || settings.format === 'json'
           ? parseNdjson({
+              array: settings.format === 'json',
               context: ctx,
               ...(settings.csv.maxRecordSize === undefined ? {} : { maxRecordSize: settings.csv.maxRecordSize }),
               ...(settings.columns === undefined ? {} : { columns: settings.columns }),

@@ -10,11 +10,14 @@ export function delimiterFor(p: PipelineConfig, fileName: string): string | unde
   return /\.tsv(\.gz)?$/i.test(fileName) ? '\t' : undefined;
 }
 
-/** The reader of a file: `input.format`, else JSON lines for .ndjson and .jsonl names (.gz too), else CSV. */
-export function formatFor(p: PipelineConfig, fileName: string): 'csv' | 'ndjson' {
+/** The reader of a file: `input.format`, else JSON lines for .ndjson and .jsonl names, a JSON array for .json (.gz too), else CSV. */
+export function formatFor(p: PipelineConfig, fileName: string): InputFormat {
   if (p.input.format !== undefined) return p.input.format;
-  return /\.(ndjson|jsonl)(\.gz)?$/i.test(fileName) ? 'ndjson' : 'csv';
+  if (/\.(ndjson|jsonl)(\.gz)?$/i.test(fileName)) return 'ndjson';
+  return /\.json(\.gz)?$/i.test(fileName) ? 'json' : 'csv';
 }
+
+export type InputFormat = 'csv' | 'ndjson' | 'json';
 
 export function createRouter(pipelines: readonly PipelineConfig[]): Router {
   const matchers = pipelines.map((p) => ({ p, test: picomatch(p.match, { dot: true, nocase: false }) }));

@@ -45,18 +45,23 @@ describe('JSON lines', () => {
     );
   });
 
-  it('input.format: ndjson reads any name as JSON lines; a .json file is still refused with FORMAT_UNSUPPORTED', async () => {
+  it('input.format: ndjson reads any name as JSON lines; a .json array of objects is read, one that is not an array or is cut short fails', async () => {
     d = await makeDirs();
     await writeFile(
       join(d.root, 'sluice.yaml'),
       'pipelines:\n  - name: j\n    match: ["*.log"]\n    input: { format: ndjson }\n    steps: []\n  - name: rest\n',
     );
     await writeFile(join(d.watch, 'app.log'), '{"level":"info","msg":"hi"}\n');
-    await writeFile(join(d.watch, 'data.json'), '[{"a":1}]\n');
+    await writeFile(join(d.watch, 'data.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
+    await writeFile(join(d.watch, 'one.json'), '{"a": 1}\n');
+    await writeFile(join(d.watch, 'cut.json'), '[{"a": 1}, {"a"');
     const r = await runCli(['run', '--once', '--config', join(d.root, 'sluice.yaml'), ...dirFlags(d)]);
     expect(r.code).toBe(1);
     expect(await readFile(join(d.out, 'app.log'), 'utf8')).toBe('level,msg\ninfo,hi\n');
-    const error = JSON.parse(await readFile(join(d.failed, 'data.json.error.json'), 'utf8')) as { code: string };
-    expect(error.code).toBe('FORMAT_UNSUPPORTED');
+    expect(await readFile(join(d.out, 'data.csv'), 'utf8')).toBe('a,b\n1,x\n2,y\n');
+    const codeOf = async (f: string) => (JSON.parse(await readFile(join(d.failed, `${f}.error.json`), 'utf8')) as { code: string }).code;
+    expect(await codeOf('one.json')).toBe('FORMAT_UNSUPPORTED');
+    expect(await codeOf('cut.json')).toBe('JSON_INCOMPLETE');
+    expect((await list(d.out)).sort()).toEqual(['app.log', 'data.csv']);
   });
 });

@@ -4,19 +4,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RecordHandler } from '../../src/csv/record-reader.js';
-import { NdjsonReader, valueSources } from '../../src/json/ndjson-reader.js';
+import { JsonArrayReader, NdjsonReader, valueSources } from '../../src/json/ndjson-reader.js';
 import { ndjsonFileSink } from '../../src/sinks/ndjson-file.js';
 
 type Out = Array<[number, string[]] | [number, string, string]>;
 
-function read(input: Buffer, cuts: number[] = [], options: ConstructorParameters<typeof NdjsonReader>[1] = {}): { out: Out; extra: string[] } {
+function read(
+  input: Buffer,
+  cuts: number[] = [],
+  options: ConstructorParameters<typeof NdjsonReader>[1] = {},
+  Reader: typeof NdjsonReader | typeof JsonArrayReader = NdjsonReader,
+): { out: Out; extra: string[] } {
   const out: Out = [];
   const extra: string[] = [];
   const handler: RecordHandler = {
     record: (fields, line) => out.push([line, fields]),
     reject: (line, code, _message, raw) => out.push([line, code, raw.toString('latin1')]),
   };
-  const r = new NdjsonReader(handler, { onExtraKey: (k) => extra.push(k), ...options });
+  const r = new Reader(handler, { onExtraKey: (k) => extra.push(k), ...options });
   let from = 0;
   for (const c of [...cuts, input.length]) {
     r.write(input.subarray(from, c));
@@ -92,6 +97,54 @@ describe('NdjsonReader', () => {
       ['b"', '"x\\\\"'],
       ['c', '[{"d":"]"}]'],
       ['e', 'null'],
+    ]);
+  });
+});
+
+describe('JsonArrayReader', () => {
+  const DOC = Buffer.from('\ufeff[\n  {"id": "1", "n": 2, "s": "a,]}\\"b"},\n  {"id":"2","nest":{"x":[1,{"y":"]"}]}},\n  7,\n  "str" ,\n  {"id":null}\n]\n');
+  const WANT: Out = [
+    [2, ['id', 'n', 's']],
+    [2, ['1', '2', 'a,]}"b']],
+    [3, ['2', '', '']],
+    [4, 'JSON_INVALID', '7'],
+    [5, 'JSON_INVALID', '"str" '],
+    [6, ['', '', '']],
+  ];
+
+  it('streams the elements of an array of objects as records with the line each starts on, at every chunk boundary', () => {
+    for (let cut = 0; cut <= DOC.length; cut++) {
+      const { out, extra } = read(DOC, [cut], {}, JsonArrayReader);
+      expect(out, `cut at ${cut}`).toEqual(WANT);
+      expect(extra).toEqual(['nest']);
+    }
+    expect(
+      read(
+        DOC,
+        Array.from({ length: DOC.length }, (_, i) => i),
+        {},
+        JsonArrayReader,
+      ).out,
+    ).toEqual(WANT);
+    expect(read(Buffer.from('[]'), [], {}, JsonArrayReader).out).toEqual([]);
+  });
+
+  it('fails a document that is not an array, goes on after it, or is cut short', () => {
+    expect(() => read(Buffer.from('{"a":1}'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'FORMAT_UNSUPPORTED' }));
+    expect(() => read(Buffer.from('[{"a":1}] x'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'FORMAT_UNSUPPORTED' }));
+    expect(() => read(Buffer.from('[{"a":1},{"a":'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'JSON_INCOMPLETE' }));
+    expect(() => read(Buffer.from('[{"a":1}'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'JSON_INCOMPLETE' }));
+    expect(() => read(Buffer.from(''), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'FORMAT_UNSUPPORTED' }));
+  });
+
+  it('keeps an element longer than maxRecordSize out of memory, rejecting it with its first bytes', () => {
+    const big = `{"a":"${'x'.repeat(200)}"}`;
+    const { out } = read(Buffer.from(`[{"a":"1"},${big},{"a":"2"}]`), [20, 100, 150], { maxRecordSize: 40 }, JsonArrayReader);
+    expect(out).toEqual([
+      [1, ['a']],
+      [1, ['1']],
+      [1, 'CSV_MAX_RECORD_SIZE', big.slice(0, 40)],
+      [1, ['2']],
     ]);
   });
 });
