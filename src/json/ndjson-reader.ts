@@ -42,17 +42,22 @@ class JsonRecords {
       this.handler.reject(line, 'INVALID_UTF8', `the ${this.unit} holds bytes that are not valid UTF-8`, Buffer.from(bytes));
       return;
     }
-    const text = bytes.toString('utf8');
+    this.takeText(line, bytes.toString('utf8'), bytes);
+  }
+
+  /** One record's text, decoded from valid UTF-8 (`bytes`: its bytes, if at hand; else made again from the text). */
+  takeText(line: number, text: string, bytes?: Buffer): void {
+    const raw = (): Buffer => (bytes === undefined ? Buffer.from(text) : Buffer.from(bytes));
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
-      this.handler.reject(line, 'JSON_INVALID', `not JSON: ${(err as Error).message}`, Buffer.from(bytes));
+      this.handler.reject(line, 'JSON_INVALID', `not JSON: ${(err as Error).message}`, raw());
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-      this.handler.reject(line, 'JSON_INVALID', `the ${this.unit} is ${what}, not a JSON object`, Buffer.from(bytes));
+      this.handler.reject(line, 'JSON_INVALID', `the ${this.unit} is ${what}, not a JSON object`, raw());
       return;
     }
     const obj = value as Record<string, unknown>;
@@ -165,13 +170,54 @@ export class NdjsonReader {
       this.first = false;
       refuseBinary(chunk, 'JSON lines');
     }
-    let from = 0;
-    for (let nl = chunk.indexOf(NL, from); nl !== -1; nl = chunk.indexOf(NL, from)) {
-      this.gather.add(chunk.subarray(from, nl));
-      this.endLine();
-      from = nl + 1;
+    const firstNl = chunk.indexOf(NL);
+    if (firstNl === -1) {
+      this.gather.add(chunk);
+      return;
     }
-    if (from < chunk.length) this.gather.add(chunk.subarray(from));
+    // the line a previous chunk left open ends here, from its bytes
+    let from = 0;
+    if (!this.gather.empty) {
+      this.gather.add(chunk.subarray(0, firstNl));
+      this.endLine();
+      from = firstNl + 1;
+    }
+    // the whole lines of the chunk: decoded at once and cut as text (a Buffer view and a decode per line
+    // cost more than parsing the line); bytes that are not UTF-8 send the lines back to the byte path
+    const lastNl = chunk.lastIndexOf(NL);
+    if (lastNl >= from) {
+      const whole = chunk.subarray(from, lastNl + 1);
+      if (isUtf8(whole)) this.lines(whole.toString('utf8'));
+      else {
+        for (let nl = chunk.indexOf(NL, from); nl !== -1 && nl <= lastNl; nl = chunk.indexOf(NL, from)) {
+          this.gather.add(chunk.subarray(from, nl));
+          this.endLine();
+          from = nl + 1;
+        }
+      }
+    }
+    if (lastNl + 1 < chunk.length) this.gather.add(chunk.subarray(lastNl + 1));
+  }
+
+  /** Whole lines of valid UTF-8, each ending in a newline. */
+  private lines(text: string): void {
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
+      let end = nl;
+      if (end > from && text.charCodeAt(end - 1) === CR) end--;
+      const line = this.line++;
+      let start = from;
+      if (line === 1 && text.charCodeAt(start) === 0xfeff) start++;
+      from = nl + 1;
+      const s = text.slice(start, end);
+      // a character is 1 to 3 bytes (a surrogate pair 4 for 2): counted only when it could matter
+      if ((end - start) * 3 > this.gather.max && Buffer.byteLength(s) > this.gather.max) {
+        this.records.tooLarge(line, this.gather.max, Buffer.from(s).subarray(0, this.gather.max));
+        continue;
+      }
+      if (isBlankText(s)) continue;
+      this.records.takeText(line, s);
+    }
   }
 
   end(): void {
@@ -294,6 +340,14 @@ export class JsonArrayReader {
     this.escaped = false;
     this.depth = 0;
   }
+}
+
+function isBlankText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== CR) return false;
+  }
+  return true;
 }
 
 function isBlank(b: Buffer): boolean {
