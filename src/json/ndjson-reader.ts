@@ -228,7 +228,10 @@ export class NdjsonReader {
     const line = this.line++;
     const oversized = this.gather.oversized;
     let bytes = this.gather.take();
-    if (oversized) return this.records.tooLarge(line, this.gather.max, bytes);
+    if (oversized) {
+      this.records.tooLarge(line, this.gather.max, bytes);
+      return;
+    }
     if (bytes.length > 0 && bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
     if (line === 1) bytes = withoutBom(bytes);
     if (isBlank(bytes)) return;
