@@ -54,17 +54,19 @@ describe('hostile inputs', () => {
     expect(await mode(join(d.out, 'other.csv'))).toBe(0o604 & ~process.umask());
   });
 
-  it('fails JSON with FORMAT_UNSUPPORTED instead of "succeeding" as a CSV of junk rows; a CSV whose header starts with a bracket is CSV', async () => {
+  it('fails JSON named as CSV with FORMAT_UNSUPPORTED instead of "succeeding" as a CSV of junk rows (a .json name is read as JSON); a CSV whose header starts with a bracket is CSV', async () => {
     d = await makeDirs();
-    await writeFile(join(d.watch, 'array.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
+    await writeFile(join(d.watch, 'array.csv'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
+    await writeFile(join(d.watch, 'doc.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
     await writeFile(join(d.watch, 'lines.csv'), '\ufeff{"a":1,"b":"x"}\n{"a":2,"b":"y"}\n');
     await writeFile(join(d.watch, 'brackets.csv'), '[id],name\n1,a\n');
     const r = await once();
     expect(r.code).toBe(1);
-    expect(await list(d.failed)).toEqual(['array.json', 'array.json.error.json', 'lines.csv', 'lines.csv.error.json']);
-    expect(await errorCode('array.json')).toBe('FORMAT_UNSUPPORTED');
+    expect(await list(d.failed)).toEqual(['array.csv', 'array.csv.error.json', 'lines.csv', 'lines.csv.error.json']);
+    expect(await errorCode('array.csv')).toBe('FORMAT_UNSUPPORTED');
     expect(await errorCode('lines.csv')).toBe('FORMAT_UNSUPPORTED');
-    expect(await list(d.out)).toEqual(['brackets.csv']);
+    expect(await list(d.out)).toEqual(['brackets.csv', 'doc.csv']);
+    expect(await readFile(join(d.out, 'doc.csv'), 'utf8')).toBe('a,b\n1,x\n2,y\n');
     expect(await readFile(join(d.out, 'brackets.csv'), 'utf8')).toBe('[id],name\n1,a\n');
   });
 
