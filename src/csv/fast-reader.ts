@@ -24,7 +24,10 @@ export function fastPathApplies(options: CsvReadOptions): boolean {
     (options.quote === undefined || options.quote === '"') &&
     (options.escape === undefined || options.escape === '"') &&
     (options.encoding ?? 'utf8') === 'utf8' &&
-    (options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) >= 1024 * 1024
+    (options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) >= 1024 * 1024 &&
+    // comments and relaxed quotes are csv-parse's alone (README Performance gives their cost)
+    options.comment === undefined &&
+    options.relaxQuotes !== true
   );
 }
 
@@ -47,6 +50,8 @@ export class FastCsvReader {
     if (!fastPathApplies(options)) throw new Error('FastCsvReader: these options need csv-parse');
     this.delimiter = options.delimiter ?? ',';
     this.delim = this.delimiter.charCodeAt(0);
+    this.line = options.firstLine ?? 1;
+    if (options.width !== undefined) this.width = options.width;
     // a record this long (in characters) might be over maxRecordSize bytes: let csv-parse judge it
     this.maxChars = Math.floor((options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) / 4);
   }
