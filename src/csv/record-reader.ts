@@ -34,7 +34,7 @@ export interface CsvReadOptions {
   width?: number;
   /**
    * A line that starts with this character (at the start of a record, outside quotes) is a comment: not a
-   * record, counted through `handler.comments`. csv-parse path only (the fast path does not apply).
+   * record, counted through `handler.comments`. The fast path reads comment lines too.
    */
   comment?: string;
   /**
