@@ -81,6 +81,10 @@ export const inputSchema = z
     path: ['columns'],
     message: 'input.header: false needs input.columns (the names of the columns)',
   })
+  .refine((i) => i.comment === undefined || (i.comment !== i.quote && i.comment !== (i.delimiter ?? ',') && !/[\r\n]/.test(i.comment)), {
+    path: ['comment'],
+    message: 'the comment character must differ from the quote, the delimiter and a line end',
+  })
   .prefault({})
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');
 

@@ -221,6 +221,8 @@ describe('input dialect settings', () => {
     expect((await load('{ header: false, columns: [a, a] }')).field).toBe('pipelines[0].input.columns');
     expect((await load("{ comment: '//' }")).field).toBe('pipelines[0].input.comment');
     expect((await load('{ skipLines: -1 }')).field).toBe('pipelines[0].input.skipLines');
+    expect((await load("{ comment: ',' }")).message).toContain('the comment character must differ from the quote, the delimiter');
+    expect((await load("{ comment: '\"' }")).field).toBe('pipelines[0].input.comment');
   });
 
   it('takes the dialect options', async () => {
