@@ -26,6 +26,11 @@ const FILE_ERRORS = {
   GZIP_INVALID: { retry: 'never', doc: 'The input starts like gzip but its compressed data is damaged.' },
   ENCODING_INVALID: { retry: 'never', doc: 'The input is not valid text in its encoding (UTF-16: a lone surrogate or an odd byte at the end).' },
   TOO_MANY_COLUMNS: { retry: 'never', doc: 'The header has more columns than input.maxColumns allows.' },
+  DUPLICATE_HEADER: {
+    retry: 'never',
+    doc: "The file's header names a column twice (a,a,b): which one an operator or a table column means would be a guess. Rename one, or give input.columns.",
+  },
+  COLUMNS_MISMATCH: { retry: 'never', doc: "input.columns replaces the file's header (input.header: true) but names another number of columns." },
   DEDUPE_TOO_MANY_KEYS: { retry: 'never', doc: 'dedupe saw more distinct keys in one file than its maxKeys allows.' },
   INPUT_CHANGED: { retry: 'backoff', doc: 'The input changed while it was read (still being written?); it is retried, then failed.' },
   TABLE_MISSING: { retry: 'never', doc: 'The output table does not exist (set create: true to create it).' },

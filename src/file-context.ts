@@ -24,6 +24,8 @@ export class FileContext {
   raw: string | undefined = undefined;
   readonly counts: RowCounts = { read: 0, batched: 0, written: 0, rejected: 0 };
   bytesRead = 0;
+  /** Comment lines passed over (`input.comment`): not rows, not rejected. */
+  comments = 0;
   readonly gate: FlowGate;
 
   constructor(

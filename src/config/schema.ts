@@ -54,6 +54,42 @@ export const inputSchema = z
       .describe(
         "Take inputs with more than one hard link that belong to another user; by default they fail with HARDLINK_REFUSED (a link into the inbox must not copy out a file its dropper could not read). A link to a file of sluice's own user is always taken.",
       ),
+    header: z
+      .boolean()
+      .default(true)
+      .describe(
+        "The first line (after skipLines) is the header. false: it is data, and the header is input.columns (required). true with columns: the file's header is replaced by columns, which must name as many (else COLUMNS_MISMATCH).",
+      ),
+    columns: z
+      .array(z.string())
+      .min(1)
+      .refine((c) => new Set(c).size === c.length, { message: 'a column is named twice' })
+      .optional()
+      .describe("Column names: the header when header is false, or in place of the file's header."),
+    skipLines: int(0)
+      .default(0)
+      .describe("Physical lines skipped before the header (a preamble; quotes are not considered there). Rejects keep the file's line numbers."),
+    comment: z
+      .string()
+      .length(1)
+      .optional()
+      .describe(
+        'A line starting with this character (outside quotes, at the start of a record) is a comment: counted, not a row, not rejected. A comment character inside a field or a quoted field is data.',
+      ),
+    relaxQuotes: z
+      .boolean()
+      .default(false)
+      .describe(
+        'A quote inside an unquoted field is text (5\'3" tall, a"b), as Python\'s csv module reads it; by default it is rejected (INVALID_OPENING_QUOTE). It can hide a broken quoted field ("a"b is read as the text "a"b). Read by csv-parse alone: 3-5x slower (README Performance).',
+      ),
+  })
+  .refine((i) => i.header || i.columns !== undefined, {
+    path: ['columns'],
+    message: 'input.header: false needs input.columns (the names of the columns)',
+  })
+  .refine((i) => i.comment === undefined || (i.comment !== i.quote && i.comment !== (i.delimiter ?? ',') && !/[\r\n]/.test(i.comment)), {
+    path: ['comment'],
+    message: 'the comment character must differ from the quote, the delimiter and a line end',
   })
   .prefault({})
   .describe('How input files are read. Gzip input (.gz or gzip magic bytes) is decompressed as a stream.');

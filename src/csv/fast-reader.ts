@@ -24,7 +24,10 @@ export function fastPathApplies(options: CsvReadOptions): boolean {
     (options.quote === undefined || options.quote === '"') &&
     (options.escape === undefined || options.escape === '"') &&
     (options.encoding ?? 'utf8') === 'utf8' &&
-    (options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) >= 1024 * 1024
+    (options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) >= 1024 * 1024 &&
+    // relaxed quotes are csv-parse's alone (README Performance gives the cost); comments are read here
+    (options.comment === undefined || (options.comment !== '"' && options.comment !== delimiter && options.comment !== '\r' && options.comment !== '\n')) &&
+    options.relaxQuotes !== true
   );
 }
 
@@ -39,6 +42,8 @@ export class FastCsvReader {
   private readonly delim: number;
   private readonly delimiter: string;
   private readonly maxChars: number;
+  /** The comment character's code, or -1. */
+  private readonly comment: number;
 
   constructor(
     private readonly handler: RecordHandler,
@@ -47,6 +52,9 @@ export class FastCsvReader {
     if (!fastPathApplies(options)) throw new Error('FastCsvReader: these options need csv-parse');
     this.delimiter = options.delimiter ?? ',';
     this.delim = this.delimiter.charCodeAt(0);
+    this.line = options.firstLine ?? 1;
+    this.comment = options.comment === undefined ? -1 : options.comment.charCodeAt(0);
+    if (options.width !== undefined) this.width = options.width;
     // a record this long (in characters) might be over maxRecordSize bytes: let csv-parse judge it
     this.maxChars = Math.floor((options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE) / 4);
   }
@@ -160,6 +168,21 @@ export class FastCsvReader {
       if (nl === -1) {
         if (!final) break;
         nl = n;
+      }
+      if (c0 === this.comment) {
+        // a comment line (csv-parse's comment_no_infix): up to its LF or CRLF; a lone CR in it is csv-parse's
+        if (ncr < pos) {
+          ncr = s.indexOf('\r', pos);
+          if (ncr === -1) ncr = n;
+        }
+        if (ncr < nl - 1 || (ncr === nl - 1 && nl === n) || nl - pos > maxChars) {
+          anomaly = true;
+          break;
+        }
+        handler.comments?.(1);
+        this.line++;
+        pos = nl + 1;
+        continue;
       }
       const fields: string[] = [];
       let i = pos;

@@ -22,6 +22,37 @@ export interface CsvReadOptions {
   refuseBinary?: boolean;
   /** Continue a file another reader started: the line of the next record, and the header's width. */
   resume?: { line: number; width: number };
+  /**
+   * The file's line number of the first byte given (after a preamble the caller skipped). Default 1.
+   * Lines in records, rejects and messages are counted from it.
+   */
+  firstLine?: number;
+  /**
+   * The header is not in the bytes: every record, the first included, is data and must have this many
+   * fields (`input.header: false` with `input.columns`).
+   */
+  width?: number;
+  /**
+   * A line that starts with this character (at the start of a record, outside quotes) is a comment: not a
+   * record, counted through `handler.comments`. The fast path reads comment lines too.
+   */
+  comment?: string;
+  /**
+   * A quote inside an unquoted field is text (`5'3" tall`, `a"b`) instead of INVALID_OPENING_QUOTE.
+   * csv-parse path only.
+   */
+  relaxQuotes?: boolean;
+  // the three below are parseCsv's (the readers ignore them): here so a pipeline's `csv` settings carry them
+  /**
+   * False: the file has no header line, its first record is data, and the header is `columns` (required).
+   * True (default): the first record is the header; with `columns` it is replaced by them, which must be
+   * as many (else COLUMNS_MISMATCH).
+   */
+  header?: boolean;
+  /** The column names (see `header`). */
+  columns?: readonly string[];
+  /** Physical lines (LF, CRLF or CR; quotes not considered) skipped before the header; line numbers stay the file's. */
+  skipLines?: number;
 }
 
 export interface RecordHandler {
@@ -32,7 +63,12 @@ export interface RecordHandler {
   record(fields: string[], line: number, raw?: string): void;
   /** A malformed record: where it starts, why, and its original bytes (line terminator excluded). */
   reject(line: number, code: RowErrorCode, message: string, raw: Buffer): void;
+  /** `count` more comment lines were passed over (with `comment` set). */
+  comments?(count: number): void;
 }
+
+/** Options parseCsv handles before the readers. */
+type DialectKey = 'header' | 'columns' | 'skipLines';
 
 export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
 const NL = 0x0a;
@@ -41,7 +77,7 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 type CsvParseApi = {
   parse(buf: Buffer | undefined, end: boolean, push: (record: string[]) => void, close: () => void): Error | undefined;
-  info: { bytes: number; lines: number };
+  info: { bytes: number; lines: number; comment_lines: number };
 };
 
 interface Chunk {
@@ -57,7 +93,8 @@ interface Chunk {
  * memory is bounded by the record size limit, not the file size.
  */
 export class CsvRecordReader {
-  private readonly opts: Required<Omit<CsvReadOptions, 'quote' | 'escape' | 'resume'>> & Pick<CsvReadOptions, 'quote' | 'escape'>;
+  private readonly opts: Required<Omit<CsvReadOptions, 'quote' | 'escape' | 'resume' | 'firstLine' | 'width' | 'comment' | DialectKey>> &
+    Pick<CsvReadOptions, 'quote' | 'escape' | 'comment'>;
   private parser!: CsvParseApi;
   /** Absolute offset and line that the current csv-parse instance started at. */
   private byteBase = 0;
@@ -83,6 +120,8 @@ export class CsvRecordReader {
   private skipRawBytes = 0;
   private skipPendingCR = false;
   private skipInfo: { line: number; code: RowErrorCode; message: string } | undefined;
+  /** Comment lines of the current csv-parse instance already passed to the handler. */
+  private commentsSeen = 0;
   private readonly push = (fields: string[]): void => this.onParsed(fields);
 
   constructor(
@@ -97,7 +136,13 @@ export class CsvRecordReader {
       bom: options.bom ?? true,
       maxRecordSize: options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE,
       refuseBinary: options.refuseBinary ?? true,
+      comment: options.comment,
+      relaxQuotes: options.relaxQuotes ?? false,
     };
+    const firstLine = options.firstLine ?? 1;
+    this.recordLine = firstLine;
+    this.lineBase = firstLine - 1;
+    if (options.width !== undefined) this.width = options.width;
     if (options.resume !== undefined) {
       this.recordLine = options.resume.line;
       this.lineBase = options.resume.line - 1;
@@ -150,7 +195,10 @@ export class CsvRecordReader {
         return;
       }
       const err = this.parser.parse(undefined, true, this.push, noop);
-      if (err === undefined) return;
+      if (err === undefined) {
+        this.passComments();
+        return;
+      }
       this.startSkip(err);
     }
   }
@@ -179,7 +227,8 @@ export class CsvRecordReader {
   }
 
   private newParser(): CsvParseApi {
-    const { delimiter, quote, escape: escapeChar, encoding, maxRecordSize } = this.opts;
+    const { delimiter, quote, escape: escapeChar, encoding, maxRecordSize, comment, relaxQuotes } = this.opts;
+    this.commentsSeen = 0;
     const parser = new Parser({
       delimiter,
       quote: quote ?? false,
@@ -189,12 +238,15 @@ export class CsvRecordReader {
       skip_empty_lines: false,
       record_delimiter: ['\r\n', '\n', '\r'],
       max_record_size: maxRecordSize,
+      ...(comment === undefined ? {} : { comment, comment_no_infix: true }),
+      ...(relaxQuotes ? { relax_quotes: true } : {}),
     } as ConstructorParameters<typeof Parser>[0]);
     return (parser as unknown as { api: CsvParseApi }).api;
   }
 
   private onParsed(fields: string[]): void {
     const info = this.parser.info;
+    if (info.comment_lines !== this.commentsSeen) this.passComments();
     const start = this.recordStart;
     const end = this.byteBase + info.bytes;
     const line = this.recordLine;
@@ -227,6 +279,7 @@ export class CsvRecordReader {
 
   /** csv-parse stopped on a malformed record: reject it and resume after the line the error is on. */
   private startSkip(err: Error & { code?: string; lines?: number }): void {
+    if (this.parser.info.comment_lines !== this.commentsSeen) this.passComments();
     const code = (err.code !== undefined && err.code in ROW_ERROR_CODES ? err.code : 'CSV_PARSE_ERROR') as RowErrorCode;
     const counted = this.lineBase + (err.lines ?? 1) - this.lineFix - this.recordLine;
     const errLine = this.recordLine + (counted > 0 ? this.linesInRecord(counted) : 0);
@@ -297,6 +350,45 @@ export class CsvRecordReader {
     this.lineBase = this.recordLine - 1;
     this.lineFix = 0;
     this.parser = this.newParser();
+  }
+
+  /**
+   * csv-parse passed over comment lines since the last record: tell the handler, and move the current
+   * record's start (its line and first byte) past them, so its line number and raw bytes are its own.
+   */
+  private passComments(): void {
+    const n = this.parser.info.comment_lines - this.commentsSeen;
+    if (n <= 0) return;
+    this.commentsSeen += n;
+    this.handler.comments?.(n);
+    let left = n;
+    let pos = this.recordStart;
+    let prevCR = false;
+    scan: for (const c of this.retained) {
+      for (let i = Math.max(0, pos - c.start); i < c.buf.length; i++) {
+        const b = c.buf[i];
+        if (prevCR) {
+          prevCR = false;
+          if (b === NL) {
+            pos = c.start + i + 1;
+            if (left === 0) break scan;
+            continue;
+          }
+        }
+        if (left === 0) break scan;
+        if (b === NL) {
+          left--;
+          pos = c.start + i + 1;
+          if (left === 0) break scan;
+        } else if (b === CR) {
+          left--;
+          pos = c.start + i + 1;
+          prevCR = true;
+        }
+      }
+    }
+    this.recordStart = pos;
+    this.recordLine += n;
   }
 
   /**

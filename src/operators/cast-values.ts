@@ -1,4 +1,6 @@
 // castValue: the pure text -> canonical text conversions behind cast, and the number rule filter shares.
+import { SluiceError } from '../errors.js';
+import { compileFormat, type DateTimeParts, zoneResolver } from './date-format.js';
 
 /** The types `cast` knows (the cast step's schema takes them from here). */
 export const CAST_TYPE_NAMES = ['string', 'integer', 'number', 'boolean', 'date', 'timestamp'] as const;
@@ -116,3 +118,78 @@ export const CONVERTERS: Readonly<Record<CastType, Converter>> = {
   date: castDate,
   timestamp: castTimestamp,
 };
+
+/** How a date or timestamp column is read beyond ISO 8601 (the cast step's `format` and `timezone`). */
+export interface DateTimeOptions {
+  /** Tokens as date-fns and Luxon write them, e.g. `dd/MM/yyyy HH:mm` (see compileFormat). */
+  format?: string;
+  /** IANA zone of timestamps written without an offset, e.g. `Europe/Paris`: they become UTC instants. */
+  timezone?: string;
+}
+
+function isoInstant(ms: number, frac: string): string | undefined {
+  const at = new Date(ms);
+  const year = at.getUTCFullYear();
+  if (Number.isNaN(ms) || year < 1 || year > 9999) return undefined;
+  return `${pad(year, 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}T${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}${frac}Z`;
+}
+
+function wallMs(p: DateTimeParts): number {
+  const at = new Date(0);
+  at.setUTCFullYear(p.year, p.month - 1, p.day); // not Date.UTC: it maps years 0-99 to 1900-1999
+  at.setUTCHours(p.hour, p.minute, p.second, 0);
+  return at.getTime();
+}
+
+/**
+ * The converter of a date or timestamp column read with a `format` and/or a `timezone` (compiled once,
+ * here): the value must match the format exactly (surrounding whitespace ignored) and be a real date and
+ * time. A timestamp with an offset in the value, or without one but with `timezone`, is written as its
+ * UTC instant `YYYY-MM-DDTHH:MM:SS[.f]Z`; without either it stays local text. A wall time that the zone
+ * skips (a daylight-saving gap) is not a timestamp; a repeated one is its earlier instant.
+ *
+ * @throws CONFIG_INVALID for a bad format, an unknown zone, or a timezone on a date.
+ */
+export function dateTimeConverter(type: 'date' | 'timestamp', options: DateTimeOptions, field: string): Converter {
+  if (type === 'date' && options.timezone !== undefined) {
+    throw new SluiceError('CONFIG_INVALID', `${field}.timezone: a date has no time of day to place in a zone; use type: timestamp`, {
+      field: `${field}.timezone`,
+    });
+  }
+  const parse = options.format === undefined ? undefined : compileFormat(options.format, type, `${field}.format`);
+  const zone = options.timezone === undefined ? undefined : zoneResolver(options.timezone, `${field}.timezone`);
+  if (parse === undefined) {
+    // timezone alone: ISO values as castTimestamp reads them, the zone-less ones placed in the zone
+    return (text) => {
+      const local = castTimestamp(text);
+      if (local === undefined || local.endsWith('Z')) return local;
+      const frac = local.slice(19);
+      const ms = zone!(
+        wallMs({
+          year: +local.slice(0, 4),
+          month: +local.slice(5, 7),
+          day: +local.slice(8, 10),
+          hour: +local.slice(11, 13),
+          minute: +local.slice(14, 16),
+          second: +local.slice(17, 19),
+          fraction: '',
+          offset: undefined,
+        }),
+      );
+      return ms === undefined ? undefined : isoInstant(ms, frac);
+    };
+  }
+  return (text) => {
+    const p = parse(text.trim());
+    if (p === undefined || !validDate(p.year, p.month, p.day)) return undefined;
+    if (type === 'date') return `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}`;
+    const fraction = p.fraction.replace(/0+$/, '');
+    const frac = fraction === '' ? '' : `.${fraction}`;
+    if (p.offset !== undefined) return isoInstant(wallMs(p) - p.offset * 60_000, frac);
+    if (zone !== undefined) {
+      const ms = zone(wallMs(p));
+      return ms === undefined ? undefined : isoInstant(ms, frac);
+    }
+    return `${pad(p.year, 4)}-${pad(p.month)}-${pad(p.day)}T${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}${frac}`;
+  };
+}

@@ -5,7 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { FileContext } from '../file-context.js';
 import type { Row } from '../row.js';
 import { csvField } from '../csv/fields.js';
-import { CAST_TYPE_NAMES, CONVERTERS, type CastType, type Converter } from './cast-values.js';
+import { CAST_TYPE_NAMES, CONVERTERS, type CastType, type Converter, dateTimeConverter } from './cast-values.js';
 import { defineOperator } from './definition.js';
 import { columnIndexes, rowOperator } from './row-operator.js';
 
@@ -16,10 +16,18 @@ const castColumn = z.union([
   z.strictObject({
     type: z.enum(CAST_TYPE_NAMES),
     onError: castOnError.default('reject').describe('A value that does not parse: reject the row, or make the field empty.'),
+    format: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "date and timestamp: the values' format in date-fns/Luxon tokens (yyyy yy MMM MM M dd d HH H hh h a mm m ss s S… X XX XXX x xx xxx ZZ, 'literal'), e.g. dd/MM/yyyy HH:mm. Default ISO 8601.",
+      ),
+    timezone: z.string().min(1).optional().describe('timestamp: the IANA zone (Europe/Paris) of values without an offset; they are written as UTC instants.'),
   }),
 ]);
 
-const castSpec = z.record(z.string(), castColumn).describe('Parse columns as types: { column: type } or { column: { type, onError } }.');
+const castSpec = z.record(z.string(), castColumn).describe('Parse columns as types: { column: type } or { column: { type, onError, format, timezone } }.');
 
 /** What to do with a value that is not of the type: reject the row (default) or empty the field. */
 export type CastOnError = z.output<typeof castOnError>;
@@ -43,6 +51,8 @@ interface ColumnCast {
   type: CastType;
   convert: Converter;
   reject: boolean;
+  /** The format the values must be in, when not ISO (said in the rejection). */
+  format: string | undefined;
 }
 
 function normalizeSpec(spec: CastSpec): ColumnCast[] {
@@ -62,7 +72,18 @@ function normalizeSpec(spec: CastSpec): ColumnCast[] {
         field: `cast.${column}.onError`,
       });
     }
-    return { column, type: type as CastType, convert: CONVERTERS[type as CastType], reject: onError === 'reject' };
+    const format = typeof s === 'string' ? undefined : s?.format;
+    const timezone = typeof s === 'string' ? undefined : s?.timezone;
+    let convert = CONVERTERS[type as CastType];
+    if (format !== undefined || timezone !== undefined) {
+      if (type !== 'date' && type !== 'timestamp') {
+        throw new SluiceError('CONFIG_INVALID', `cast.${column}: format and timezone apply to date and timestamp, not ${type}`, {
+          field: `cast.${column}.${format !== undefined ? 'format' : 'timezone'}`,
+        });
+      }
+      convert = dateTimeConverter(type, { ...(format === undefined ? {} : { format }), ...(timezone === undefined ? {} : { timezone }) }, `cast.${column}`);
+    }
+    return { column, type: type as CastType, convert, reject: onError === 'reject', format };
   });
 }
 
@@ -83,6 +104,10 @@ const shown = (value: string): string => JSON.stringify(value.length > 80 ? `${v
  * - `timestamp`: ISO 8601; with a zone -> the UTC instant `2024-05-01T10:00:00Z`, without -> local
  *   `2024-05-01T12:00:00` (seconds added, fraction kept);
  * - `string`: unchanged.
+ * A date or timestamp column may say its `format` (date-fns/Luxon tokens, e.g. `dd/MM/yyyy HH:mm`,
+ * compiled once) and, for a timestamp, the IANA `timezone` of values without an offset: such values are
+ * then written as UTC instants (`{ when: { type: 'timestamp', format: 'dd/MM/yyyy HH:mm', timezone:
+ * 'Europe/Paris' } }`: `01/07/2024 14:30` -> `2024-07-01T12:30:00Z`). See dateTimeConverter.
  * Surrounding whitespace is ignored. An empty field is null and stays empty, whatever the type; a blank
  * (whitespace-only) field becomes empty for every type but `string`.
  *
@@ -116,7 +141,8 @@ export function cast(spec: CastSpec, options: CastOptions = {}): OperatorFunctio
         const v = row[indexes[k]!] ?? '';
         if (!c.reject || v.trim() === '' || c.convert(v) !== undefined) continue;
         failed.push(c.column);
-        problems.push(`column ${JSON.stringify(c.column)}: ${shown(v)} is not ${c.type === 'integer' ? 'an' : 'a'} ${c.type}`);
+        const inFormat = c.format === undefined ? '' : ` in the format ${c.format}`;
+        problems.push(`column ${JSON.stringify(c.column)}: ${shown(v)} is not ${c.type === 'integer' ? 'an' : 'a'} ${c.type}${inFormat}`);
       }
       const message = `cast: ${problems.join('; ')}`;
       if (ctx === undefined) throw new SluiceError('CAST_FAILED', message, { field: failed[0] });

@@ -37,10 +37,8 @@ export interface PipelineSettings {
   rejectsDir: string;
   /** How the bytes are read; a non-UTF-8 `encoding` is decoded to UTF-8 before parsing. */
   csv: Omit<CsvReadOptions, 'encoding'> & { encoding?: InputEncoding };
-  /** The reader: CSV (default) or JSON lines (`columns`: its header, default the first object's keys). */
+  /** The reader: CSV (default), JSON lines or a JSON array (`csv.columns` is then the header, default the first object's keys). */
   format?: 'csv' | 'ndjson' | 'json';
-  /** The header of a JSON lines file, when not its first object's keys. */
-  columns?: readonly string[];
   /** The operators between parsing and batching, in order (or built per file, for those that need it). */
   steps: Steps | ((ctx: FileContext) => Steps);
   /** The output sink of each file (an output driver's). Temporary files must carry `file.tempTag`. */
@@ -167,7 +165,7 @@ export async function processFile(
               array: settings.format === 'json',
               context: ctx,
               ...(settings.csv.maxRecordSize === undefined ? {} : { maxRecordSize: settings.csv.maxRecordSize }),
-              ...(settings.columns === undefined ? {} : { columns: settings.columns }),
+              ...(settings.csv.columns === undefined ? {} : { columns: settings.csv.columns }),
             })
           : parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
       );

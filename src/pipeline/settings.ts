@@ -2,11 +2,23 @@
 // built and checked once at start (a bad step or name template is a config error, named by its path).
 import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
+import type { CsvReadOptions } from '../csv/record-reader.js';
 import { SluiceError } from '../errors.js';
 import { batchPolicy } from '../outputs/driver.js';
 import { outputDriver } from '../outputs/registry.js';
 import type { PipelineSettings } from './process-file.js';
 import { buildSteps, columnTypes, configDir } from './steps.js';
+
+/** The dialect options of `input` (CSV dialects of real exports), passed to parseCsv as given. */
+function csvDialect(i: PipelineConfig['input']): Pick<CsvReadOptions, 'header' | 'columns' | 'skipLines' | 'comment' | 'relaxQuotes'> {
+  return {
+    header: i.header,
+    skipLines: i.skipLines,
+    relaxQuotes: i.relaxQuotes,
+    ...(i.columns === undefined ? {} : { columns: i.columns }),
+    ...(i.comment === undefined ? {} : { comment: i.comment }),
+  };
+}
 
 /** The settings of pipeline `p` (at `index` in the config). */
 export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
@@ -30,7 +42,15 @@ export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, ind
     pipeline: p.name,
     outDir: cfg.out,
     rejectsDir: cfg.rejects,
-    csv: { delimiter, quote, escape: p.input.escape, encoding, bom, maxRecordSize },
+    csv: {
+      delimiter,
+      quote,
+      escape: p.input.escape,
+      encoding,
+      bom,
+      maxRecordSize,
+      ...csvDialect(p.input),
+    },
     steps,
     sink: driver.sinks(p.output, { outDir: cfg.out, pipeline: p.name, types: columnTypes(p.steps) }),
     batch: batchPolicy(cfg.batch, cfg.given.has('batch'), driver.batch, p.output.batch),

@@ -49,7 +49,7 @@ describe('JSON lines', () => {
     d = await makeDirs();
     await writeFile(
       join(d.root, 'sluice.yaml'),
-      'pipelines:\n  - name: j\n    match: ["*.log"]\n    input: { format: ndjson }\n    steps: []\n  - name: rest\n',
+      'pipelines:\n  - name: j\n    match: ["*.log"]\n    input: { format: ndjson, columns: [msg, level] }\n    steps: []\n  - name: rest\n',
     );
     await writeFile(join(d.watch, 'app.log'), '{"level":"info","msg":"hi"}\n');
     await writeFile(join(d.watch, 'data.json'), '[\n  {"a": 1, "b": "x"},\n  {"a": 2, "b": "y"}\n]\n');
@@ -57,7 +57,7 @@ describe('JSON lines', () => {
     await writeFile(join(d.watch, 'cut.json'), '[{"a": 1}, {"a"');
     const r = await runCli(['run', '--once', '--config', join(d.root, 'sluice.yaml'), ...dirFlags(d)]);
     expect(r.code).toBe(1);
-    expect(await readFile(join(d.out, 'app.log'), 'utf8')).toBe('level,msg\ninfo,hi\n');
+    expect(await readFile(join(d.out, 'app.log'), 'utf8')).toBe('msg,level\nhi,info\n');
     expect(await readFile(join(d.out, 'data.csv'), 'utf8')).toBe('a,b\n1,x\n2,y\n');
     const codeOf = async (f: string) => (JSON.parse(await readFile(join(d.failed, `${f}.error.json`), 'utf8')) as { code: string }).code;
     expect(await codeOf('one.json')).toBe('FORMAT_UNSUPPORTED');

@@ -34,7 +34,17 @@ describe('loadConfig', () => {
       {
         name: 'default',
         match: ['*'],
-        input: { quote: '"', encoding: 'utf8', bom: true, maxRecordSize: 16 * 1024 * 1024, maxColumns: 10_000, allowHardLinks: false },
+        input: {
+          quote: '"',
+          encoding: 'utf8',
+          bom: true,
+          maxRecordSize: 16 * 1024 * 1024,
+          maxColumns: 10_000,
+          allowHardLinks: false,
+          header: true,
+          skipLines: 0,
+          relaxQuotes: false,
+        },
         steps: [{ dropNulls: { how: 'any', nullValues: [''], trim: false } }],
         output: { format: 'csv', quote: 'minimal', header: true, lineEnding: 'lf', gzip: false, escapeFormulas: false },
       },
@@ -191,5 +201,36 @@ describe('the settings table of flags and variables', () => {
       const value = s.path.split('.').reduce<unknown>((o, key) => (o as Record<string, unknown>)[key], cfg);
       expect(value, s.env).toEqual(s.kind === 'count' ? 7 : s.path === 'instanceId' || s.path === 'metrics.host' ? 'v' : join(dir, 'v'));
     }
+  });
+});
+
+describe('input dialect settings', () => {
+  const load = async (input: string): Promise<SluiceError> => {
+    await writeFile(join(dir, 'sluice.yaml'), ['pipelines:', '  - name: p', `    input: ${input}`].join('\n'));
+    return errorOf(() => loadConfig({ cwd: dir, env: {} }));
+  };
+
+  it('refuses header: false without columns, naming input.columns', async () => {
+    const err = await load('{ header: false }');
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.field).toBe('pipelines[0].input.columns');
+    expect(err.message).toContain('input.header: false needs input.columns');
+  });
+
+  it('refuses a column named twice, a comment of two characters and a negative skipLines', async () => {
+    expect((await load('{ header: false, columns: [a, a] }')).field).toBe('pipelines[0].input.columns');
+    expect((await load("{ comment: '//' }")).field).toBe('pipelines[0].input.comment');
+    expect((await load('{ skipLines: -1 }')).field).toBe('pipelines[0].input.skipLines');
+    expect((await load("{ comment: ',' }")).message).toContain('the comment character must differ from the quote, the delimiter');
+    expect((await load("{ comment: '\"' }")).field).toBe('pipelines[0].input.comment');
+  });
+
+  it('takes the dialect options', async () => {
+    await writeFile(
+      join(dir, 'sluice.yaml'),
+      ['pipelines:', '  - name: p', "    input: { header: false, columns: [a, b], skipLines: 2, comment: '#', relaxQuotes: true }"].join('\n'),
+    );
+    const cfg = loadConfig({ cwd: dir, env: {} });
+    expect(cfg.pipelines[0]!.input).toMatchObject({ header: false, columns: ['a', 'b'], skipLines: 2, comment: '#', relaxQuotes: true });
   });
 });

@@ -16,7 +16,11 @@ function run(
 ): { events: Event[]; raws: Array<[string[], string]>; handedOver: boolean } {
   const events: Event[] = [];
   const raws: Array<[string[], string]> = [];
+  let comments = 0;
   const handler = {
+    comments(count: number) {
+      comments += count;
+    },
     record(fields: string[], line: number, raw?: string) {
       events.push(`rec ${line} ${JSON.stringify(fields)}`);
       if (raw !== undefined) raws.push([fields, raw]);
@@ -36,6 +40,8 @@ function run(
   } catch (err) {
     events.push(`throw ${(err as { code?: string }).code ?? String(err)}`);
   }
+  // the readers may tell comments one at a time or several at once: the total must agree
+  if (comments > 0) events.push(`comments ${comments}`);
   return { events, raws, handedOver: (reader as unknown as { fallback?: unknown }).fallback !== undefined };
 }
 
@@ -102,6 +108,42 @@ describe('FastCsvReader against csv-parse (CsvRecordReader)', () => {
     same(input, [], { delimiter });
     const buf = Buffer.from(input);
     for (let i = 1; i < buf.length; i++) same(buf, [i], { delimiter });
+  });
+
+  it.each(
+    [
+      '#c\na,b\n1,2\n',
+      'a,b\n# x, "y\n1,2\n#z',
+      'a,b\r\n#c\r\n1,2\r\n#\r\n',
+      'a,b\n#c\rd\n1,2\n',
+      'a,b\n"#x\n#y",2\n#3,4\n 5,#6\n',
+      'a,b\n#c\r',
+      'a,b\n#\n\n#\n1,2,3\n"x"y,2\n#c\n3,4\n',
+      '\uFEFF#c\na\n',
+    ].map((c) => [c]),
+  )('agrees with comment: "#" on %j, whole and cut at every position', (input) => {
+    const buf = Buffer.from(input);
+    // inputs without a lone CR or a bad quote stay on the fast path
+    expect(same(buf, [], { comment: '#' }) || input.includes('\r') || input.includes('"x"y')).toBe(true);
+    for (let i = 1; i < buf.length; i++) same(buf, [i], { comment: '#' });
+    same(buf, [], { comment: '#', firstLine: 4 });
+    same(buf, [], { comment: '#', width: 2 });
+  });
+
+  it('agrees with comment, firstLine and width on fuzzed input cut into random chunks (seeded, 3000 cases)', () => {
+    const rnd = prng(17);
+    const alphabet = ['a', '#', '#', ',', '"', '\n', '\n', '\r\n', '\r', ' ', 'é'];
+    for (let k = 0; k < 3000; k++) {
+      let body = ['h1,h2\n', '#h\nh1\n', ''][rnd(3)]!;
+      for (let i = rnd(80); i > 0; i--) body += alphabet[rnd(alphabet.length)];
+      const buf = Buffer.from(body);
+      const options: CsvReadOptions = { comment: '#', ...(rnd(2) === 0 ? { firstLine: 3 } : {}), ...(rnd(3) === 0 ? { width: 2 } : {}) };
+      same(
+        buf,
+        randomCuts(rnd, buf.length, 16).filter((c) => c >= 4),
+        options,
+      );
+    }
   });
 
   it('agrees on invalid UTF-8, split multi-byte characters and a NUL byte', () => {
