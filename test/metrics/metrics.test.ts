@@ -354,7 +354,12 @@ describe('metrics of a batch job and a crowded server', () => {
         throw new Error(`healthz: ${String(e)}`);
       });
       expect(h.status).toBe(200);
-      expect((await scrape(port, '/metrics')).body).toContain('sluice_files_total{pipeline="default",outcome="succeeded"} 1');
+      // the input is archived a moment before the file is counted (the receipt, the log line, then the
+      // counters): the count is awaited, not assumed at the archive
+      await waitFor(
+        async () => (await scrape(port, '/metrics')).body.includes('sluice_files_total{pipeline="default",outcome="succeeded"} 1'),
+        'x.csv to be counted as succeeded',
+      );
     } finally {
       for (const c of holders) c.kill('SIGKILL');
     }
