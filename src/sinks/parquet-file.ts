@@ -45,12 +45,17 @@ class ParquetFileSink implements RowSink {
     this.codec = options.compression ?? 'zstd';
   }
 
-  private open(): Promise<AtomicFile> {
-    this.file ??= AtomicFile.create(this.dir, this.name, { ...this.options, gzip: false }).then(async (f) => {
-      await f.write(MAGIC);
-      return f;
-    });
-    return this.file;
+  private started = false;
+
+  /** The temporary file, `PAR1` written first. */
+  private async open(): Promise<AtomicFile> {
+    this.file ??= AtomicFile.create(this.dir, this.name, { ...this.options, gzip: false });
+    const file = await this.file;
+    if (!this.started) {
+      await file.write(MAGIC);
+      this.started = true;
+    }
+    return file;
   }
 
   async write(batch: RowBatch): Promise<void> {
