@@ -1,7 +1,7 @@
 // Parquet output through the built CLI: typed rows read back by DuckDB, a SIGKILL before the commit, a full disk.
-import { spawn } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdir, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
@@ -89,6 +89,47 @@ describe('parquet output (CLI)', () => {
     expect(logLines(r.stdout).filter((l) => l.msg === 'writing failed; the file will be retried')).toHaveLength(2);
     await expectPublished();
   });
+
+  it('SIGKILL at arbitrary moments of a large load, restart after each: never a partial .parquet, then exactly one', async () => {
+    d = await makeDirs();
+    const cfg = join(d.root, 'sluice.yaml');
+    await writeFile(
+      cfg,
+      'pipelines:\n  - name: p\n    steps: [{ dropNulls: { how: any } }, { cast: { id: integer, amount: number } }]\n    output: { format: parquet, rowGroupRows: 20000 }\n',
+    );
+    const data = execFileSync(process.execPath, [resolve(import.meta.dirname, '../fixtures/gen.mjs'), '200000', '5'], { maxBuffer: 1 << 30 }).toString();
+    const kept = data
+      .split('\n')
+      .slice(1, -1)
+      .filter((l) => !/(^,|,,|,$|,"",|,""$)/.test(l)).length;
+    await writeFile(join(d.root, 'big.csv'), data);
+    await rename(join(d.root, 'big.csv'), join(d.watch, 'big.csv'));
+    const args = ['run', '--once', '--settle-ms', '1', '--config', cfg, ...dirFlags(d)];
+    const count = async (): Promise<string> => {
+      const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+      const c = await db.connect();
+      const n = String((await c.runAndReadAll(`SELECT count(*) FROM read_parquet('${join(d.out, 'big.parquet')}')`)).getRows()[0]![0]);
+      c.closeSync();
+      db.closeSync();
+      return n;
+    };
+    for (const delayMs of [100, 300, 600]) {
+      const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
+      const done = new Promise((res) => child.on('close', res));
+      setTimeout(() => child.kill('SIGKILL'), delayMs);
+      await done;
+      const visible = (await readdir(d.out)).filter((f) => !f.startsWith('.'));
+      // nothing, or (if the run got that far) the whole file
+      if (visible.length > 0) {
+        expect(visible).toEqual(['big.parquet']);
+        expect(await count()).toBe(String(kept));
+      }
+    }
+    const r = await runCli(args);
+    expect(r.code).toBe(0);
+    expect(await readdir(d.out)).toEqual(['big.parquet']);
+    expect(await count()).toBe(String(kept));
+  }, 60_000);
 
   it('a write fault outlasting the attempts fails the file cleanly: nothing under out/', async () => {
     const args = await setup();
