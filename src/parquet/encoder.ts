@@ -90,12 +90,14 @@ export class ParquetEncoder {
   /** Rows in the current row group. */
   pending = 0;
 
+  /** `groupRows`: the rows a row group will hold (a larger group is still right, with one more copy). */
   constructor(
     readonly columns: readonly ParquetColumn[],
     private readonly codec: ParquetCodec,
+    groupRows: number,
   ) {
     this.compress = compressor(codec);
-    this.builders = columns.map((col, c) => new ColumnBuilder(col, c));
+    this.builders = columns.map((col, c) => new ColumnBuilder(col, c, groupRows));
   }
 
   /** Adds `rows[start..end)` to the current row group. */
@@ -255,9 +257,15 @@ function varint(out: number[], n: number): void {
  */
 class ColumnBuilder {
   private defined = new Uint8Array(1024);
+  /**
+   * Room before the values for the page's definition levels and their length, for a full row group (a
+   * multiple of 8, so typed views stay aligned): `take` writes them there and copies nothing.
+   */
+  private readonly head: number;
   // not from the shared pool: typed views on it need its start aligned
-  private data = Buffer.alloc(1024);
-  private size = 0;
+  private data: Buffer;
+  /** Where the values end in `data`. */
+  private size: number;
   private count = 0;
   /** Booleans: values so far (bits are packed by value index, not row). */
   private bits = 0;
@@ -265,7 +273,12 @@ class ColumnBuilder {
   constructor(
     private readonly column: ParquetColumn,
     private readonly index: number,
-  ) {}
+    groupRows: number,
+  ) {
+    this.head = Math.ceil((4 + 10 + Math.ceil(groupRows / 8)) / 8) * 8;
+    this.data = Buffer.alloc(this.head + 1024);
+    this.size = this.head;
+  }
 
   private room(bytes: number): void {
     if (this.size + bytes <= this.data.length) return;
@@ -289,8 +302,8 @@ class ColumnBuilder {
       this.size = appendStrings(this.data, this.size, this.defined, this.count, rows, start, end, this.index);
     } else if (type === 'boolean') {
       this.room(Math.ceil(n / 8) + 1);
-      this.bits = appendBooleans(this.data, this.bits, this.defined, this.count, rows, start, end, this.index, this.column);
-      this.size = Math.ceil(this.bits / 8);
+      this.bits = appendBooleans(this.data, this.head, this.bits, this.defined, this.count, rows, start, end, this.index, this.column);
+      this.size = this.head + Math.ceil(this.bits / 8);
     } else if (type === 'date') {
       this.room(4 * n);
       this.size = appendDates(this.data, this.size, this.defined, this.count, rows, start, end, this.index, this.column);
@@ -302,7 +315,10 @@ class ColumnBuilder {
     this.count += n;
   }
 
-  /** The page body (length-prefixed definition levels, then the values); the builder starts over. */
+  /**
+   * The page body (length-prefixed definition levels, then the values); the builder starts over. The
+   * body is a view of the builder's buffer: it must be used (compressed, copied) before the next append.
+   */
   take(): { body: Buffer; nulls: number } {
     const head: number[] = [];
     const count = this.count;
@@ -321,12 +337,21 @@ class ColumnBuilder {
       levels.set(head);
       levels.set(this.defined.subarray(0, groups), head.length);
     }
-    const body = Buffer.allocUnsafe(4 + levels.length + this.size);
-    body.writeUInt32LE(levels.length, 0);
-    body.set(levels, 4);
-    this.data.copy(body, 4 + levels.length, 0, this.size);
+    let body: Buffer;
+    const from = this.head - levels.length - 4;
+    if (from >= 0) {
+      this.data.writeUInt32LE(levels.length, from);
+      this.data.set(levels, from + 4);
+      body = this.data.subarray(from, this.size);
+    } else {
+      // more rows than a row group was said to hold: copied after the levels
+      body = Buffer.allocUnsafe(4 + levels.length + this.size - this.head);
+      body.writeUInt32LE(levels.length, 0);
+      body.set(levels, 4);
+      this.data.copy(body, 4 + levels.length, this.head, this.size);
+    }
     this.defined.fill(0, 0, Math.ceil(count / 8));
-    this.size = 0;
+    this.size = this.head;
     this.count = 0;
     this.bits = 0;
     return { body, nulls };
@@ -375,6 +400,7 @@ function appendStrings(out: Buffer, p: number, defined: Uint8Array, at: number, 
 
 function appendBooleans(
   out: Buffer,
+  base: number,
   i: number,
   defined: Uint8Array,
   at: number,
@@ -388,8 +414,8 @@ function appendBooleans(
     const v = rows[r]![c];
     if (v === undefined || v === '') continue;
     defined[at >> 3]! |= 1 << (at & 7);
-    if ((i & 7) === 0) out[i >> 3] = 0;
-    if (v === 'true') out[i >> 3]! |= 1 << (i & 7);
+    if ((i & 7) === 0) out[base + (i >> 3)] = 0;
+    if (v === 'true') out[base + (i >> 3)]! |= 1 << (i & 7);
     else if (v !== 'false') notCanonical(col, v);
     i++;
   }

@@ -76,6 +76,7 @@ class ParquetFileSink implements RowSink {
     this.encoder = new ParquetEncoder(
       header.map((h) => ({ name: h, type: Object.hasOwn(types, h) ? types[h]! : 'string' })),
       this.codec,
+      this.groupRows,
     );
     return this.encoder;
   }

@@ -1,11 +1,12 @@
 // The Parquet sink read back by an independent reader (DuckDB): exact rows, types, nulls, row groups, codecs.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CastType } from '../../src/operators/cast-values.js';
 import type { Row } from '../../src/row.js';
+import { MAGIC, ParquetEncoder } from '../../src/parquet/encoder.js';
 import { parquetFileSink } from '../../src/sinks/parquet-file.js';
 
 let dir: string;
@@ -95,6 +96,17 @@ describe('parquetFileSink', () => {
       ['25000', String(rows.reduce((a, r) => a + Number(r[0]), 0)), String(rows.reduce((a, r) => a + Number(r[1]), 0)), String(25_000 - 8334), '25000'],
     ]);
     expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('the encoder given a row group larger than it was told (the levels then copied) still writes it right', async () => {
+    const enc = new ParquetEncoder([{ name: 'v', type: 'integer' }], 'none', 8);
+    const rows: Row[] = Array.from({ length: 100 }, (_, i) => [i % 7 === 0 ? '' : String(i)]);
+    enc.append(rows, 0, 100);
+    const group = await enc.rowGroup(MAGIC.length);
+    const path = join(dir, 'oversized.parquet');
+    await writeFile(path, Buffer.concat([MAGIC, group, enc.footer()]));
+    const want = rows.filter((r) => r[0] !== '').reduce((a, r) => a + Number(r[0]), 0);
+    expect(await query(`SELECT count(*), count(v), sum(v) FROM read_parquet('${path}')`)).toEqual([['100', String(100 - 15), String(want)]]);
   });
 
   it('abort leaves nothing', async () => {
