@@ -22,7 +22,8 @@ await build({
   // CommonJS dependencies (pg, prom-client) call require() for Node's own modules
   banner: { js: "import { createRequire as __sluiceRequire } from 'node:module'; const require = __sluiceRequire(import.meta.url);" },
   // a native addon (file locks) loads its prebuilt binary from its own folder: it stays in node_modules
-  external: ['fs-native-extensions'],
+  // zstd's WebAssembly build reads its .wasm from its own folder too
+  external: ['fs-native-extensions', '@bokuweb/zstd-wasm'],
   sourcemap: 'linked',
   logLevel: 'warning',
 });

@@ -34,6 +34,7 @@ export { loadConfig, parseConfig, type SluiceConfig, type LoadOptions } from './
 export { configSchema, configJsonSchema, type ConfigFile, type PipelineConfig, type StepConfig } from './config/schema.js';
 export { decodeText, type InputEncoding } from './operators/decode-text.js';
 export { ndjsonFileSink } from './sinks/ndjson-file.js';
+export { type ParquetFileSinkOptions, parquetFileSink } from './sinks/parquet-file.js';
 export { postgresSink, type PostgresOutputOptions } from './sinks/postgres.js';
 export { OUTPUT_DRIVERS, outputDriver } from './outputs/registry.js';
 export { buildSteps } from './pipeline/steps.js';

@@ -39,6 +39,7 @@ const INT64_MAX = 2n ** 63n - 1n;
  * is refused here rather than by the database (which would roll the whole file back).
  */
 export function castInteger(text: string): string | undefined {
+  if (canonicalInteger(text)) return text;
   const m = INTEGER.exec(text.trim());
   if (m === null) return undefined;
   const digits = m[2]!.replace(/^0+(?=\d)/, '');
@@ -52,6 +53,7 @@ export function castInteger(text: string): string | undefined {
 
 /** number: a double, written as JavaScript's shortest round-trip text (`1.50` -> `1.5`, `1e3` -> `1000`). */
 export function castNumber(text: string): string | undefined {
+  if (canonicalNumber(text)) return text;
   const n = parseDecimal(text);
   return n === undefined ? undefined : String(n);
 }
@@ -89,6 +91,8 @@ export function castDate(text: string): string | undefined {
  * fraction (up to 9 digits) is kept, less trailing zeros.
  */
 export function castTimestamp(text: string): string | undefined {
+  const utc = utcTimestamp(text);
+  if (utc !== undefined) return utc;
   const m = TIMESTAMP.exec(text.trim());
   if (m === null) return undefined;
   const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
@@ -107,6 +111,71 @@ export function castTimestamp(text: string): string | undefined {
   const year = at.getUTCFullYear();
   if (year < 1 || year > 9999) return undefined;
   return `${pad(year, 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}T${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}${frac}Z`;
+}
+
+// Fast paths: text already in the canonical form is returned as it is, without a regex or a new string
+// (test/unit/cast-fast.test.ts checks each against the general rule on generated values).
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/** `0` or `-?[1-9][0-9]{0,17}`: a canonical integer well inside the 64-bit range. */
+function canonicalInteger(t: string): boolean {
+  const neg = t.charCodeAt(0) === 45 ? 1 : 0;
+  const len = t.length;
+  if (len - neg < 1 || len - neg > 18) return false;
+  const first = t.charCodeAt(neg);
+  if (first === 48) return len === 1;
+  for (let i = neg; i < len; i++) if (!isDigit(t.charCodeAt(i))) return false;
+  return true;
+}
+
+/**
+ * `-?(0|[1-9]d*)(.d*[1-9])?` with at most 15 digits, and not `-0` or a fraction as small as 1e-7: such a
+ * text is exactly what String(Number(text)) writes (15 significant digits round-trip through a double).
+ */
+function canonicalNumber(t: string): boolean {
+  const len = t.length;
+  const neg = t.charCodeAt(0) === 45 ? 1 : 0;
+  let i = neg;
+  const intStart = i;
+  while (i < len && isDigit(t.charCodeAt(i))) i++;
+  const intLen = i - intStart;
+  if (intLen === 0 || (intLen > 1 && t.charCodeAt(intStart) === 48)) return false;
+  const zeroInt = intLen === 1 && t.charCodeAt(intStart) === 48;
+  let digits = intLen;
+  if (i < len) {
+    if (t.charCodeAt(i) !== 46) return false;
+    i++;
+    const fracStart = i;
+    while (i < len && isDigit(t.charCodeAt(i))) i++;
+    const fracLen = i - fracStart;
+    if (i !== len || fracLen === 0 || t.charCodeAt(len - 1) === 48) return false;
+    if (zeroInt) {
+      let z = fracStart;
+      while (t.charCodeAt(z) === 48) z++;
+      if (z - fracStart >= 6) return false; // 0.0000001 is written 1e-7
+      digits = len - z; // leading zeros of a fraction are not significant
+    } else digits += fracLen;
+  } else if (zeroInt && neg === 1) return false; // -0 is written 0
+  return digits <= 15;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS[.f]Z`, a valid UTC instant: itself, less trailing zeros of the fraction. */
+function utcTimestamp(t: string): string | undefined {
+  const len = t.length;
+  if (len < 20 || t.charCodeAt(len - 1) !== 90 || t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(10) !== 84) return undefined;
+  if (t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return undefined;
+  for (const i of [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]) if (!isDigit(t.charCodeAt(i))) return undefined;
+  const two = (i: number): number => (t.charCodeAt(i) - 48) * 10 + t.charCodeAt(i + 1) - 48;
+  const y = two(0) * 100 + two(2);
+  if (!validDate(y, two(5), two(8)) || two(11) > 23 || two(14) > 59 || two(17) > 59) return undefined;
+  if (len === 20) return t;
+  if (t.charCodeAt(19) !== 46 || len - 21 > 9 || len === 21) return undefined;
+  let end = len - 1;
+  for (let i = 20; i < end; i++) if (!isDigit(t.charCodeAt(i))) return undefined;
+  while (end > 20 && t.charCodeAt(end - 1) === 48) end--;
+  if (end === len - 1) return t;
+  return end === 20 ? `${t.slice(0, 19)}Z` : `${t.slice(0, end)}Z`;
 }
 
 /** The converter of each type. */

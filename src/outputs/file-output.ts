@@ -1,4 +1,4 @@
-// What the file outputs (csv, ndjson) share: a name template under `out`, a file mode, atomic publication.
+// What the file outputs (csv, ndjson, parquet) share: a name template under `out`, a file mode, atomic publication.
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
@@ -24,7 +24,8 @@ export const gzipSetting = z.boolean().default(false).describe('Compress the out
 export interface FileOutputConfig {
   name?: string | undefined;
   mode?: string | undefined;
-  gzip: boolean;
+  /** Absent where the format compresses inside the file (Parquet). */
+  gzip?: boolean;
 }
 
 /** The configured mode as a number. */
@@ -48,12 +49,13 @@ export function fileSinks(
   open: (dir: string, name: string, options: AtomicFileOptions, file: SinkFile) => RowSink,
 ): SinkFactory {
   const template = config.name ?? format.defaultName;
-  const ext = `${format.ext}${config.gzip ? '.gz' : ''}`;
+  const gzip = config.gzip === true;
+  const ext = `${format.ext}${gzip ? '.gz' : ''}`;
   return async (ctx, file) => {
-    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext, gzip: config.gzip });
+    const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext, gzip });
     const dir = join(place.outDir, dirname(rel));
     if (rel.includes('/')) await mkdir(dir, { recursive: true });
-    return open(dir, rel.slice(rel.lastIndexOf('/') + 1), { tempTag: file.tempTag, fsync: file.fsync, gzip: config.gzip, mode: file.mode }, file);
+    return open(dir, rel.slice(rel.lastIndexOf('/') + 1), { tempTag: file.tempTag, fsync: file.fsync, gzip, mode: file.mode }, file);
   };
 }
 

@@ -4,14 +4,15 @@ import { z } from 'zod';
 import { csvOutput, csvOutputSchema } from './csv.js';
 import type { OutputDriver } from './driver.js';
 import { ndjsonOutput, ndjsonOutputSchema } from './ndjson.js';
+import { parquetOutput, parquetOutputSchema } from './parquet.js';
 import { postgresOutput, postgresOutputSchema } from './postgres.js';
 
-export const OUTPUT_DRIVERS = [csvOutput, ndjsonOutput, postgresOutput] as const;
+export const OUTPUT_DRIVERS = [csvOutput, ndjsonOutput, parquetOutput, postgresOutput] as const;
 
 export const outputSchema = z
-  .discriminatedUnion('format', [csvOutputSchema, postgresOutputSchema, ndjsonOutputSchema])
+  .discriminatedUnion('format', [csvOutputSchema, postgresOutputSchema, ndjsonOutputSchema, parquetOutputSchema])
   .prefault({ format: 'csv' })
-  .describe('Where kept rows go: a CSV or NDJSON file in `out`, or a PostgreSQL table.');
+  .describe('Where kept rows go: a CSV, NDJSON or Parquet file in `out`, or a PostgreSQL table.');
 
 export type OutputConfig = z.output<typeof outputSchema>;
 

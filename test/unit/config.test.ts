@@ -116,7 +116,7 @@ describe('loadConfig', () => {
       .map((l) => l.trim());
     expect(lines).toEqual([
       'batch.size: got Infinity (a number too large); expected number, received Infinity',
-      'pipelines[0].output.format: missing; give one of "csv"|"postgres"|"ndjson"',
+      'pipelines[0].output.format: missing; give one of "csv"|"postgres"|"ndjson"|"parquet"',
       'pipelines[1].output.mode: got 640; write the mode as quoted octal text, "0640" (YAML reads an unquoted 0640 as the number 640)',
     ]);
   });
@@ -163,7 +163,7 @@ describe('loadConfig', () => {
     ).toEqual([
       'pipelines[0].steps[0].dropNulls.how: got "some"; expected one of "any"|"all"',
       'pipelines[1].steps[0]: got {"dropNulls":{"how":"any","nullValues":[""],"trim":false},"select":["a"]}; a step has exactly one operator, e.g. { dropNulls: { how: any } }',
-      'pipelines[1].output.format: got "xml"; expected one of "csv"|"postgres"|"ndjson"',
+      'pipelines[1].output.format: got "xml"; expected one of "csv"|"postgres"|"ndjson"|"parquet"',
       'unknown setting bogus',
     ]);
   });

@@ -1,5 +1,5 @@
 // Output drivers: one per format, found by the registry; the file drivers name and place their files.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ describe('the output registry', () => {
   it('has one driver per format, and the output setting is the union of their schemas', () => {
     const formats = OUTPUT_DRIVERS.map((d) => d.format);
     expect(new Set(formats).size).toBe(formats.length);
-    expect(formats.sort()).toEqual(['csv', 'ndjson', 'postgres']);
+    expect(formats.sort()).toEqual(['csv', 'ndjson', 'parquet', 'postgres']);
     for (const d of OUTPUT_DRIVERS) {
       const config = outputSchema.parse(d.format === 'postgres' ? { format: d.format, table: 't' } : { format: d.format });
       expect(outputDriver(config)).toBe(d);
@@ -60,6 +60,21 @@ describe('file drivers', () => {
     expect(result.path).toBe(join(dir, 'p', 'orders.out.csv'));
     expect(readFileSync(result.path!, 'utf8')).toBe('a\tb\n1\tx\n');
     expect(readdirSync(join(dir, 'p'))).toEqual(['orders.out.csv']);
+  });
+
+  it('parquet: {stem}.parquet by default (an input .gz left out), the file mode, defaults, refused settings', async () => {
+    const config = outputSchema.parse({ format: 'parquet' });
+    expect(config).toMatchObject({ compression: 'zstd', rowGroupRows: 122_880 });
+    const sink = await outputDriver(config).sinks(config, { ...place(), types: { a: 'integer' } })(new FileContext('orders.csv.gz'), file);
+    await sink.write({ header: ['a', 'b'], rows: [['1', 'x']], lines: [2] });
+    const result = await sink.commit();
+    expect(result.path).toBe(join(dir, 'orders.parquet'));
+    const bytes = readFileSync(result.path!);
+    expect([bytes.subarray(0, 4).toString(), bytes.subarray(-4).toString()]).toEqual(['PAR1', 'PAR1']);
+    expect(statSync(result.path!).mode & 0o777).toBe(0o600);
+    expect(outputDriver(config).describe(config, { outDir: 'out' })).toBe('file out/{stem}.parquet (parquet)');
+    for (const bad of [{ compression: 'lz4' }, { rowGroupRows: 0 }, { gzip: true }])
+      expect(outputSchema.safeParse({ format: 'parquet', ...bad }).success).toBe(false);
   });
 
   it('checks a name template when the pipeline is built, naming the setting', () => {
