@@ -353,5 +353,6 @@ function logFields(r: FileReport): Record<string, unknown> {
     rejects: r.rejects,
     // keys of JSON lines beyond the header: left out of the output, so said
     ...(r.extraKeys === undefined ? {} : { keysNotInHeader: r.extraKeys }),
+    ...(r.comments === undefined ? {} : { commentLines: r.comments }),
   };
 }

@@ -95,6 +95,8 @@ export interface FileReport extends Outcome<SluiceError> {
   rejectCodes?: Record<string, number>;
   /** JSON lines: keys objects had beyond the header, with how many objects had each (not in the output). */
   extraKeys?: Record<string, number>;
+  /** CSV with `input.comment`: the comment lines skipped (not rows, not rejects). */
+  comments?: number;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;
@@ -252,6 +254,7 @@ export async function processFile(
     if (input !== undefined) r.input = input;
     if (outcome === 'succeeded' && c.rejected > 0) r.rejectCodes = rejectCodes;
     if (ctx.extraKeys.size > 0) r.extraKeys = Object.fromEntries(ctx.extraKeys);
+    if (ctx.comments > 0) r.comments = ctx.comments;
     if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {

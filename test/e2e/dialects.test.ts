@@ -40,6 +40,13 @@ describe('CSV dialects', () => {
     const rejects = (await readFile(join(d.rejects, 'export.rejects.csv'), 'utf8')).split('\n');
     // the file's own line number, past the preamble and the comment
     expect(rejects[1]).toMatch(/^6,CAST_FAILED,.*""2024-07-01 14:30"" is not a timestamp in the format dd\/MM\/yyyy HH:mm/);
+    // the comment line is counted, not a row and not a reject
+    const done = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'file processed' && l.file === 'export.csv');
+    expect(done).toMatchObject({ read: 3, written: 2, rejected: 1, commentLines: 1 });
     expect(await readFile(join(d.out, 'headless.csv'), 'utf8')).toBe('id,height\n1,180\n2,175\n');
     expect(await list(d.failed)).toEqual(['dup.csv', 'dup.csv.error.json']);
     const error = JSON.parse(await readFile(join(d.failed, 'dup.csv.error.json'), 'utf8'));
