@@ -46,6 +46,10 @@ const FILE_ERRORS = {
     retry: 'never',
     doc: 'A claim left by a crash could not be finished (a temporary output or the commit record is missing or damaged); the input goes to failed/.',
   },
+  JSON_MALFORMED: {
+    retry: 'never',
+    doc: "A .json document's array is damaged between its elements (a missing, doubled or trailing comma): none of it is kept.",
+  },
   JSON_INCOMPLETE: { retry: 'never', doc: 'A .json document ends before its array of objects closes: the file is cut short, and none of it is kept.' },
   INTERNAL: { retry: 'never', doc: 'An unexpected internal error; please report it.' },
 } as const satisfies Record<string, { retry: RetryClass; doc: string }>;

@@ -62,7 +62,11 @@ class JsonRecords {
     }
     const obj = value as Record<string, unknown>;
     if (!this.headerSent) {
-      if (this.header === undefined) this.setHeader(Object.keys(obj));
+      if (this.header === undefined) {
+        // JavaScript lists integer-like keys ("2024") first, whatever their place: the file's order is the source's
+        const keys = Object.keys(obj);
+        this.setHeader(keys.some((k) => /^(?:0|[1-9]\d*)$/.test(k)) ? [...valueSources(text).keys()] : keys);
+      }
       this.headerSent = true;
       this.handler.record(this.header!, line);
     }
@@ -255,6 +259,8 @@ export class JsonArrayReader {
   private inString = false;
   private escaped = false;
   private elementLine = 1;
+  /** Between elements: what may come next (after `[`: an element or `]`; after an element: `,` or `]`; after `,`: an element). */
+  private expect: 'first' | 'comma' | 'element' = 'first';
   private first = true;
 
   constructor(handler: RecordHandler, options: NdjsonReadOptions = {}) {
@@ -295,12 +301,14 @@ export class JsonArrayReader {
             this.closeElement();
             start = -1;
             this.state = 'between';
+            this.expect = 'comma';
           }
         } else if (c === 0x2c && this.depth === 0) {
           this.gather.add(chunk.subarray(start, i));
           this.closeElement();
           start = -1;
           this.state = 'between';
+          this.expect = 'element';
         }
         continue;
       }
@@ -310,9 +318,17 @@ export class JsonArrayReader {
         if (c === 0xef || c === 0xbb || c === 0xbf) continue;
         if (c !== 0x5b) throw new SluiceError('FORMAT_UNSUPPORTED', 'a .json file is read as an array of objects ([{...}, ...]); this one is not an array');
         this.state = 'between';
+        this.expect = 'first';
       } else if (this.state === 'between') {
-        if (c === 0x5d) this.state = 'after';
-        else if (c !== 0x2c) {
+        // exactly one comma between elements: a missing, doubled or trailing one is a damaged document
+        if (c === 0x5d) {
+          if (this.expect === 'element') this.malformed('a comma before the closing bracket');
+          this.state = 'after';
+        } else if (c === 0x2c) {
+          if (this.expect !== 'comma') this.malformed('a comma where an element should be');
+          this.expect = 'element';
+        } else {
+          if (this.expect === 'comma') this.malformed('an element without a comma before it');
           this.state = 'in';
           this.elementLine = this.line;
           start = i;
@@ -332,6 +348,10 @@ export class JsonArrayReader {
       throw new SluiceError('JSON_INCOMPLETE', `the JSON document ends (line ${this.line}) before its array closes: the file is cut short`, {
         line: this.line,
       });
+  }
+
+  private malformed(what: string): never {
+    throw new SluiceError('JSON_MALFORMED', `the JSON array is damaged at line ${this.line}: ${what}`, { line: this.line });
   }
 
   private closeElement(): void {

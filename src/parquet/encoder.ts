@@ -44,7 +44,9 @@ function compressor(codec: ParquetCodec): Compress {
     }
     case 'snappy':
       return async (data) => {
-        const { compress } = await import('snappyjs');
+        // a CommonJS module: bundled by esbuild, its exports are under default
+        const m = (await import('snappyjs')) as { compress?: (b: Uint8Array) => Uint8Array; default?: { compress: (b: Uint8Array) => Uint8Array } };
+        const compress = (m.default?.compress ?? m.compress)!;
         const out = compress(data);
         return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
       };

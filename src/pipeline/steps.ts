@@ -42,19 +42,24 @@ async function stepMaker(step: StepConfig, options: BuildStepsOptions): Promise<
   throw new SluiceError('CONFIG_INVALID', 'a step with no operator', {});
 }
 
-/** The type each column is cast to by the pipeline's steps, under its final name (column -> cast type). */
+/**
+ * The type each column is cast to by the pipeline's steps, under its final name (column -> cast type), as
+ * the header goes through them: a rename moves types as one mapping (a swap swaps them), select keeps its
+ * columns', addColumn's new column has none, and after a module step (which may do anything to the
+ * columns) only later casts count. A prototype-free object: a column may be called `constructor`.
+ */
 export function columnTypes(steps: readonly StepConfig[]): Record<string, CastType> {
-  const types: Record<string, CastType> = {};
+  let types = new Map<string, CastType>();
   for (const step of steps) {
-    for (const [column, spec] of Object.entries(step.cast ?? {})) types[column] = typeof spec === 'string' ? spec : spec.type;
-    for (const [from, to] of Object.entries(step.rename ?? {})) {
-      if (types[from] !== undefined) {
-        types[to] = types[from]!;
-        delete types[from];
-      }
-    }
+    for (const [column, spec] of Object.entries(step.cast ?? {})) types.set(column, typeof spec === 'string' ? spec : spec.type);
+    const rename = step.rename;
+    if (rename !== undefined) types = new Map([...types].map(([c, t]) => [Object.hasOwn(rename, c) ? rename[c]! : c, t]));
+    const select = step.select;
+    if (select !== undefined) types = new Map([...types].filter(([c]) => select.includes(c)));
+    if (step.addColumn !== undefined) types.delete(step.addColumn.name);
+    if (step.module !== undefined) types = new Map();
   }
-  return types;
+  return Object.assign(Object.create(null) as Record<string, CastType>, Object.fromEntries(types));
 }
 
 export function configDir(source: string | undefined): string | undefined {

@@ -19,10 +19,10 @@ pipelines:
     output: { format: parquet, rowGroupRows: 2 }
 `;
 
-async function setup(): Promise<string[]> {
+async function setup(config = CONFIG): Promise<string[]> {
   d = await makeDirs();
   const cfg = join(d.root, 'sluice.yaml');
-  await writeFile(cfg, CONFIG);
+  await writeFile(cfg, config);
   await writeFile(join(d.watch, 'orders.csv'), CSV);
   return ['run', '--once', '--settle-ms', '1', '--concurrency', '1', '--config', cfg, ...dirFlags(d)];
 }
@@ -69,6 +69,43 @@ describe('parquet output (CLI)', () => {
     expect(r.code).toBe(0);
     await expectPublished();
     expect(await list(d.archive)).toEqual(['orders.csv']);
+  });
+
+  it('every compression works in the bundled CLI (snappyjs is CommonJS: bundled, its exports are under default)', async () => {
+    for (const compression of ['snappy', 'gzip', 'none', 'zstd']) {
+      const args = await setup(CONFIG.replace('rowGroupRows: 2', `rowGroupRows: 2, compression: ${compression}`));
+      const r = await runCli(args);
+      expect(r.code, compression).toBe(0);
+      await expectPublished();
+      await cleanup(d);
+    }
+  });
+
+  it('types follow the header through the steps: a swap by rename swaps them, select and addColumn too', async () => {
+    const args = await setup(`pipelines:
+  - name: p
+    steps:
+      - cast: { id: integer, amount: number }
+      - rename: { id: amount, amount: id }
+      - select: [id, amount, note]
+      - addColumn: { name: constructor, constant: x }
+    output: { format: parquet }
+`);
+    const r = await runCli(args);
+    expect(r.code).toBe(0);
+    const db = await DuckDBInstance.create(':memory:', { threads: '1' });
+    const c = await db.connect();
+    const rows = (await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${join(d.out, 'orders.parquet')}')`))
+      .getRows()
+      .map((row) => [String(row[0]), String(row[1])]);
+    c.closeSync();
+    db.closeSync();
+    expect(rows).toEqual([
+      ['id', 'DOUBLE'],
+      ['amount', 'BIGINT'],
+      ['note', 'VARCHAR'],
+      ['constructor', 'VARCHAR'],
+    ]);
   });
 
   it('SIGKILL before the commit record: no .parquet under out/ (a staged dotfile at most); the rerun publishes exactly one', async () => {

@@ -67,6 +67,13 @@ describe('NdjsonReader', () => {
     ).toEqual(EXPECTED);
   });
 
+  it("keeps the file's key order for the header, integer-like keys included", () => {
+    expect(read(Buffer.from('{"name":"x","2024":"5","2023":"4"}\n')).out).toEqual([
+      [1, ['name', '2024', '2023']],
+      [1, ['x', '5', '4']],
+    ]);
+  });
+
   it('takes the header from columns when given; every key not in it is counted', () => {
     const { out, extra } = read(Buffer.from('{"a":"1","b":"2","c":"3"}\n{"c":"4"}\n'), [], { columns: ['c', 'a'] });
     expect(out).toEqual([
@@ -137,6 +144,9 @@ describe('JsonArrayReader', () => {
     expect(() => read(Buffer.from('[{"a":1},{"a":'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'JSON_INCOMPLETE' }));
     expect(() => read(Buffer.from('[{"a":1}'), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'JSON_INCOMPLETE' }));
     expect(() => read(Buffer.from(''), [], {}, JsonArrayReader)).toThrow(expect.objectContaining({ code: 'FORMAT_UNSUPPORTED' }));
+    for (const damaged of ['[{"a":1}{"a":2}]', '[{"a":1},,{"a":2}]', '[{"a":1},]', '[,{"a":1}]']) {
+      expect(() => read(Buffer.from(damaged), [], {}, JsonArrayReader), damaged).toThrow(expect.objectContaining({ code: 'JSON_MALFORMED' }));
+    }
   });
 
   it('keeps an element longer than maxRecordSize out of memory, rejecting it with its first bytes', () => {
