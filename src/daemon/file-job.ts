@@ -57,34 +57,23 @@ export interface FileJobDeps {
 }
 
 export class FileJobs {
-  constructor(private readonly deps: FileJobDeps) {}
+  private readonly log: Logger;
+  private readonly hooks: DaemonHooks;
+  private readonly claims: Claims;
+  private readonly committer: Committer;
+  private readonly outages: SinkOutages<Job>;
+  private readonly disk: DiskPause;
+  private readonly batch: BatchRun | undefined;
+
+  constructor(private readonly deps: FileJobDeps) {
+    ({ log: this.log, hooks: this.hooks, claims: this.claims, committer: this.committer, outages: this.outages, disk: this.disk, batch: this.batch } = deps);
+  }
 
   private get cfg(): SluiceConfig {
     return this.deps.cfg();
   }
   private get pipes(): Pipes {
     return this.deps.pipes();
-  }
-  private get log(): Logger {
-    return this.deps.log;
-  }
-  private get hooks(): DaemonHooks {
-    return this.deps.hooks;
-  }
-  private get claims(): Claims {
-    return this.deps.claims;
-  }
-  private get committer(): Committer {
-    return this.deps.committer;
-  }
-  private get outages(): SinkOutages<Job> {
-    return this.deps.outages;
-  }
-  private get disk(): DiskPause {
-    return this.deps.disk;
-  }
-  private get batch(): BatchRun | undefined {
-    return this.deps.batch;
   }
   private recoveryDeps(): RecoveryDeps {
     return this.deps.recoveryDeps();

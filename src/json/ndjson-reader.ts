@@ -47,17 +47,16 @@ class JsonRecords {
 
   /** One record's text, decoded from valid UTF-8 (`bytes`: its bytes, if at hand; else made again from the text). */
   takeText(line: number, text: string, bytes?: Buffer): void {
-    const raw = (): Buffer => (bytes === undefined ? Buffer.from(text) : Buffer.from(bytes));
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
-      this.handler.reject(line, 'JSON_INVALID', `not JSON: ${(err as Error).message}`, raw());
+      this.handler.reject(line, 'JSON_INVALID', `not JSON: ${(err as Error).message}`, rawOf(text, bytes));
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-      this.handler.reject(line, 'JSON_INVALID', `the ${this.unit} is ${what}, not a JSON object`, raw());
+      this.handler.reject(line, 'JSON_INVALID', `the ${this.unit} is ${what}, not a JSON object`, rawOf(text, bytes));
       return;
     }
     const obj = value as Record<string, unknown>;
@@ -363,6 +362,11 @@ export class JsonArrayReader {
     this.escaped = false;
     this.depth = 0;
   }
+}
+
+/** A rejected record's bytes: a copy of those at hand (they may be a view of a chunk), or made from its valid UTF-8 text. */
+function rawOf(text: string, bytes: Buffer | undefined): Buffer {
+  return bytes === undefined ? Buffer.from(text) : Buffer.from(bytes);
 }
 
 function isBlankText(s: string): boolean {

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ENV_VARS, formatPath, loadConfig } from '../../src/config/load.js';
 import { configJsonSchema } from '../../src/config/schema.js';
 import { SETTINGS } from '../../src/config/settings-table.js';
-import { SluiceError } from '../../src/errors.js';
+import type { SluiceError } from '../../src/errors.js';
+import { sluiceErrorOf } from './sluice-error.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -14,15 +15,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-function errorOf(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err;
-    throw err;
-  }
-  throw new Error('expected a SluiceError');
-}
+const errorOf = sluiceErrorOf;
 
 describe('loadConfig', () => {
   it('gives the documented defaults without a file', () => {

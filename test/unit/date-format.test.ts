@@ -1,7 +1,7 @@
 // Unit tests for cast's date and timestamp formats and time zones: tokens, refusals, DST gaps and overlaps.
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { SluiceError } from '../../src/errors.js';
+import { sluiceErrorOf } from './sluice-error.js';
 import { FileContext } from '../../src/file-context.js';
 import { cast } from '../../src/operators/cast.js';
 import { dateTimeConverter } from '../../src/operators/cast-values.js';
@@ -11,15 +11,7 @@ import type { Rejection } from '../../src/row.js';
 const ts = (format: string | undefined, timezone?: string) =>
   dateTimeConverter('timestamp', { ...(format === undefined ? {} : { format }), ...(timezone === undefined ? {} : { timezone }) }, 'cast.t');
 
-function configError(fn: () => unknown): SluiceError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err;
-    throw err;
-  }
-  throw new Error('expected a SluiceError');
-}
+const configError = sluiceErrorOf;
 
 describe('cast formats', () => {
   it('reads the tokens of date-fns and Luxon', () => {
