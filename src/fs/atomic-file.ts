@@ -7,6 +7,7 @@ import { openAsync, syncFd, unlinkAsync, writeAll } from './fd.js';
 import { fsyncDir, publishStaged, type StagedFile } from './no-clobber.js';
 import { fitName, NAME_MAX } from './names.js';
 import { randomHex } from '../random.js';
+import { encodeInto, giveSlabs, takeSlab } from './slabs.js';
 
 export interface AtomicFileOptions {
   /** fsync the file before publishing and the folder after. Default true. */
@@ -17,6 +18,77 @@ export interface AtomicFileOptions {
   gzip?: boolean;
   /** The file's mode (the umask applies). Default 0640. */
   mode?: number;
+  /**
+   * Write into this buffer instead of a file: a worker's slice of a large file, whose bytes the main thread
+   * appends to the real output in order. Nothing is created on disk.
+   */
+  memory?: MemoryOutput;
+}
+
+/** What a file sink writes into: a file published whole (AtomicFile), or memory (a slice of a split file). */
+export interface OutputFile {
+  readonly bytes: number;
+  write(data: string | Buffer): Promise<void>;
+  stage(): Promise<StagedFile>;
+  commit(): Promise<string>;
+  abort(): Promise<void>;
+}
+
+/** `options.memory` if given, else a new AtomicFile in `dir`. */
+export function openOutputFile(dir: string, name: string, options: AtomicFileOptions = {}): Promise<OutputFile> {
+  return options.memory !== undefined ? Promise.resolve(options.memory) : AtomicFile.create(dir, name, options);
+}
+
+/**
+ * The bytes of a slice, kept in memory: encoded into reused slabs (fs/slabs.ts), which go to the main
+ * thread whole (transferred, not copied) and come back once written. It can be neither staged nor
+ * published: the main thread appends its bytes to the real output.
+ */
+export class MemoryOutput implements OutputFile {
+  bytes = 0;
+  private done: Uint8Array[] = [];
+  private cur: Buffer | undefined;
+  private used = 0;
+
+  async write(data: string | Buffer): Promise<void> {
+    const need = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (need === 0) return;
+    if (this.cur === undefined || this.cur.length - this.used < need) {
+      this.seal();
+      this.cur = Buffer.from(takeSlab(need));
+      this.used = 0;
+    }
+    const n = typeof data === 'string' ? this.cur.write(data, this.used, 'utf8') : data.copy(this.cur, this.used);
+    this.used += n;
+    this.bytes += n;
+  }
+
+  private seal(): void {
+    if (this.cur === undefined) return;
+    if (this.used > 0) this.done.push(new Uint8Array(this.cur.buffer, 0, this.used));
+    else giveSlabs([this.cur.buffer as ArrayBuffer]);
+    this.cur = undefined;
+  }
+
+  /** Everything written, as views of whole slabs (each can be transferred to another thread). */
+  take(): Uint8Array[] {
+    this.seal();
+    const d = this.done;
+    this.done = [];
+    return d;
+  }
+
+  stage(): Promise<StagedFile> {
+    return Promise.reject(new Error('a slice in memory is not staged: its bytes are appended to the output'));
+  }
+
+  commit(): Promise<string> {
+    return this.stage().then(() => '');
+  }
+
+  async abort(): Promise<void> {
+    giveSlabs(this.take().map((v) => v.buffer as ArrayBuffer));
+  }
 }
 
 /** The mode outputs get from an input: its permission bits, at most 0640 (never more readable than it). */
@@ -32,7 +104,7 @@ export function outputMode(inputPath: string): number {
 /** The prefix of every temporary file sluice writes; `.sluice-<tag>-…` is a dotfile consumers skip. */
 export const TEMP_PREFIX = '.sluice-';
 
-export class AtomicFile {
+export class AtomicFile implements OutputFile {
   bytes = 0;
   private closed = false;
 
@@ -56,12 +128,30 @@ export class AtomicFile {
 
   async write(data: string | Buffer): Promise<void> {
     fault('write');
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    const buf = this.gzip ? gzipSync(bytes) : bytes;
     if (this.closed) throw new Error(`${this.tempPath} is closed`);
-    await this.track(writeAll(this.fd, buf));
+    let buf: Buffer;
+    // text is encoded into a buffer kept for the next write, unless a write still uses it
+    const reuse = typeof data === 'string' && !this.gzip && !this.writing;
+    if (reuse) {
+      const e = encodeInto(data, this.scratch);
+      this.scratch = e.scratch;
+      buf = e.bytes;
+    } else {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      buf = this.gzip ? gzipSync(bytes) : bytes;
+    }
+    if (reuse) this.writing = true;
+    try {
+      await this.track(writeAll(this.fd, buf));
+    } finally {
+      if (reuse) this.writing = false;
+    }
     this.bytes += buf.length;
   }
+
+  /** The buffer text is encoded into (fs/slabs.ts), and whether a write is using it now. */
+  private scratch: Buffer | undefined;
+  private writing = false;
 
   /** The fd's operation in the thread pool, if any: closing waits for it (else it could hit a reused fd). */
   private inFlight: Promise<unknown> = Promise.resolve();

@@ -32,13 +32,16 @@ export const csvOutput: OutputDriver<CsvOutputConfig> = fileOutput({
   format: 'csv',
   schema: csvOutputSchema,
   names: (c) => ({ ext: 'csv', defaultName: c.gzip ? '{stem}.csv.gz' : '{name}' }),
+  // each write of a gzip output is a gzip member: slices would cut members where one run does not
+  sliceable: (c) => !c.gzip,
   open: (c, dir, name, options, file) =>
     csvFileSink(dir, name, {
       ...options,
       // what the input was, unless the output says: a .tsv comes out tab-separated
       delimiter: c.delimiter ?? file.delimiter,
       quote: c.quote,
-      header: c.header,
+      // a slice after the first continues the file: the header is the first slice's
+      header: c.header && file.slice?.first !== false,
       escapeFormulas: c.escapeFormulas,
       recordDelimiter: c.lineEnding === 'crlf' ? '\r\n' : '\n',
     }),

@@ -2,6 +2,7 @@
 // of it (is it reachable, did a claim's load commit). The daemon and the pipeline know drivers only by it.
 import { z } from 'zod';
 import type { FileContext } from '../file-context.js';
+import type { MemoryOutput } from '../fs/atomic-file.js';
 import type { StagedFile } from '../fs/no-clobber.js';
 import type { BatchOptions } from '../operators/batch-policy.js';
 import type { CastType } from '../operators/cast-values.js';
@@ -47,6 +48,11 @@ export interface RowSink {
   stage?(info?: { size?: number; sha256?: string }): Promise<StagedOutput>;
   /** Removes anything written. Safe after a failed commit. */
   abort(): Promise<void>;
+  /**
+   * Appends bytes another sink of the same output wrote for a slice of the file (`sliceable` outputs),
+   * holding `rows` rows: the main thread assembles a file cut across workers this way, in order.
+   */
+  append?(chunks: readonly Uint8Array[], rows: number): Promise<void>;
 }
 
 /** What a sink factory is told of the file: how to tag its temporaries, and the input's dialect. */
@@ -58,6 +64,12 @@ export interface SinkFile {
   delimiter: string;
   /** The mode an output file gets (the driver's `mode`, else the input's, at most 0640). */
   mode: number;
+  /**
+   * Set in a worker running one slice of a file cut at row boundaries: write into `into` (memory), and
+   * write what only the file's start has (a CSV header) only when `first`. The bytes are appended to the
+   * real output's sink in order, so the slices' bytes one after the other must be what one sink writes.
+   */
+  slice?: { first: boolean; into: MemoryOutput };
 }
 
 /** Makes the sink of one file. */
@@ -101,6 +113,11 @@ export interface OutputDriver<C extends { format: string } = { format: string }>
   describe(config: C, place: Pick<OutputPlace, 'outDir'>): string;
   /** Set for outputs that can be down. */
   readonly remote?: RemoteOutput<C>;
+  /**
+   * True when a file's output is the concatenation of its slices' outputs (`SinkFile.slice`), each written
+   * by the same sink, and its sinks can `append`: a large file may then be cut across workers. Absent: false.
+   */
+  sliceable?(config: C): boolean;
 }
 
 /** The batch policy one output may set (`output.batch`), over the top-level `batch` and the driver's defaults. */

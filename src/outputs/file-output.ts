@@ -54,8 +54,10 @@ export function fileSinks(
   return async (ctx, file) => {
     const rel = outputName(template, { name: ctx.name, pipeline: place.pipeline, ext, gzip });
     const dir = join(place.outDir, dirname(rel));
-    if (rel.includes('/')) await mkdir(dir, { recursive: true });
-    return open(dir, rel.slice(rel.lastIndexOf('/') + 1), { tempTag: file.tempTag, fsync: file.fsync, gzip, mode: file.mode }, file);
+    // a slice in a worker writes into memory: the main thread's sink makes the folder and the file
+    if (rel.includes('/') && file.slice === undefined) await mkdir(dir, { recursive: true });
+    const memory = file.slice === undefined ? {} : { memory: file.slice.into };
+    return open(dir, rel.slice(rel.lastIndexOf('/') + 1), { tempTag: file.tempTag, fsync: file.fsync, gzip, mode: file.mode, ...memory }, file);
   };
 }
 
@@ -73,6 +75,8 @@ export function fileOutput<C extends FileOutputConfig & { format: string }>(spec
   schema: OutputDriver<C>['schema'];
   names: (config: C) => { ext: string; defaultName: string };
   open: (config: C, dir: string, name: string, options: AtomicFileOptions, file: SinkFile, place: OutputPlace) => RowSink;
+  /** The output may be assembled from slices (see OutputDriver.sliceable). */
+  sliceable?: (config: C) => boolean;
 }): OutputDriver<C> {
   return {
     format: spec.format,
@@ -81,5 +85,6 @@ export function fileOutput<C extends FileOutputConfig & { format: string }>(spec
     mode: fileMode,
     describe: (c, place) => describeFile(c, spec.names(c), place.outDir),
     sinks: (c, place) => fileSinks(c, place, spec.names(c), (dir, name, options, file) => spec.open(c, dir, name, options, file, place)),
+    ...(spec.sliceable === undefined ? {} : { sliceable: spec.sliceable }),
   };
 }

@@ -18,6 +18,8 @@ export const ndjsonOutput: OutputDriver<NdjsonOutputConfig> = fileOutput({
   format: 'ndjson',
   schema: ndjsonOutputSchema,
   names: (c) => ({ ext: 'ndjson', defaultName: c.gzip ? '{stem}.ndjson.gz' : '{stem}.ndjson' }),
+  // one line per row, no header: slices join as they are (not gzip: each write is a gzip member)
+  sliceable: (c) => !c.gzip,
   // typed by the pipeline's cast steps: numbers and booleans as JSON, an empty cast field as null
   open: (_c, dir, name, options, _file, place) => ndjsonFileSink(dir, name, { ...options, types: place.types }),
 });

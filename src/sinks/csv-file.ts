@@ -1,7 +1,7 @@
 // csvFileSink: writes batches as CSV (csv-stringify) to a temporary file, published atomically on commit.
 import { stringify } from 'csv-stringify/sync';
 import type { Row, RowBatch } from '../row.js';
-import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
+import { type AtomicFileOptions, type OutputFile, openOutputFile } from '../fs/atomic-file.js';
 import type { RowSink, SinkResult, StagedFileOutput } from '../outputs/driver.js';
 
 export interface CsvFileSinkOptions extends AtomicFileOptions {
@@ -28,7 +28,7 @@ export function csvFileSink(dir: string, name: string, options: CsvFileSinkOptio
 }
 
 class CsvFileSink implements RowSink {
-  private file: Promise<AtomicFile> | undefined;
+  private file: Promise<OutputFile> | undefined;
   private rows = 0;
   private readonly stringifyOptions;
 
@@ -45,9 +45,16 @@ class CsvFileSink implements RowSink {
     } as const;
   }
 
-  private open(): Promise<AtomicFile> {
-    this.file ??= AtomicFile.create(this.dir, this.name, this.options);
+  private open(): Promise<OutputFile> {
+    this.file ??= openOutputFile(this.dir, this.name, this.options);
     return this.file;
+  }
+
+  /** Appends bytes already written as this sink writes (a worker's slice of the same file), holding `rows` rows. */
+  async append(chunks: readonly Uint8Array[], rows: number): Promise<void> {
+    const file = await this.open();
+    for (const c of chunks) await file.write(Buffer.from(c.buffer, c.byteOffset, c.length));
+    this.rows += rows;
   }
 
   async write(batch: RowBatch): Promise<void> {

@@ -1,7 +1,7 @@
 // ndjsonFileSink: one JSON object per row, keys from the header, published atomically like CSV outputs.
 import type { CastType } from '../operators/cast-values.js';
 import type { Row, RowBatch } from '../row.js';
-import { AtomicFile, type AtomicFileOptions } from '../fs/atomic-file.js';
+import { type AtomicFileOptions, type OutputFile, openOutputFile } from '../fs/atomic-file.js';
 import type { RowSink, SinkResult, StagedFileOutput } from '../outputs/driver.js';
 
 export interface NdjsonFileSinkOptions extends AtomicFileOptions {
@@ -32,11 +32,11 @@ function encoderOf(type: CastType | undefined): Encode {
  * @example ndjsonFileSink('./out', 'orders.ndjson', { gzip: true, types: { id: 'integer' } })
  */
 export function ndjsonFileSink(dir: string, name: string, options: NdjsonFileSinkOptions = {}): RowSink {
-  let file: Promise<AtomicFile> | undefined;
+  let file: Promise<OutputFile> | undefined;
   let keys: string[] | undefined;
   let encoders: Encode[] = [];
   let rows = 0;
-  const open = (): Promise<AtomicFile> => (file ??= AtomicFile.create(dir, name, options));
+  const open = (): Promise<OutputFile> => (file ??= openOutputFile(dir, name, options));
   return {
     async write(batch: RowBatch): Promise<void> {
       const f = await open();
@@ -47,6 +47,11 @@ export function ndjsonFileSink(dir: string, name: string, options: NdjsonFileSin
       if (batch.rows.length === 0) return;
       await f.write(toLines(keys ?? [], encoders, batch.rows));
       rows += batch.rows.length;
+    },
+    async append(chunks: readonly Uint8Array[], n: number): Promise<void> {
+      const f = await open();
+      for (const c of chunks) await f.write(Buffer.from(c.buffer, c.byteOffset, c.length));
+      rows += n;
     },
     async commit(): Promise<SinkResult> {
       const f = await open();
