@@ -9,7 +9,8 @@ import { build } from 'esbuild';
 const root = resolve(import.meta.dirname, '..');
 rmSync(resolve(root, 'dist/chunks'), { recursive: true, force: true });
 await build({
-  entryPoints: { cli: resolve(root, 'src/cli.ts') },
+  // the worker threads' script is its own entry: dist/worker.js, beside dist/cli.js
+  entryPoints: { cli: resolve(root, 'src/cli.ts'), worker: resolve(root, 'src/workers/worker.ts') },
   outdir: resolve(root, 'dist'),
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,

@@ -15,6 +15,9 @@ import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './log.js';
 import { formatTable, preview } from './pipeline/preview.js';
 
+/** The worker threads' script, bundled beside this one (scripts/bundle.mjs): dist/worker.js. */
+const WORKER_ENTRY = new URL('./worker.js', import.meta.url);
+
 // file work is many small waits (open, fsync, link, rename) for many files at once: more threads than
 // libuv's default 4 keep them from queueing behind each other (set before the thread pool first starts)
 process.env.UV_THREADPOOL_SIZE ??= '16';
@@ -274,7 +277,7 @@ async function runDaemon(values: Values): Promise<number> {
   let server: { close(): Promise<void>; address: { host: string; port: number } } | undefined;
   let registry: import('prom-client').Registry | undefined;
   if (cfg.metrics.port === 0 && cfg.metrics.textfile === undefined) {
-    daemon = new Daemon(cfg, log, progress.hooks, once);
+    daemon = new Daemon(cfg, log, progress.hooks, once, WORKER_ENTRY);
   } else {
     // loaded only when served or written: prom-client costs startup time a --once batch job need not pay
     const [{ createRegistry, SluiceMetrics }, { MetricsServer }] = await Promise.all([import('./metrics/metrics.js'), import('./metrics/server.js')]);
@@ -284,7 +287,7 @@ async function runDaemon(values: Values): Promise<number> {
       pipelines: cfg.pipelines.map((p) => p.name),
       inbox: () => daemon?.inboxStats() ?? { files: 0, oldestAgeSeconds: 0 },
     });
-    const d = new Daemon(cfg, log, bothHooks(metrics.hooks(), progress.hooks), once);
+    const d = new Daemon(cfg, log, bothHooks(metrics.hooks(), progress.hooks), once, WORKER_ENTRY);
     daemon = d;
     // the server is up before the daemon starts, so /readyz says 503 while it starts
     if (cfg.metrics.port !== 0) server = await MetricsServer.start({ ...cfg.metrics, registry, ready: () => d.accepting });

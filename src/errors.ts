@@ -33,6 +33,10 @@ const FILE_ERRORS = {
   COLUMNS_MISMATCH: { retry: 'never', doc: "input.columns replaces the file's header (input.header: true) but names another number of columns." },
   DEDUPE_TOO_MANY_KEYS: { retry: 'never', doc: 'dedupe saw more distinct keys in one file than its maxKeys allows.' },
   INPUT_CHANGED: { retry: 'backoff', doc: 'The input changed while it was read (still being written?); it is retried, then failed.' },
+  WORKER_FAILED: {
+    retry: 'backoff',
+    doc: 'The worker thread processing the file died (a crash, out of memory); it is replaced, and the file is retried, then failed.',
+  },
   TABLE_MISSING: { retry: 'never', doc: 'The output table does not exist (set create: true to create it).' },
   DB_REFUSED: { retry: 'never', doc: 'The database refused the load (a bad value, a constraint); nothing of the file stays in the table.' },
   SINK_UNAVAILABLE: { retry: 'sink', doc: 'The database is unreachable; the file waits and is loaded when it is back.' },

@@ -119,6 +119,16 @@ export const configSchema = z
     concurrency: int(1)
       .default(availableParallelism())
       .describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
+    workers: int(1)
+      .default(availableParallelism())
+      .describe(
+        'Worker threads that read, parse and transform files; default the number of CPUs. 1: everything in the main thread, no workers. The main thread claims, commits and serves metrics.',
+      ),
+    sliceBytes: int(0)
+      .default(8 * 1024 * 1024)
+      .describe(
+        'With workers, a CSV file of at least twice this size whose steps are all row-local is cut at row boundaries into slices of about this many bytes, run in parallel and reassembled in order (same outputs). 0: files are never cut.',
+      ),
     settleMs: int(0)
       .default(2000)
       .describe('A file must be unchanged this long (ms) before it is taken; with --once the default is 0 (files present are taken at once).'),
@@ -216,5 +226,6 @@ export function configJsonSchema(): Record<string, unknown> {
   // the CPU count of the machine that generated the schema is not a default worth committing
   const props = schema.properties as Record<string, Record<string, unknown>>;
   delete props.concurrency?.default;
+  delete props.workers?.default;
   return { ...schema, title: 'sluice configuration (sluice.yaml)' };
 }

@@ -43,6 +43,22 @@ export const SETTINGS = [
     help: ['files parsed at once              (default: number of CPUs)'],
   },
   {
+    path: 'workers',
+    flag: 'workers',
+    env: 'SLUICE_WORKERS',
+    kind: 'count',
+    arg: 'N',
+    help: ['threads that parse and transform  (default: number of CPUs; 1: none)'],
+  },
+  {
+    path: 'sliceBytes',
+    flag: 'slice-bytes',
+    env: 'SLUICE_SLICE_BYTES',
+    kind: 'count',
+    arg: 'N',
+    help: ['slice of a large CSV file          (default 8 MiB; 0: files are never cut)'],
+  },
+  {
     path: 'settleMs',
     flag: 'settle-ms',
     env: 'SLUICE_SETTLE_MS',

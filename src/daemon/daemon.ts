@@ -19,9 +19,11 @@ import { prepareFolders } from './folders.js';
 import type { DaemonHooks } from './hooks.js';
 import { Instances } from './instances.js';
 import { Ledger } from './ledger.js';
-import { adoptAndRecover, type RecoveryDeps } from './recovery.js';
+import { adoptAndRecover, type RecoveryDeps, removeRunTemps } from './recovery.js';
 import { Semaphore, Slot } from './scheduler.js';
 import { SinkOutages } from './sink-outage.js';
+import { WorkerPool } from '../workers/pool.js';
+import { FileRunner } from '../workers/runner.js';
 import { FileJobs, type Job, type Pipes } from './file-job.js';
 
 /** Files past their parsing (syncing their outputs, committing) at once, beside those being parsed. */
@@ -62,11 +64,18 @@ export class Daemon {
   private readonly batch: BatchRun | undefined;
   ready = false;
 
+  /** The worker threads (none with `workers: 1`), made at start. */
+  private pool: WorkerPool | undefined;
+  /** The configuration generation the pipelines were built from (the workers build theirs from it). */
+  private gen = 0;
+
   constructor(
     private cfg: SluiceConfig,
     private readonly log: Logger,
     private readonly hooks: DaemonHooks = {},
     private readonly once = false,
+    /** The worker threads' script: dist/worker.js for the command line; default the library's. */
+    private readonly workerEntry: URL = new URL('../workers/worker.js', import.meta.url),
   ) {
     this.ledger = new Ledger(cfg.state, cfg.fsync);
     this.inbox = new Inbox(
@@ -74,7 +83,7 @@ export class Daemon {
       (name, raw) => this.jobs.next({ kind: 'name', name, ...(raw === undefined ? {} : { raw }) }),
       (name) => this.done(name, true),
     );
-    this.pipes = { router: createRouter(cfg.pipelines), settings: new Map(), configs: cfg.pipelines };
+    this.pipes = { router: createRouter(cfg.pipelines), settings: new Map(), configs: cfg.pipelines, gen: 0 };
     this.parsing = new Semaphore(cfg.concurrency);
     this.batch = once ? new BatchRun() : undefined;
     this.outages = new SinkOutages<Job>({
@@ -120,6 +129,7 @@ export class Daemon {
       'state',
       'instanceId',
       'concurrency',
+      'workers',
       'settleMs',
       'rescanMs',
       'poll',
@@ -130,7 +140,9 @@ export class Daemon {
     const kept = restartOnly.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.cfg[k]));
     const merged: SluiceConfig = { ...next, ...Object.fromEntries(restartOnly.map((k) => [k, this.cfg[k]])) };
     const settings = await buildSettings(merged);
-    this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines };
+    const gen = ++this.gen;
+    this.pool?.configure(gen, merged);
+    this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines, gen };
     this.cfg = merged;
     // files waiting for an output the new configuration changed or removed are routed again; a claim with a
     // commit record keeps waiting for the old output, which alone can say whether its load committed
@@ -179,6 +191,15 @@ export class Daemon {
    * of dead instances, finishes or redoes what was left, and starts taking files.
    */
   async start(): Promise<void> {
+    // the workers load their code while this thread starts up
+    if (this.cfg.workers > 1) {
+      this.pool = new WorkerPool(this.cfg.workers, this.workerEntry, ({ index, error, starting }) =>
+        starting
+          ? this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error })
+          : this.log.error('a worker thread died; it is replaced', { worker: index, error }),
+      );
+      this.pool.configure(this.gen, this.cfg);
+    }
     await this.prepare();
     await prepareFolders(this.cfg, this.once);
     const instances = await Instances.acquire(this.cfg.state, this.cfg.instanceId);
@@ -198,6 +219,11 @@ export class Daemon {
       recoveryDeps: () => this.recoveryDeps(),
       failed: () => this.failedCount++,
       tally: (r) => this.tally(r),
+      runner: new FileRunner(
+        this.pool,
+        () => this.cfg.sliceBytes,
+        (run) => removeRunTemps([this.cfg.out, this.cfg.rejects], run.settings.tempTag, this.log),
+      ),
     });
     await this.claims.init();
     // dead instances' claims join ours first; then everything in our folder is brought to an outcome
@@ -320,6 +346,7 @@ export class Daemon {
     this.instances?.retire(this.claims.dir);
     this.subscription?.unsubscribe();
     this.jobs.complete();
+    await this.pool?.close();
   }
 
   /**

@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import { errorInfo, noRows } from '../outcome.js';
 import type { StagedOutput } from '../outputs/driver.js';
 import { outputDriver } from '../outputs/registry.js';
-import { type FileReport, type PipelineHooks, type PipelineSettings, processFile } from '../pipeline/process-file.js';
+import type { FileReport, PipelineHooks, PipelineSettings } from '../pipeline/process-file.js';
+import type { FileRun, FileRunner } from '../workers/runner.js';
 import { delimiterFor, formatFor, type Router } from '../pipeline/route.js';
 import type { BatchRun } from './batch-run.js';
 import { type CommitRecord, type Committer, commitRecord, failedRecord, holdsTransaction } from './commit.js';
@@ -35,6 +36,8 @@ export interface Pipes {
   router: Router;
   settings: Map<string, PipelineSettings>;
   configs: readonly PipelineConfig[];
+  /** The configuration generation they were built from: workers build the same pipelines from it. */
+  gen: number;
 }
 
 /** What a file's run needs of the daemon. */
@@ -54,6 +57,8 @@ export interface FileJobDeps {
   failed: () => void;
   /** A file got its outcome: the run's totals count it. */
   tally: (report: FileReport) => void;
+  /** Runs a file's pipeline: here, or in the workers. */
+  runner: FileRunner;
 }
 
 export class FileJobs {
@@ -102,7 +107,16 @@ export class FileJobs {
       );
     } else {
       const settings = forFile(pipes.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
-      report = await this.processWithRetries(claimed, settings, signal, slot, retry);
+      const run: FileRun = {
+        path: claimed.path,
+        name: claimed.name,
+        claimId: claimed.claimId,
+        settings,
+        pipeline,
+        index: pipes.configs.indexOf(pipeline),
+        gen: pipes.gen,
+      };
+      report = await this.processWithRetries(run, signal, slot, retry);
     }
     const err = report.error;
     const next = err === undefined ? 'never' : retryOf(err);
@@ -241,7 +255,8 @@ export class FileJobs {
   }
 
   /** Runs the pipeline; an error its retry class says may pass is retried with backoff, then fails. */
-  private async processWithRetries(claimed: ClaimedFile, settings: PipelineSettings, signal: AbortSignal, slot: Slot, retry: RetryPolicy): Promise<FileReport> {
+  private async processWithRetries(run: FileRun, signal: AbortSignal, slot: Slot, retry: RetryPolicy): Promise<FileReport> {
+    const claimed = { name: run.name };
     const hooks: PipelineHooks = {
       ...this.hooks,
       onParsed: () => {
@@ -250,16 +265,22 @@ export class FileJobs {
       },
     };
     for (let attempt = 1; ; attempt++) {
-      const report = await processFile(claimed.path, claimed.name, settings, hooks, signal);
+      const report = await this.deps.runner.run(run, hooks, signal);
       const err = report.error;
       if (err === undefined) return report;
       const errno = retryClassOf(err.code) === 'disk' ? errnoOf(err.cause) : undefined;
       const delay = this.retryDelay(err, errno, attempt, retry);
       if (delay === undefined) return report;
       const changed = err.code === 'INPUT_CHANGED';
-      this.log.warn(changed ? 'the input changed while it was read; it will be read again' : 'writing failed; the file will be retried', {
+      const crashed = err.code === 'WORKER_FAILED';
+      const said = changed
+        ? 'the input changed while it was read; it will be read again'
+        : crashed
+          ? 'the worker thread processing it died; the file will be retried'
+          : 'writing failed; the file will be retried';
+      this.log.warn(said, {
         file: claimed.name,
-        ...(changed ? {} : { errno }),
+        ...(changed || crashed ? {} : { errno }),
         attempt,
         of: retry.attempts,
         retryInMs: delay,
@@ -343,5 +364,7 @@ function logFields(r: FileReport): Record<string, unknown> {
     // keys of JSON lines beyond the header: left out of the output, so said
     ...(r.extraKeys === undefined ? {} : { keysNotInHeader: r.extraKeys }),
     ...(r.comments === undefined ? {} : { commentLines: r.comments }),
+    // cut at row boundaries and run in parallel by the workers
+    ...(r.slices === undefined ? {} : { slices: r.slices }),
   };
 }

@@ -212,6 +212,11 @@ function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
     // a claim another instance holds now (it adopted ours) may still need it
     return owners.has(instance) && !rules.elsewhere.has(claimId);
   };
+  removeTemps(deps.tempDirs, garbage, deps.log, 'removed a temporary file left by an earlier run');
+}
+
+/** Removes the files under `dirs` (three folders deep) that `garbage` names, saying so in the log. */
+function removeTemps(dirs: readonly string[], garbage: (name: string, path: string) => boolean, log: Logger, said: string): void {
   const walk = (dir: string, depth: number): void => {
     let entries: import('node:fs').Dirent[];
     try {
@@ -225,14 +230,20 @@ function removeTempFiles(deps: RecoveryDeps, rules: TempRules): void {
       else if (e.isFile() && garbage(e.name, path)) {
         try {
           unlinkSync(path);
-          deps.log.warn('removed a temporary file left by an earlier run', { file: path });
+          log.warn(said, { file: path });
         } catch {
           // gone already
         }
       }
     }
   };
-  for (const dir of new Set(deps.tempDirs)) walk(dir, 3);
+  for (const dir of new Set(dirs)) walk(dir, 3);
+}
+
+/** The temporary files of one file's run (tag `<instance>~<claimId>`), left by a worker thread that died under it. */
+export function removeRunTemps(dirs: readonly string[], tempTag: string, log: Logger): void {
+  const prefix = `${TEMP_PREFIX}${tempTag}-`;
+  removeTemps(dirs, (name) => name.startsWith(prefix), log, 'removed a temporary file of a worker that died');
 }
 
 /**

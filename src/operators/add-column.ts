@@ -78,6 +78,8 @@ export function addColumn(options: AddColumnOptions): OperatorFunction<Row, Row>
 /** The `addColumn` step: `{ name, constant }` or `{ name, source: fileName | timestamp }`. */
 export const addColumnStep = defineOperator({
   name: 'addColumn',
+  // the time is taken once per file: a file that adds it is not cut across workers
+  rowLocal: (v) => v.source !== 'timestamp',
   schema: z
     .strictObject({
       name: z.string().min(1),

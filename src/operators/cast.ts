@@ -170,6 +170,8 @@ export function cast(spec: CastSpec, options: CastOptions = {}): OperatorFunctio
 /** The `cast` step: the spec is checked when built, then each file gets an operator that rejects into its context. */
 export const castStep = defineOperator({
   name: 'cast',
+  // a row at a time, the same in any slice of a file: a large file may be cut across workers
+  rowLocal: () => true,
   schema: castSpec,
   build(spec) {
     cast(spec); // checks the spec now, not at the first file

@@ -25,6 +25,12 @@ export interface OperatorDefinition<Name extends string = string, Schema extends
   readonly schema: Schema;
   /** Builds once what can be (checks the value, imports a module); called with the value the schema gave. */
   build(value: z.output<Schema>, options: OperatorBuildOptions): OperatorMaker | Promise<OperatorMaker>;
+  /**
+   * True when the step, with this value, sees each row alone and gives the same result in any slice of a
+   * file (no state across rows, nothing taken at the time it runs): a large file may then be cut at row
+   * boundaries and its slices run in parallel (workers). Absent: false.
+   */
+  rowLocal?(value: z.output<Schema>): boolean;
 }
 
 /** Declares an operator's definition, keeping its name and schema types. */

@@ -124,6 +124,8 @@ export function dropNulls(options: DropNullsOptions = {}): OperatorFunction<Row,
 /** The `dropNulls` step. */
 export const dropNullsStep = defineOperator({
   name: 'dropNulls',
+  // a row at a time, the same in any slice of a file: a large file may be cut across workers
+  rowLocal: () => true,
   schema: z
     .strictObject({
       how: z.enum(['any', 'all']).default('any').describe('`any`: drop a row with any null field; `all`: only when every considered field is null.'),

@@ -199,6 +199,8 @@ export function filter(predicate: FilterPredicate): OperatorFunction<Row, Row> {
 /** The `filter` step. */
 export const filterStep = defineOperator({
   name: 'filter',
+  // a row at a time, the same in any slice of a file: a large file may be cut across workers
+  rowLocal: () => true,
   schema: z.lazy(() => predicate).describe('Keep rows matching a predicate: { column, op, value }, { all: [...] } or { any: [...] }.'),
   build: (p) => everyFile(filter(p)),
 });

@@ -48,6 +48,8 @@ export function rename(mapping: Readonly<Record<string, string>>): OperatorFunct
 /** The `rename` step. */
 export const renameStep = defineOperator({
   name: 'rename',
+  // a row at a time, the same in any slice of a file: a large file may be cut across workers
+  rowLocal: () => true,
   schema: z.record(z.string(), z.string().min(1)).describe('Rename columns: { old: new }.'),
   build: (mapping) => everyFile(rename(mapping)),
 });

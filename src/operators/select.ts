@@ -41,6 +41,8 @@ export function select(columns: readonly string[]): OperatorFunction<Row, Row> {
 /** The `select` step. */
 export const selectStep = defineOperator({
   name: 'select',
+  // a row at a time, the same in any slice of a file: a large file may be cut across workers
+  rowLocal: () => true,
   schema: z.array(z.string().min(1)).min(1).describe('Keep these columns, in this order.'),
   build: (columns) => everyFile(select(columns)),
 });

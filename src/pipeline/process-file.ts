@@ -80,6 +80,44 @@ export interface PipelineHooks {
   onBytesRead?: (bytes: number) => void;
 }
 
+/** What a row producer is given: the opened input, and the file's context, steps and sink. */
+export interface RowRun {
+  /** The input (claimed): a producer that hands it to workers gives them this. */
+  path: string;
+  fd: number;
+  st: Stats;
+  ctx: FileContext;
+  steps: Steps;
+  sink: RowSink;
+  settings: PipelineSettings;
+  hooks: PipelineHooks;
+  signal: AbortSignal | undefined;
+  /** Each chunk of the input as read (its hash, byte counts, progress). */
+  onRead(chunk: Buffer): void;
+  /** The input was read to its end. */
+  onEnd(): void;
+  /** A read was issued on `fd`: closing it waits for the last one. */
+  onReadIssued(read: Promise<unknown>): void;
+  /** The producer cut the file into this many slices (the report says so). */
+  slices?: number;
+}
+
+/**
+ * Gets every row of the input to the sink, counting them in `ctx` (read, batched, written, rejects through
+ * `ctx.reject`): this thread's pipeline (the default), or slices run by workers (workers/slices.ts).
+ */
+export type RowProducer = (run: RowRun) => Promise<void>;
+
+/**
+ * Thrown by a producer that finds the file cannot be cut safely after all (it aborts its slices first):
+ * processFile removes what was written and rethrows it, and the caller runs the file whole.
+ */
+export class RunWhole extends Error {
+  constructor(readonly why: string) {
+    super(`the file is run whole: ${why}`);
+  }
+}
+
 export type { RowTotals } from '../outcome.js';
 
 export interface FileReport extends Outcome<SluiceError> {
@@ -97,6 +135,8 @@ export interface FileReport extends Outcome<SluiceError> {
   extraKeys?: Record<string, number>;
   /** CSV with `input.comment`: the comment lines skipped (not rows, not rejects). */
   comments?: number;
+  /** The file was cut into this many slices, run in parallel by the workers. */
+  slices?: number;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;
@@ -116,6 +156,7 @@ export async function processFile(
   settings: PipelineSettings,
   hooks: PipelineHooks = {},
   signal?: AbortSignal,
+  produce: RowProducer = pipeRows,
 ): Promise<FileReport> {
   const started = performance.now();
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
@@ -131,6 +172,7 @@ export async function processFile(
   let bytesWritten = 0;
   let staged: FileReport['staged'];
   let sha256: string | undefined;
+  let slices: number | undefined;
   let input: FileReport['input'];
   let before: Stats | undefined;
   const hash = settings.hash === true ? createHash('sha256') : undefined;
@@ -147,38 +189,26 @@ export async function processFile(
       const fileOpts = { fsync: settings.fsync, tempTag: settings.tempTag, mode: settings.mode ?? before.mode & 0o640 };
       rejects = settings.rejects?.(ctx) ?? new RejectsFile(settings.rejectsDir, `${stemOf(name)}.rejects.csv`, { ...fileOpts, gate: ctx.gate });
       sink = await settings.sink(ctx, { ...fileOpts, claimId: settings.claimId ?? settings.tempTag, delimiter: settings.csv.delimiter ?? ',' });
-      const rows$ = fileBytes(
-        { fd, size: before.size },
-        {
-          onReadIssued: (read) => (lastRead = read),
-          onEnd: () => (atEnd = true),
-          gate: ctx.gate,
-          chunkSize: settings.chunkSize,
-          onRead: (chunk) => {
-            ctx.bytesRead += chunk.length;
-            hash?.update(chunk);
-            hooks.onBytesRead?.(chunk.length);
-          },
+      const rowRun: RowRun = {
+        path,
+        fd,
+        st: before,
+        ctx,
+        steps,
+        sink,
+        settings,
+        hooks,
+        signal,
+        onRead: (chunk) => {
+          ctx.bytesRead += chunk.length;
+          hash?.update(chunk);
+          hooks.onBytesRead?.(chunk.length);
         },
-      ).pipe(
-        decodeText(settings.csv.encoding),
-        settings.format === 'ndjson' || settings.format === 'json'
-          ? parseNdjson({
-              array: settings.format === 'json',
-              context: ctx,
-              ...(settings.csv.maxRecordSize === undefined ? {} : { maxRecordSize: settings.csv.maxRecordSize }),
-              ...(settings.csv.columns === undefined ? {} : { columns: settings.csv.columns }),
-            })
-          : parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
-      );
-      const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
-      // rows no operator can change keep their original text, which a sink of the same dialect writes as is
-      const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;
-      const written$ = shaped$.pipe(
-        batch({ ...settings.batch, context: ctx, ...(rawDelimiter === undefined ? {} : { rawDelimiter }) }),
-        concatMap((b) => writeBatch(b)),
-      );
-      await runToEnd(written$, signal, name);
+        onEnd: () => (atEnd = true),
+        onReadIssued: (read) => (lastRead = read),
+      };
+      await produce(rowRun);
+      slices = rowRun.slices;
       const after = fstatSync(fd);
       // bytes read against the size only when the reading went to the end (a step may stop it early)
       if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || (atEnd && ctx.bytesRead !== after.size)) {
@@ -217,23 +247,10 @@ export async function processFile(
   } catch (err) {
     await sink?.abort().catch(() => undefined);
     await rejects?.abort().catch(() => undefined);
+    if (err instanceof RunWhole) throw err;
     return report('failed', toSluiceError(err, 'READ_FAILED', name));
   } finally {
     ctx.gate.drain();
-  }
-
-  async function writeBatch(b: RowBatch): Promise<void> {
-    const t0 = performance.now();
-    try {
-      await sink!.write(b);
-    } catch (err) {
-      if (err instanceof SluiceError) throw err;
-      throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: name, cause: err });
-    }
-    const n = b.rows.length;
-    ctx.counts.written += n;
-    ctx.gate.give(n);
-    hooks.onBatchWritten?.(n, (performance.now() - t0) / 1000, settings.pipeline);
   }
 
   function report(outcome: FileReport['outcome'], error?: SluiceError): FileReport {
@@ -255,6 +272,7 @@ export async function processFile(
     if (outcome === 'succeeded' && c.rejected > 0) r.rejectCodes = rejectCodes;
     if (ctx.extraKeys.size > 0) r.extraKeys = Object.fromEntries(ctx.extraKeys);
     if (ctx.comments > 0) r.comments = ctx.comments;
+    if (slices !== undefined && outcome === 'succeeded') r.slices = slices;
     if (hash !== undefined && outcome === 'succeeded') r.sha256 = sha256 ?? hash.digest('hex');
     if (outcome === 'failed') r.readBeforeFailure = c.read;
     if (error !== undefined) {
@@ -263,6 +281,53 @@ export async function processFile(
     }
     return r;
   }
+}
+
+/** The rows of the input through this thread's pipeline: read, decode, parse, steps, batch, write. */
+async function pipeRows(run: RowRun): Promise<void> {
+  const { ctx, settings, sink, hooks } = run;
+  const bytes$ = fileBytes(
+    { fd: run.fd, size: run.st.size },
+    { onReadIssued: run.onReadIssued, onEnd: run.onEnd, gate: ctx.gate, chunkSize: settings.chunkSize, onRead: run.onRead },
+  );
+  const written$ = batchedRows(bytes$, settings, ctx, run.steps).pipe(concatMap((b) => writeBatch(b, sink, ctx, hooks, settings.pipeline)));
+  await runToEnd(written$, run.signal, ctx.name);
+}
+
+/**
+ * Bytes to batches: decoded, parsed (CSV or JSON, as `settings` say), through the steps, batched. Rows no
+ * step can change keep their original text, which a sink of the same dialect writes as is.
+ */
+export function batchedRows(bytes$: Observable<Buffer>, settings: PipelineSettings, ctx: FileContext, steps: Steps): Observable<RowBatch> {
+  const rows$ = bytes$.pipe(
+    decodeText(settings.csv.encoding),
+    settings.format === 'ndjson' || settings.format === 'json'
+      ? parseNdjson({
+          array: settings.format === 'json',
+          context: ctx,
+          ...(settings.csv.maxRecordSize === undefined ? {} : { maxRecordSize: settings.csv.maxRecordSize }),
+          ...(settings.csv.columns === undefined ? {} : { columns: settings.csv.columns }),
+        })
+      : parseCsv({ ...settings.csv, encoding: 'utf8', context: ctx, maxColumns: settings.maxColumns ?? DEFAULT_MAX_COLUMNS }),
+  );
+  const shaped$ = steps.reduce<Observable<Row>>((o, op) => o.pipe(op), rows$);
+  const rawDelimiter = steps.every((op) => preservesRows(op)) ? (settings.csv.delimiter ?? ',') : undefined;
+  return shaped$.pipe(batch({ ...settings.batch, context: ctx, ...(rawDelimiter === undefined ? {} : { rawDelimiter }) }));
+}
+
+/** Writes one batch and counts it written (its flow credit goes back to the gate). */
+export async function writeBatch(b: RowBatch, sink: RowSink, ctx: FileContext, hooks: PipelineHooks, pipeline: string | undefined): Promise<void> {
+  const t0 = performance.now();
+  try {
+    await sink.write(b);
+  } catch (err) {
+    if (err instanceof SluiceError) throw err;
+    throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: ctx.name, cause: err });
+  }
+  const n = b.rows.length;
+  ctx.counts.written += n;
+  ctx.gate.give(n);
+  hooks.onBatchWritten?.(n, (performance.now() - t0) / 1000, pipeline);
 }
 
 async function stageBoth(sink: RowSink, rejects: RejectsTarget, info: { size: number; sha256?: string }): Promise<NonNullable<FileReport['staged']>> {
@@ -295,7 +360,7 @@ function checkUnchanged(path: string, name: string, before: Stats): void {
  * Opens the input without following links and refuses anything but a regular file, without blocking (a
  * FIFO opened with O_NONBLOCK returns at once). Synchronous: a name operation (see fs/no-clobber.ts).
  */
-function openInput(path: string, name: string, allowHardLinks: boolean): { fd: number; st: Stats } {
+export function openInput(path: string, name: string, allowHardLinks: boolean): { fd: number; st: Stats } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -329,7 +394,7 @@ function openInput(path: string, name: string, allowHardLinks: boolean): { fd: n
   return { fd, st };
 }
 
-function runToEnd(o$: Observable<unknown>, signal: AbortSignal | undefined, name: string): Promise<void> {
+export function runToEnd(o$: Observable<unknown>, signal: AbortSignal | undefined, name: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal?.aborted) {
       reject(new SluiceError('ABORTED', 'processing was stopped before it finished', { file: name }));

@@ -65,3 +65,15 @@ export function columnTypes(steps: readonly StepConfig[]): Record<string, CastTy
 export function configDir(source: string | undefined): string | undefined {
   return source === undefined ? undefined : dirname(source);
 }
+
+/**
+ * True when every step is row-local (its operator says so for its value): the file may then be cut at row
+ * boundaries and its slices run in parallel, with the same outputs. Dedupe and modules see a whole file.
+ */
+export function stepsAreRowLocal(steps: readonly StepConfig[]): boolean {
+  return steps.every((step) => {
+    const values: Readonly<Record<string, unknown>> = step;
+    const op = DEFINITIONS.find((d) => values[d.name] !== undefined);
+    return op?.rowLocal?.(values[op.name]) === true;
+  });
+}

@@ -29,6 +29,8 @@ export interface FileBytesOptions {
 export interface OpenFile {
   fd: number;
   size: number;
+  /** Read only the `size` bytes from this offset (a slice of a file), at explicit positions. */
+  start?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -66,25 +68,36 @@ export function fileBytes(file: string | FileHandle | OpenFile, options: FileByt
       // a short read is its end; a full one means it grew, and reading goes on by chunks
       let small = fd !== undefined && fd.size < chunkSize;
       let ended = false;
+      // a slice: explicit positions, and its end is `size` bytes on, whatever the file holds beyond
+      let pos = fd?.start;
+      const end = pos === undefined ? undefined : pos + fd!.size;
       let gunzip: Gunzip | undefined;
       const readNext = async (): Promise<Buffer> => {
         if (ended) return EMPTY;
         let bytesRead: number;
         let want = chunkSize;
         let buf: Buffer;
+        if (end !== undefined) {
+          want = Math.min(chunkSize, end - pos!);
+          if (want <= 0) return EMPTY;
+        }
         if (small && fd !== undefined) {
           small = false;
-          want = Math.max(fd.size + 1, 2);
+          if (end === undefined) want = Math.max(fd.size + 1, 2);
           buf = Buffer.allocUnsafe(want);
-          bytesRead = readSync(fd.fd, buf, 0, want, null);
-          ended = bytesRead < want;
+          bytesRead = readSync(fd.fd, buf, 0, want, pos ?? null);
+          ended = bytesRead < want || end !== undefined;
         } else if (fd !== undefined) {
           buf = Buffer.allocUnsafe(want);
-          bytesRead = await new Promise<number>((resolve, reject) => read(fd.fd, buf, 0, want, null, (err, n) => (err === null ? resolve(n) : reject(err))));
+          const at = pos ?? null;
+          bytesRead = await new Promise<number>((resolve, reject) => read(fd.fd, buf, 0, want, at, (err, n) => (err === null ? resolve(n) : reject(err))));
+          // a slice cut short (the file shrank) ends there: the size check after reading catches it
+          if (end !== undefined && bytesRead < want) ended = true;
         } else {
           buf = Buffer.allocUnsafe(want);
           ({ bytesRead } = await (source as FileHandle).read(buf, 0, want, null));
         }
+        if (pos !== undefined) pos += bytesRead;
         return bytesRead < want ? buf.subarray(0, bytesRead) : buf;
       };
       const issue = (): Promise<Buffer> => {

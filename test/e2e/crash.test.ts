@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, cleanup, dirFlags, type Dirs, list, makeDirs, runCli } from './harness.js';
+import { CLI, cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
 
 let d: Dirs;
 afterEach(() => cleanup(d));
@@ -56,7 +56,7 @@ describe('crash safety', () => {
       await writeFile(join(d.watch, 'good.csv'), GOOD);
       await writeFile(join(d.watch, 'bad.csv'), BAD);
       await writeFile(join(d.watch, 'bin.csv'), Buffer.from([1, 0, 2]));
-      const args = ['run', '--once', '--settle-ms', '1', '--concurrency', '1', ...dirFlags(d)];
+      const args = ['run', '--once', '--settle-ms', '1', '--concurrency', '1', '--workers', '2', ...dirFlags(d)];
       const crashed = await runWith({ SLUICE_FAILPOINT: point }, args);
       expect(crashed.signal).toBe('SIGKILL');
       const again = await runCli(args);
@@ -71,7 +71,8 @@ describe('crash safety', () => {
     const data = execFileSync(process.execPath, [GEN, '200000', '5'], { maxBuffer: 1 << 30 });
     await writeFile(join(d.root, 'big.csv'), data);
     await rename(join(d.root, 'big.csv'), join(d.watch, 'big.csv'));
-    const args = ['run', '--once', '--settle-ms', '1', ...dirFlags(d)];
+    // cut across two workers in 1 MiB slices: the kills land while slices are out, appended, or staged
+    const args = ['run', '--once', '--settle-ms', '1', '--workers', '2', '--slice-bytes', '1048576', ...dirFlags(d)];
     for (const delayMs of [50, 150, 300, 500, 800]) {
       const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
       const done = new Promise((res) => child.on('close', res));
@@ -80,6 +81,7 @@ describe('crash safety', () => {
     }
     const last = await runCli(args);
     expect(last.code).toBe(0);
+    expect(logLines(last.stdout).find((l) => l.msg === 'file processed')?.slices).toBeGreaterThan(10);
     const expected = data
       .toString()
       .split('\n')

@@ -8,7 +8,7 @@ describe('retry classes', () => {
   it('are: backoff for a changed input, wait for the sink, requeue on a stop, disk for writes, never otherwise', () => {
     const classes = Object.fromEntries(Object.keys(FILE_ERROR_CODES).map((c) => [c, retryClassOf(c as keyof typeof FILE_ERROR_CODES)]));
     const special = Object.fromEntries(Object.entries(classes).filter(([, r]) => r !== 'never'));
-    expect(special).toEqual({ INPUT_CHANGED: 'backoff', SINK_UNAVAILABLE: 'sink', WRITE_FAILED: 'disk', ABORTED: 'requeue' });
+    expect(special).toEqual({ INPUT_CHANGED: 'backoff', WORKER_FAILED: 'backoff', SINK_UNAVAILABLE: 'sink', WRITE_FAILED: 'disk', ABORTED: 'requeue' });
     for (const code of Object.keys(ERROR_CODES)) if (!(code in FILE_ERROR_CODES)) expect(retryClassOf(code as keyof typeof ERROR_CODES)).toBe('never');
   });
 

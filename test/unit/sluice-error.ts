@@ -10,3 +10,14 @@ export function sluiceErrorOf(fn: () => unknown): SluiceError {
   }
   throw new Error('expected a SluiceError');
 }
+
+/** The SluiceError a promise rejects with (a resolution, or anything else, fails the test). */
+export async function caught(p: Promise<unknown>): Promise<SluiceError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SluiceError) return err;
+    throw err;
+  }
+  throw new Error('expected a SluiceError');
+}

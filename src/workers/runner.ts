@@ -1,0 +1,122 @@
+// Where a claimed file's pipeline runs: in this thread (`workers: 1`, or an output that stages a
+// transaction, whose COMMIT must come from this thread), cut into slices across the workers (a large CSV
+// file whose steps are all row-local, into a file output that can be assembled), or whole in one worker.
+// Whichever, the answer is the same FileReport, with the outputs staged for the daemon's commit.
+import { lstatSync } from 'node:fs';
+import type { PipelineConfig } from '../config/schema.js';
+import { fastPathApplies } from '../csv/fast-reader.js';
+import { SluiceError } from '../errors.js';
+import { noRows } from '../outcome.js';
+import { outputDriver } from '../outputs/registry.js';
+import { type FileReport, type PipelineHooks, type PipelineSettings, processFile, RunWhole } from '../pipeline/process-file.js';
+import { stepsAreRowLocal } from '../pipeline/steps.js';
+import type { WorkerPool } from './pool.js';
+import { type ErrorData, errorFromData, type PerFile, type ReportData, reportFromData, type TaskEvent } from './protocol.js';
+import { sliceProducer } from './slices.js';
+
+/** The file to run: its claim, its pipeline (config and index in configuration `gen`), its settings. */
+export interface FileRun {
+  path: string;
+  name: string;
+  claimId: string;
+  settings: PipelineSettings;
+  pipeline: PipelineConfig;
+  index: number;
+  gen: number;
+}
+
+export class FileRunner {
+  constructor(
+    private readonly pool: WorkerPool | undefined,
+    /** Slice size now (a reload may change it); 0: never cut. */
+    private readonly sliceBytes: () => number,
+    /** A worker died under a file: its temporaries are to be removed. */
+    private readonly onWorkerFailed: (run: FileRun) => void = () => undefined,
+  ) {}
+
+  get workers(): number {
+    return this.pool?.size ?? 1;
+  }
+
+  async run(f: FileRun, hooks: PipelineHooks, signal: AbortSignal): Promise<FileReport> {
+    const pool = this.pool;
+    // no workers (or none could start: the daemon logged why), or an output whose COMMIT is this thread's
+    if (pool === undefined || pool.broken || outputDriver(f.pipeline.output).remote !== undefined)
+      return processFile(f.path, f.name, f.settings, hooks, signal);
+    const per: PerFile = {
+      tempTag: f.settings.tempTag,
+      claimId: f.claimId,
+      delimiter: f.settings.csv.delimiter ?? ',',
+      format: f.settings.format ?? 'csv',
+    };
+    const onEvent = (ev: TaskEvent): void => forward(ev, hooks, f.settings.pipeline);
+    if (this.cuttable(f)) {
+      const produce = sliceProducer({
+        pool,
+        gen: f.gen,
+        pipeline: f.index,
+        per,
+        sliceBytes: this.sliceBytes(),
+        // the scan counts the bytes read; the workers say what they wrote
+        onEvent: (ev) => onEvent({ ...ev, bytes: 0 }),
+      });
+      try {
+        return this.failed(f, await processFile(f.path, f.name, f.settings, hooks, signal, produce));
+      } catch (err) {
+        if (!(err instanceof RunWhole)) throw err;
+      }
+    }
+    try {
+      const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent });
+      const failed = (value as { failed?: ErrorData }).failed;
+      return failed !== undefined ? unrun(f, errorFromData(failed)) : reportFromData(value as ReportData);
+    } catch (err) {
+      return this.failed(f, unrun(f, err as SluiceError));
+    }
+  }
+
+  /** A report whose worker died: what the dead worker wrote is removed before a retry writes again. */
+  private failed(f: FileRun, report: FileReport): FileReport {
+    if (report.error?.code === 'WORKER_FAILED') this.onWorkerFailed(f);
+    return report;
+  }
+
+  /** Can this file be cut into slices? (Its size is taken now: one lstat.) */
+  private cuttable(f: FileRun): boolean {
+    const bytes = this.sliceBytes();
+    const s = f.settings;
+    if (bytes <= 0 || (s.format ?? 'csv') !== 'csv' || (s.csv.encoding ?? 'utf8') !== 'utf8' || (s.csv.skipLines ?? 0) > 0) return false;
+    // the cut and the line count read the bytes as the fast path does: one-byte delimiter, `"` quotes, UTF-8
+    if (!fastPathApplies({ ...s.csv, encoding: 'utf8' })) return false;
+    const driver = outputDriver(f.pipeline.output);
+    if (driver.sliceable?.(f.pipeline.output) !== true || !stepsAreRowLocal(f.pipeline.steps)) return false;
+    try {
+      return lstatSync(f.path).size >= 2 * bytes;
+    } catch {
+      return false; // the pipeline's own open says what is wrong
+    }
+  }
+}
+
+/** A worker's progress, told to the hooks as if the pipeline ran here. */
+function forward(ev: TaskEvent, hooks: PipelineHooks, pipeline: string | undefined): void {
+  if (ev.inFlight !== 0) hooks.onInFlight?.(ev.inFlight);
+  if (ev.bytes !== 0) hooks.onBytesRead?.(ev.bytes);
+  if (ev.batch !== undefined) hooks.onBatchWritten?.(ev.batch[0], ev.batch[1], pipeline);
+  if (ev.parsed === true) hooks.onParsed?.();
+}
+
+/** The report of a file whose task did not run to its end (stopped, its worker died). */
+function unrun(f: FileRun, error: SluiceError): FileReport {
+  const e = error instanceof SluiceError ? error : new SluiceError('WORKER_FAILED', String(error), { file: f.name });
+  return {
+    name: f.name,
+    pipeline: f.settings.pipeline ?? 'default',
+    outcome: 'failed',
+    rows: noRows(),
+    bytesRead: 0,
+    bytesWritten: 0,
+    durationMs: 0,
+    error: e,
+  };
+}

@@ -1,0 +1,161 @@
+// One large CSV file cut across the workers. This thread reads the file once, in order: it hashes it, counts
+// its lines, and cuts it after a line feed every `sliceBytes` or so. Each slice runs in a worker with the
+// header's names and the line number of its first byte (so rejects say the same lines as one run would),
+// and the slices' outputs are appended to the file's one sink in order. A cut is only known to be a row
+// boundary once the slice before it is parsed: a slice that ends inside a quoted field (its parser reports
+// CSV_QUOTE_NOT_CLOSED) means the cut was not one, and the file is run whole instead (RunWhole). At most
+// `workers + 1` slices are out at once, so memory stays bounded whatever the file's size.
+import { readSync } from 'node:fs';
+import { FastCsvReader } from '../csv/fast-reader.js';
+import { SluiceError } from '../errors.js';
+import { type PipelineSettings, type RowProducer, RunWhole } from '../pipeline/process-file.js';
+import type { SliceResult, SliceSpec } from '../pipeline/slice.js';
+import type { WorkerPool } from './pool.js';
+import { type ErrorData, errorFromData, type PerFile, type SliceData, sliceFromData, type TaskEvent } from './protocol.js';
+
+const LF = 10;
+const CR = 13;
+/** Bytes per read of the scan. */
+const SCAN_CHUNK = 1024 * 1024;
+
+export interface SliceJob {
+  pool: WorkerPool;
+  gen: number;
+  pipeline: number;
+  per: PerFile;
+  sliceBytes: number;
+  /** A worker's progress: rows in flight, batches written (bytes read are counted by the scan). */
+  onEvent: (ev: TaskEvent) => void;
+}
+
+interface Out {
+  spec: SliceSpec;
+  result: Promise<SliceResult>;
+}
+
+/** The producer that runs the file's rows as slices in `job.pool`. */
+export function sliceProducer(job: SliceJob): RowProducer {
+  return async (run) => {
+    const { fd, st, ctx, sink, settings } = run;
+    const size = st.size;
+    if (sink.append === undefined) throw new RunWhole('its output cannot be assembled from slices');
+    const buf = Buffer.allocUnsafe(SCAN_CHUNK);
+    const head = readSync(fd, buf, 0, Math.min(SCAN_CHUNK, size), 0);
+    if (head >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) throw new RunWhole('it is compressed');
+    const header = settings.csv.columns ?? headerOf(buf.subarray(0, head), settings.csv);
+    if (header === undefined) throw new RunWhole('no header was found in its first MiB');
+
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    run.signal?.addEventListener('abort', onAbort, { once: true });
+    const out: Out[] = [];
+    let count = 0;
+    const limit = job.pool.size + 1;
+    const submit = (spec: SliceSpec): void => {
+      const result = job.pool
+        .run(
+          { t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec },
+          { signal: stop.signal, onEvent: job.onEvent },
+        )
+        .then((v) => {
+          const failed = (v as { failed?: ErrorData }).failed;
+          if (failed !== undefined) throw errorFromData(failed);
+          return sliceFromData(v as SliceData);
+        });
+      result.catch(() => undefined);
+      out.push({ spec, result });
+      count++;
+    };
+    let last = false;
+    const appendOldest = async (): Promise<void> => {
+      const o = out.shift()!;
+      const r = await o.result;
+      const isLast = last && out.length === 0;
+      if (!isLast && r.openQuote) throw new RunWhole('a quoted field runs across a cut');
+      if (r.error !== undefined) throw r.error;
+      await sink.append!(r.output, r.written).catch((err: unknown) => {
+        if (err instanceof SluiceError) throw err;
+        throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: ctx.name, cause: err });
+      });
+      job.pool.giveSlabs(r.output.map((v) => v.buffer as ArrayBuffer));
+      ctx.counts.read += r.read;
+      ctx.counts.batched += r.batched;
+      ctx.counts.written += r.written;
+      for (const rej of r.rejects) ctx.reject(rej);
+      ctx.comments += r.comments;
+      for (const [k, n] of Object.entries(r.extraKeys)) ctx.extraKeys.set(k, (ctx.extraKeys.get(k) ?? 0) + n);
+    };
+    try {
+      let pos = 0;
+      let lines = 1;
+      let sliceStart = 0;
+      let sliceLine = 1;
+      let target = job.sliceBytes;
+      // a cut is only made with half a slice or more after it: the last slice is not a sliver
+      const lastCut = size - Math.floor(job.sliceBytes / 2);
+      const byteAt = (at: number): number => {
+        const one = Buffer.allocUnsafe(1);
+        return readSync(fd, one, 0, 1, at) === 1 ? one[0]! : -1;
+      };
+      while (pos < size) {
+        const n = readSync(fd, buf, 0, Math.min(SCAN_CHUNK, size - pos), pos);
+        if (n === 0) break;
+        const chunk = buf.subarray(0, n);
+        run.onRead(chunk);
+        // line numbers are counted in line feeds: a CR alone (a line end to csv-parse) would make them differ
+        for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) {
+          if ((i + 1 < n ? chunk[i + 1] : byteAt(pos + n)) !== LF) throw new RunWhole('it has a carriage return not followed by a line feed');
+        }
+        for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
+          lines++;
+          const next = pos + i + 1;
+          if (next < target || next > lastCut) continue;
+          // a blank line right after a cut would be the slice's first record: cut after the last of them
+          const after = i + 1 < n ? chunk[i + 1] : byteAt(next);
+          if (after === LF || after === CR) continue;
+          submit({ start: sliceStart, end: next, firstLine: sliceLine, first: sliceStart === 0, header });
+          sliceStart = next;
+          sliceLine = lines;
+          target = next + job.sliceBytes;
+          while (out.length >= limit) await appendOldest();
+        }
+        pos += n;
+      }
+      if (pos === size) run.onEnd();
+      submit({ start: sliceStart, end: pos, firstLine: sliceLine, first: sliceStart === 0, header });
+      last = true;
+      while (out.length > 0) await appendOldest();
+      run.slices = count;
+    } catch (err) {
+      stop.abort();
+      throw err;
+    } finally {
+      run.signal?.removeEventListener('abort', onAbort);
+    }
+    if (run.signal?.aborted) throw new SluiceError('ABORTED', 'processing was stopped before it finished', { file: ctx.name });
+  };
+}
+
+/** The header's names: the first record of the file's first bytes, read as the fast path reads it. */
+function headerOf(bytes: Buffer, csv: PipelineSettings['csv']): string[] | undefined {
+  let header: string[] | undefined;
+  let bad = false;
+  try {
+    const reader = new FastCsvReader(
+      {
+        record: (fields) => {
+          header ??= fields;
+        },
+        reject: () => {
+          if (header === undefined) bad = true;
+        },
+        comments: () => undefined,
+      },
+      { ...csv, encoding: 'utf8' },
+    );
+    reader.write(bytes);
+  } catch {
+    return undefined;
+  }
+  return bad ? undefined : header;
+}

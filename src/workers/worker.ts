@@ -1,0 +1,110 @@
+// A worker thread: runs whole files (to staged outputs) and slices of large ones (to bytes in memory) with
+// the pipelines it builds from the configuration the main thread sends. It claims, commits and counts
+// nothing: the main thread does, from what it answers.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { SluiceConfig } from '../config/load.js';
+import { SluiceError } from '../errors.js';
+import { useFailpointMemory } from '../failpoint.js';
+import { giveSlabs } from '../fs/slabs.js';
+import { type PipelineHooks, type PipelineSettings, processFile } from '../pipeline/process-file.js';
+import { pipelineSettings } from '../pipeline/settings.js';
+import { runSlice } from '../pipeline/slice.js';
+import { errorToData, type FromWorker, type PerFile, reportToData, sliceToData, type TaskEvent, type ToWorker } from './protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('sluice: workers/worker.js runs as a worker thread');
+const data = workerData as { index: number; failpoints?: SharedArrayBuffer };
+useFailpointMemory(data.failpoints);
+
+const configs = new Map<number, SluiceConfig>();
+/** Settings per configuration generation and pipeline index, built on first use. */
+const built = new Map<string, Promise<PipelineSettings>>();
+const running = new Map<number, AbortController>();
+let tasks = 0;
+
+function settingsFor(gen: number, index: number): Promise<PipelineSettings> {
+  const key = `${gen}:${index}`;
+  let s = built.get(key);
+  if (s === undefined) {
+    const cfg = configs.get(gen);
+    if (cfg === undefined) return Promise.reject(new SluiceError('INTERNAL', `a task for configuration ${gen}, which this worker was not given`));
+    s = pipelineSettings(cfg, cfg.pipelines[index]!, index);
+    built.set(key, s);
+  }
+  return s;
+}
+
+function perFile(s: PipelineSettings, per: PerFile): PipelineSettings {
+  return { ...s, tempTag: per.tempTag, claimId: per.claimId, csv: { ...s.csv, delimiter: per.delimiter }, format: per.format };
+}
+
+/** Hooks that send their events to the main thread, coalesced per batch. */
+function eventHooks(id: number): PipelineHooks & { flush(): void } {
+  let inFlight = 0;
+  let bytes = 0;
+  const send = (extra: Partial<TaskEvent>): void => {
+    const ev: TaskEvent = { inFlight, bytes, ...extra };
+    inFlight = 0;
+    bytes = 0;
+    port!.postMessage({ t: 'ev', id, ev } satisfies FromWorker);
+  };
+  return {
+    onInFlight: (d) => (inFlight += d),
+    onBytesRead: (n) => (bytes += n),
+    onBatchWritten: (rows, seconds) => send({ batch: [rows, seconds] }),
+    onParsed: () => send({ parsed: true }),
+    flush: () => {
+      if (inFlight !== 0 || bytes !== 0) send({});
+    },
+  };
+}
+
+async function run(m: Extract<ToWorker, { t: 'file' | 'slice' }>): Promise<unknown> {
+  const controller = new AbortController();
+  running.set(m.id, controller);
+  const hooks = eventHooks(m.id);
+  try {
+    const settings = perFile(await settingsFor(m.gen, m.pipeline), m.per);
+    if (m.t === 'file') {
+      const report = await processFile(m.path, m.name, settings, hooks, controller.signal);
+      return reportToData(report);
+    }
+    return sliceToData(await runSlice(m.path, m.name, settings, m.spec, hooks, controller.signal));
+  } finally {
+    hooks.flush();
+    running.delete(m.id);
+  }
+}
+
+port.postMessage({ t: 'ready' } satisfies FromWorker);
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'config':
+      configs.set(m.gen, m.cfg);
+      // tasks of older generations may still be queued: keep the last few
+      for (const g of configs.keys()) if (g < m.gen - 4) configs.delete(g);
+      return;
+    case 'abort':
+      running.get(m.id)?.abort();
+      return;
+    case 'slabs':
+      // a slice's output written by the main thread: its memory is reused for the next
+      giveSlabs(m.slabs);
+      return;
+    default: {
+      // a test's way to make a worker die under its first task (the first worker only, so a retry succeeds)
+      if (++tasks === 1 && process.env.SLUICE_FAILPOINT === 'worker-exit' && data.index === 0) process.exit(70);
+      run(m).then(
+        (value) => {
+          const transfer = m.t === 'slice' ? (value as { output: Uint8Array[] }).output.map((v) => v.buffer as ArrayBuffer) : [];
+          port.postMessage({ t: 'done', id: m.id, value } satisfies FromWorker, transfer);
+        },
+        (err: unknown) => {
+          const e = err instanceof SluiceError ? err : new SluiceError('INTERNAL', String((err as Error)?.message ?? err), { file: m.name });
+          port.postMessage({ t: 'done', id: m.id, value: { failed: errorToData(e) } } satisfies FromWorker);
+        },
+      );
+    }
+  }
+});

@@ -1,0 +1,169 @@
+// Worker threads end to end: the same inputs through `--workers 1` and `--workers 2` give byte-identical
+// outputs, rejects and counts, whether a file runs whole in a worker or is cut into slices (small slices
+// here, so that a 2 MB file is cut in dozens of places); a quoted field across a cut makes the file run
+// whole; a worker that dies fails its file's attempt with WORKER_FAILED and the retry succeeds.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
+
+const GEN = resolve(import.meta.dirname, '../fixtures/gen.mjs');
+let dirs: Dirs[] = [];
+afterEach(async () => {
+  for (const d of dirs) await cleanup(d);
+  dirs = [];
+});
+
+/** The reference workload (`rows` rows), with malformed records, blank lines and cast failures spread through it. */
+function workload(rows: number, every = 997): Buffer {
+  const lines = execFileSync(process.execPath, [GEN, String(rows), '5'], { maxBuffer: 1 << 30 })
+    .toString('utf8')
+    .split('\n');
+  const parts: Buffer[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (line === '' && i === lines.length - 1) break;
+    parts.push(Buffer.from(`${line}\n`));
+    if (i === 0 || i % every !== 0) continue;
+    switch ((i / every) % 6) {
+      case 0:
+        parts.push(Buffer.from('1,2,3\n')); // too few fields
+        break;
+      case 1:
+        parts.push(Buffer.concat([Buffer.from(`${i},x,`), Buffer.from([0xff]), Buffer.from(',a,DE,1,1,new,n/a,0.5\n')])); // invalid UTF-8
+        break;
+      case 2:
+        parts.push(Buffer.from(`${i},"bad"quote,u,e,DE,1,1,new,n/a,0.5\n`)); // text after a closing quote
+        break;
+      case 3:
+        parts.push(Buffer.from('\n\n')); // blank lines
+        break;
+      case 4:
+        parts.push(Buffer.from(`${i},2024-01-01T00:00:00.000Z,u,e,DE,not-a-number,1,new,n/a,0.5\n`)); // cast fails
+        break;
+      default:
+        parts.push(Buffer.from(`${i},2024-01-01T00:00:00.000Z,u,e,DE,1.5,1,new,"two\r\nlines",0.5\r\n`)); // CRLF, a quoted line end
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+const CONFIG = `pipelines:
+  - name: default
+    steps:
+      - dropNulls: {}
+      - cast: { amount: number, qty: integer }
+      - filter: { column: status, op: ne, value: refunded }
+`;
+
+/** Runs --once over `files` with `flags`; returns the folders and the file log lines by name. */
+async function runOnce(files: Record<string, Buffer>, flags: string[], config = CONFIG): Promise<{ d: Dirs; done: Record<string, Record<string, unknown>> }> {
+  const d = await makeDirs();
+  dirs.push(d);
+  await writeFile(join(d.root, 'sluice.yaml'), config);
+  for (const [name, bytes] of Object.entries(files)) await writeFile(join(d.watch, name), bytes);
+  const r = await runCli(['run', '--once', '--config', join(d.root, 'sluice.yaml'), '--metrics-port', '0', ...dirFlags(d), ...flags]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const lines = logLines(r.stdout);
+  const done = Object.fromEntries(lines.filter((l) => l.msg === 'file processed').map((l) => [l.file as string, l]));
+  return { d, done };
+}
+
+/** Every output and rejects file, by folder and name. */
+async function contents(d: Dirs): Promise<Record<string, Buffer>> {
+  const all: Record<string, Buffer> = {};
+  for (const [k, dir] of [
+    ['out', d.out],
+    ['rejects', d.rejects],
+  ] as const) {
+    for (const f of await readdir(dir)) all[`${k}/${f}`] = await readFile(join(dir, f));
+  }
+  return all;
+}
+
+const counts = (l: Record<string, unknown> | undefined) => ({ read: l?.read, written: l?.written, filtered: l?.filtered, rejected: l?.rejected });
+
+describe('workers', () => {
+  it('cut into slices, a file gives byte for byte the outputs, rejects and counts of one thread', async () => {
+    const big = workload(20_000);
+    const one = await runOnce({ 'big.csv': big }, ['--workers', '1']);
+    const two = await runOnce({ 'big.csv': big }, ['--workers', '2', '--slice-bytes', '65536']);
+    // it was cut (the log says into how many slices), and the single thread's run was not
+    expect(two.done['big.csv']?.slices).toBeGreaterThan(20);
+    expect(one.done['big.csv']?.slices).toBeUndefined();
+    const a = await contents(one.d);
+    const b = await contents(two.d);
+    expect(Object.keys(b).sort()).toEqual(['out/big.csv', 'rejects/big.rejects.csv']);
+    expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+    for (const k of Object.keys(a)) expect(b[k]!.equals(a[k]!), k).toBe(true);
+    expect(counts(two.done['big.csv'])).toEqual(counts(one.done['big.csv']));
+    const c = counts(one.done['big.csv']) as unknown as Record<string, number>;
+    // every kind of reject is there, at its line
+    const rejects = a['rejects/big.rejects.csv']!.toString('latin1');
+    for (const code of ['CSV_RECORD_INCONSISTENT_COLUMNS', 'INVALID_UTF8', 'CSV_INVALID_CLOSING_QUOTE', 'CAST_FAILED']) expect(rejects).toContain(code);
+    expect(c.rejected).toBeGreaterThanOrEqual(12);
+    expect(c.read).toBe(c.written! + c.filtered! + c.rejected!);
+    expect(await list(two.d.watch)).toEqual([]);
+    expect(await list(two.d.archive)).toEqual(['big.csv']);
+  });
+
+  it('several files at once, whole in the workers, give the outputs of one thread', async () => {
+    const files = Object.fromEntries([1, 2, 3, 4].map((k) => [`f${k}.csv`, workload(3000 + k * 500, 211 + k)]));
+    const one = await runOnce(files, ['--workers', '1']);
+    const two = await runOnce(files, ['--workers', '2']);
+    const a = await contents(one.d);
+    const b = await contents(two.d);
+    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    expect(Object.keys(a)).toHaveLength(8);
+    for (const k of Object.keys(a)) expect(b[k]!.equals(a[k]!), k).toBe(true);
+    for (const f of Object.keys(files)) {
+      expect(counts(two.done[f])).toEqual(counts(one.done[f]));
+      expect(two.done[f]?.slices).toBeUndefined();
+    }
+  });
+
+  it('a quoted field across a cut: the file is run whole, with the same outputs', async () => {
+    // every record holds a quoted field of many lines: a cut after a line feed is almost always inside one
+    const rows = ['id,text,n'];
+    for (let i = 0; i < 4000; i++) rows.push(`${i},"${'word\n'.repeat(1 + (i % 7))}end",${i % 3 === 0 ? '' : i}`);
+    const file = Buffer.from(`${rows.join('\n')}\n`);
+    const config = 'pipelines:\n  - name: default\n    steps: [{ dropNulls: {} }, { rename: { n: number } }]\n';
+    const one = await runOnce({ 'q.csv': file }, ['--workers', '1'], config);
+    const two = await runOnce({ 'q.csv': file }, ['--workers', '2', '--slice-bytes', '16384'], config);
+    expect(two.done['q.csv']?.slices).toBeUndefined();
+    const a = await contents(one.d);
+    const b = await contents(two.d);
+    expect(Object.keys(b)).toEqual(['out/q.csv']);
+    expect(b['out/q.csv']!.equals(a['out/q.csv']!)).toBe(true);
+    expect(counts(two.done['q.csv'])).toEqual({ read: 4000, written: 2666, filtered: 1334, rejected: 0 });
+  });
+
+  it('a worker that dies fails the attempt with WORKER_FAILED; the file is retried and succeeds, nothing left behind', async () => {
+    const d = await makeDirs();
+    dirs.push(d);
+    const file = workload(3000);
+    await writeFile(join(d.watch, 'w.csv'), file);
+    const res = await runCliEnv(['run', '--once', '--workers', '2', '--metrics-port', '0', ...dirFlags(d)], { SLUICE_FAILPOINT: 'worker-exit' });
+    expect(res.code).toBe(0);
+    const lines = logLines(res.stdout);
+    expect(lines.some((l) => l.msg === 'a worker thread died; it is replaced')).toBe(true);
+    expect(lines.some((l) => l.msg === 'the worker thread processing it died; the file will be retried')).toBe(true);
+    expect(lines.filter((l) => l.msg === 'file processed').map((l) => l.file)).toEqual(['w.csv']);
+    expect(await list(d.out)).toEqual(['w.csv']);
+    expect(await list(d.archive)).toEqual(['w.csv']);
+  });
+});
+
+/** runCli with extra environment variables. */
+async function runCliEnv(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
