@@ -264,6 +264,8 @@ async function runDaemon(values: Values): Promise<number> {
   const out = process.stdout;
   // log lines make way for the progress bar when both go to one terminal
   const log = createLogger({
+    // one write per turn of the event loop, not per line (flushed at exit too)
+    batch: true,
     stream: Object.assign(Object.create(out) as NodeJS.WriteStream, {
       isTTY: out.isTTY,
       write: (chunk: string) => {

@@ -15,16 +15,39 @@ export interface LoggerOptions {
   /** Human-readable lines instead of JSON. Default: when the stream is a terminal. */
   pretty?: boolean;
   level?: Level;
+  /**
+   * Lines of one turn of the event loop go out in one write, at its end (and at exit). A daemon logs a line
+   * per file, and with thousands of files a write each was a system call each (docs/small-files.md).
+   */
+  batch?: boolean;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stdout;
   const pretty = options.pretty ?? stream.isTTY === true;
   const min = RANK[options.level ?? 'info'];
+  let pending = '';
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const text = pending;
+    pending = '';
+    if (text !== '') stream.write(text);
+  };
+  if (options.batch === true) process.on('exit', flush);
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (RANK[level] < min) return;
     const time = new Date().toISOString();
-    stream.write(pretty ? prettyLine(time, level, msg, fields) : `${JSON.stringify({ time, level, msg, ...fields })}\n`);
+    const line = pretty ? prettyLine(time, level, msg, fields) : `${JSON.stringify({ time, level, msg, ...fields })}\n`;
+    if (options.batch !== true) {
+      stream.write(line);
+      return;
+    }
+    pending += line;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -343,6 +343,8 @@ export class Daemon {
     }
     this.queued.clear();
     await this.ledger.close();
+    // the spare record files go, so that a clean stop leaves an empty claim folder (removed just below)
+    this.committer?.close();
     this.instances?.retire(this.claims.dir);
     this.subscription?.unsubscribe();
     this.jobs.complete();

@@ -66,13 +66,8 @@ export async function moveOnce(src: string, dir: string, name: string, ino: numb
 
 /** True if something (a file, a link, a folder) is at `path`. */
 export async function exists(path: string): Promise<boolean> {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
+  // no exception for a missing file (building one costs more than the lstat); other errors still throw
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }
 
 /** A complete, durable temporary file and where it is to be published. Serializable (commit records). */
@@ -123,19 +118,22 @@ export async function findByIno(dir: string, name: string, ino: number): Promise
   let missing = 0;
   for (let n = 0; n < MAX_TRIES && missing < 16; n++) {
     const p = join(dir, numberedName(name, n));
+    let st: ReturnType<typeof lstatSync>;
     try {
-      if (lstatSync(p).ino === ino) return p;
-      missing = 0;
+      st = lstatSync(p, { throwIfNoEntry: false });
     } catch {
-      missing++;
+      st = undefined;
     }
+    if (st === undefined) missing++;
+    else if (st.ino === ino) return p;
+    else missing = 0;
   }
   return undefined;
 }
 
 function sameFile(path: string, ino: number): boolean {
   try {
-    return lstatSync(path).ino === ino;
+    return lstatSync(path, { throwIfNoEntry: false })?.ino === ino;
   } catch {
     return false;
   }
@@ -154,35 +152,53 @@ function unlinkIfThere(path: string): void {
  * committing at once share one fsync of their folder.
  */
 export async function fsyncDir(dir: string): Promise<void> {
-  return dirHandle(dir).group.sync();
+  return dirSync(dir).group.sync();
 }
 
-interface DirHandle {
-  fd: number;
-  dev: number;
-  ino: number;
+interface DirSync {
+  dir: string;
+  /** The folder's open handle, once a sync opened it. */
+  handle: { fd: number; dev: number; ino: number } | undefined;
   group: SyncGroup;
 }
 
-/** Open folder handles by path: a daemon syncs the same few folders for every file. */
-const dirHandles = new Map<string, DirHandle>();
+/** Folder syncs by path: a daemon syncs the same few folders for every file. */
+const dirSyncs = new Map<string, DirSync>();
 
-/** The cached handle of `dir`, opened anew if the path now names another folder (removed and recreated). */
-function dirHandle(dir: string): DirHandle {
-  const held = dirHandles.get(dir);
+function dirSync(dir: string): DirSync {
+  const held = dirSyncs.get(dir);
+  if (held !== undefined) return held;
+  const d: DirSync = { dir, handle: undefined, group: new SyncGroup(() => syncDirNow(d)) };
+  dirSyncs.set(dir, d);
+  // a long-lived daemon with name templates may touch many folders: keep the most recent 64
+  if (dirSyncs.size > 64) {
+    const [oldest, h] = dirSyncs.entries().next().value as [string, DirSync];
+    dirSyncs.delete(oldest);
+    retire(h);
+  }
+  return d;
+}
+
+/**
+ * One fsync of the folder the path names as the sync starts: the handle is opened anew if the path now
+ * names another folder (removed and recreated). Checked once a sync, not once a caller: every caller
+ * sharing it made its change before it started.
+ */
+function syncDirNow(d: DirSync): Promise<void> {
+  const held = d.handle;
   if (held !== undefined) {
     // stat, not lstat: a folder given through a symbolic link is the link's target, as open() sees it
     let now: { dev: number; ino: number } | undefined;
     try {
-      now = statSync(dir);
+      now = statSync(d.dir);
     } catch {
       now = undefined;
     }
-    if (now?.ino === held.ino && now.dev === held.dev) return held;
-    dirHandles.delete(dir);
-    retire(held);
+    if (now?.ino === held.ino && now.dev === held.dev) return syncFd(held.fd);
+    d.handle = undefined;
+    closeQuietly(held.fd);
   }
-  const fd = openSync(dir, 'r');
+  const fd = openSync(d.dir, 'r');
   let st: { dev: number; ino: number };
   try {
     st = fstatSync(fd);
@@ -190,24 +206,22 @@ function dirHandle(dir: string): DirHandle {
     closeSync(fd);
     throw err;
   }
-  const d: DirHandle = { fd, dev: st.dev, ino: st.ino, group: new SyncGroup(() => syncFd(fd)) };
-  dirHandles.set(dir, d);
-  // a long-lived daemon with name templates may touch many folders: keep the most recent 64
-  if (dirHandles.size > 64) {
-    const [oldest, h] = dirHandles.entries().next().value as [string, DirHandle];
-    dirHandles.delete(oldest);
-    retire(h);
-  }
-  return d;
+  d.handle = { fd, dev: st.dev, ino: st.ino };
+  return syncFd(fd);
 }
 
-/** Closes a handle no longer cached, once the syncs using it are done. */
-function retire(d: DirHandle): void {
+/** Closes the handle of a folder no longer cached, once the syncs using it are done. */
+function retire(d: DirSync): void {
   void d.group.idle().then(() => {
-    try {
-      closeSync(d.fd);
-    } catch {
-      // already closed
-    }
+    if (d.handle !== undefined) closeQuietly(d.handle.fd);
+    d.handle = undefined;
   });
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }

@@ -34,6 +34,8 @@ export function claimIdOf(entry: string): string | undefined {
 
 export class Claims {
   private counter = 0;
+  /** Claims known to have a kept name beside them (`<claimId>.name`). */
+  private readonly sidecars = new Set<string>();
   readonly dir: string;
 
   constructor(
@@ -74,6 +76,7 @@ export class Claims {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
+    if (sidecar !== undefined) this.sidecars.add(claimId);
     return { name, claimId, path, ...(raw === undefined ? {} : { nameHex: raw.toString('hex') }) };
   }
 
@@ -104,8 +107,12 @@ export class Claims {
     }
     for (const [id, n] of names) {
       const c = byId.get(id);
-      if (c === undefined) await unlink(this.sidecarPath(id)).catch(() => undefined);
-      else if (n.name !== '') Object.assign(c, { name: n.name, ...(n.hex === undefined ? {} : { nameHex: n.hex }) });
+      if (c === undefined) {
+        await unlink(this.sidecarPath(id)).catch(() => undefined);
+        continue;
+      }
+      this.sidecars.add(id);
+      if (n.name !== '') Object.assign(c, { name: n.name, ...(n.hex === undefined ? {} : { nameHex: n.hex }) });
     }
     return [...byId.values()].sort((x, y) => (x.claimId < y.claimId ? -1 : 1));
   }
@@ -130,6 +137,8 @@ export class Claims {
 
   /** The claim is over (finished or put back): its kept name goes. */
   forget(c: ClaimedFile): void {
+    // most claims have none: no failing unlink (and its exception) per file
+    if (!this.sidecars.delete(c.claimId) && c.nameHex === undefined && Buffer.byteLength(`${c.claimId}-${c.name}`) <= NAME_MAX) return;
     try {
       unlinkSync(this.sidecarPath(c.claimId));
     } catch {

@@ -251,9 +251,13 @@ export class Inbox {
   private check(name: string, c: Candidate, now: number): void {
     let st: import('node:fs').Stats | undefined;
     try {
-      st = lstatSync(join(this.opts.dir, name));
+      // undefined rather than an exception when it is gone: every claimed file is looked at once more
+      // (forget), and building an ENOENT error costs more than the lstat
+      st = lstatSync(join(this.opts.dir, name), { throwIfNoEntry: false });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn('cannot stat inbox file', { file: name, error: String(err) });
+      this.opts.log.warn('cannot stat inbox file', { file: name, error: String(err) });
+    }
+    if (st === undefined) {
       this.candidates.delete(name);
       this.waiting.delete(name);
       this.onGone(name);

@@ -144,6 +144,7 @@ describe('recover', () => {
     writeFileSync(join(root, 'out', '.sluice-gone-7~aaa1-33-redo.csv.tmp'), 'partial');
     const r = await recover({ claims, committer, log: silentLogger, tempDirs: [join(root, 'out')] }, { tempOwners: [me.id], elsewhere: new Set(['bbb9']) });
     await ledger.close();
+    committer.close(); // its spare record file goes (see Committer)
     expect(r.redo.map((c) => c.name)).toEqual(['redo.csv']);
     expect(r.failed).toBe(1);
     expect(r.later).toEqual([]);
