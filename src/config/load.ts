@@ -146,7 +146,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     // a setting of another kind of output (gzip under postgres) is said so, not "did you mean gzip"
-    const hints = issue.keys.map((k) => closest(k, SETTING_NAMES)).filter((h, i): h is string => h !== undefined && h !== issue.keys[i]);
+    const hints = issue.keys.map((k) => closest(k, settingNames())).filter((h, i): h is string => h !== undefined && h !== issue.keys[i]);
     return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}${hints.length > 0 ? ` (did you mean ${hints.join(', ')}?)` : ''}`;
   }
   const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
@@ -164,8 +164,17 @@ function shown(v: unknown): string {
   return typeof v === 'number' && !Number.isFinite(v) ? `${v} (a number too large)` : (JSON.stringify(v) ?? String(v));
 }
 
-/** Every setting name the schema knows, at any depth (for "did you mean"). */
-const SETTING_NAMES: readonly string[] = (() => {
+/**
+ * Every setting name the schema knows, at any depth (for "did you mean"). Built at the first unknown setting:
+ * generating the JSON Schema takes 20-30 ms, which a start with a valid configuration need not pay.
+ */
+let SETTING_NAMES: readonly string[] | undefined;
+function settingNames(): readonly string[] {
+  SETTING_NAMES ??= collectSettingNames();
+  return SETTING_NAMES;
+}
+
+function collectSettingNames(): readonly string[] {
   const names = new Set<string>();
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) {
@@ -179,7 +188,7 @@ const SETTING_NAMES: readonly string[] = (() => {
   };
   walk(configJsonSchema());
   return [...names];
-})();
+}
 
 /** The name in `names` closest to `word` (edit distance at most 2, or a third of its length), if any. */
 export function closest(word: string, names: readonly string[]): string | undefined {
