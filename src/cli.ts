@@ -3,17 +3,16 @@
 import { isAbsolute, relative } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { closest, FOLDER_KEYS, loadConfig, type SluiceConfig } from './config/load.js';
-import { configJsonSchema } from './config/schema.js';
+import { closest } from './config/closest.js';
+import type { LoadOptions, SluiceConfig } from './config/load.js';
 import { SETTINGS, type SettingFlag, type SettingRow } from './config/settings-table.js';
-import { Daemon } from './daemon/daemon.js';
+import type { Daemon } from './daemon/daemon.js';
 import type { DaemonHooks } from './daemon/hooks.js';
-import { outputDriver } from './outputs/registry.js';
-import { progressOn } from './progress.js';
-import { formatStatus, readStatus } from './daemon/status.js';
 import { isUsageError, SluiceError } from './errors.js';
 import { createLogger, silentLogger, type Logger } from './log.js';
-import { formatTable, preview } from './pipeline/preview.js';
+import { NO_PROGRESS, type Progress, progressOn } from './progress.js';
+// What a command needs beyond parsing its arguments is imported by that command (in the bundle, chunks):
+// --help, --version and usage errors load nothing else, and `run` loads neither the preview nor the status.
 
 /** The worker threads' script, bundled beside this one (scripts/bundle.mjs): dist/worker.js. */
 const WORKER_ENTRY = new URL('./worker.js', import.meta.url);
@@ -171,11 +170,13 @@ export async function main(argv: string[]): Promise<number> {
   if (command !== 'preview' && args.length > 0) return usage(`${command}: unexpected argument ${JSON.stringify(args[0])}`);
   try {
     switch (command) {
-      case 'schema':
+      case 'schema': {
+        const { configJsonSchema } = await import('./config/schema.js');
         process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
         return EXIT.OK;
+      }
       case 'validate': {
-        const cfg = loadFromFlags(values);
+        const [cfg, { Daemon }, { FOLDER_KEYS }] = await Promise.all([loadFromFlags(values), import('./daemon/daemon.js'), import('./config/load.js')]);
         await new Daemon(cfg, silentLogger).prepare(); // builds every pipeline: steps, modules, templates
         const names = cfg.pipelines.map((p) => `${p.name} (${p.match.join(', ')})`).join('; ');
         process.stdout.write(`${cfg.source ?? 'built-in defaults'}: valid; ${cfg.pipelines.length} pipeline(s): ${names}\n`);
@@ -186,7 +187,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'preview':
         return await runPreview(values, args);
       case 'status': {
-        const status = await readStatus(loadFromFlags(values));
+        const [cfg, { formatStatus, readStatus }] = await Promise.all([loadFromFlags(values), import('./daemon/status.js')]);
+        const status = await readStatus(cfg);
         process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
         return EXIT.OK;
       }
@@ -202,14 +204,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function loadFromFlags(values: Values): SluiceConfig {
-  return loadConfig({
+async function loadFromFlags(values: Values): Promise<SluiceConfig> {
+  const options: LoadOptions = {
     configPath: values.config,
     // a batch run is started after its files were delivered: it takes them at once unless told to settle;
     // and it listens on no port unless asked (a cron job beside a daemon must not collide with it)
     ...(values.once === true ? { defaults: { settleMs: 0, 'metrics.port': 0 } } : {}),
     flags: settingFlags(values),
-  });
+  };
+  const { loadConfig, preloadConfigReader } = await import('./config/load.js');
+  await preloadConfigReader(options);
+  return loadConfig(options);
 }
 
 /** The settings table's flags as config paths to values, each read as its kind says (a usage error if it cannot be). */
@@ -221,7 +226,11 @@ function settingFlags(values: Values): Record<string, string | number | undefine
 
 async function runPreview(values: Values, args: string[]): Promise<number> {
   if (args.length !== 1) return usage('preview: give exactly one FILE');
-  const cfg = loadFromFlags(values);
+  const [cfg, { formatTable, preview }, { outputDriver }] = await Promise.all([
+    loadFromFlags(values),
+    import('./pipeline/preview.js'),
+    import('./outputs/registry.js'),
+  ]);
   const rows = intFlag('rows', values.rows) ?? 10;
   let r: Awaited<ReturnType<typeof preview>>;
   try {
@@ -258,9 +267,9 @@ async function runPreview(values: Values, args: string[]): Promise<number> {
 
 async function runDaemon(values: Values): Promise<number> {
   catchSignals();
-  const cfg = loadFromFlags(values);
+  const [cfg, { Daemon }] = await Promise.all([loadFromFlags(values), import('./daemon/daemon.js')]);
   const once = values.once === true;
-  const progress = once ? progressOn(process.stderr) : progressOn(NOT_A_TERMINAL);
+  const progress: Progress = once ? await progressOn(process.stderr) : NO_PROGRESS;
   const out = process.stdout;
   // log lines make way for the progress bar when both go to one terminal
   const log = createLogger({
@@ -322,9 +331,6 @@ async function runDaemon(values: Values): Promise<number> {
   return code;
 }
 
-/** A stream that is no terminal: no progress display. */
-const NOT_A_TERMINAL = { isTTY: false } as NodeJS.WriteStream;
-
 /** Hooks that call both sets (metrics and the progress display). */
 function bothHooks(a: DaemonHooks, b: DaemonHooks): DaemonHooks {
   const out: Record<string, unknown> = { ...a };
@@ -369,7 +375,7 @@ function summary(d: Daemon, exitCode: number, startedAt: Date): Record<string, u
  */
 async function reloadConfig(daemon: Daemon, log: Logger, values: Values): Promise<void> {
   try {
-    const next = loadFromFlags(values);
+    const next = await loadFromFlags(values);
     const kept = await daemon.reload(next);
     log.info('configuration reloaded: files taken from now on use it', {
       source: next.source ?? 'built-in defaults',

@@ -1,7 +1,7 @@
 // A long --once run on a terminal shows its progress on stderr: bytes and rows done, rows/s, ETA, files
 // left, redrawn five times a second. Never in a pipe or a log file (stderr is not a terminal there), so
 // logs stay clean. Drawn by cli-progress (the ecosystem's progress bar: redraw, ETA, terminal width).
-import { SingleBar } from 'cli-progress';
+// cli-progress is loaded only for a terminal (a daemon, or a --once run into a pipe, does without it).
 import type { DaemonHooks } from './daemon/hooks.js';
 
 export interface Progress {
@@ -14,10 +14,13 @@ export interface Progress {
   clearLine(): void;
 }
 
-const NONE: Progress = { hooks: {}, start() {}, stop() {}, clearLine() {} };
+/** No display: what progressOn gives a stream that is no terminal. */
+export const NO_PROGRESS: Progress = { hooks: {}, start() {}, stop() {}, clearLine() {} };
 
-export function progressOn(stream: NodeJS.WriteStream): Progress {
-  if (stream.isTTY !== true) return NONE;
+export async function progressOn(stream: NodeJS.WriteStream): Promise<Progress> {
+  if (stream.isTTY !== true) return NO_PROGRESS;
+  // a CommonJS module: its exports are its default (the only export of esbuild's chunk of it)
+  const { SingleBar } = (await import('cli-progress')).default;
   let bytes = 0;
   let rows = 0;
   let timer: NodeJS.Timeout | undefined;

@@ -1,12 +1,16 @@
 // Loading the configuration: file (sluice.yaml or JSON) < SLUICE_* environment < flags, checked by the
 // one schema, normalized once into the Readonly SluiceConfig the daemon sees.
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import { configJsonSchema, configSchema, type ConfigFile, type ParsedConfig } from './schema.js';
 import { SETTINGS } from './settings-table.js';
+import { closest } from './closest.js';
+
+export { closest };
 
 /** The settings as checked: nested settings and lists read-only too (not the pipelines' own insides). */
 type ReadonlySettings<T> = { readonly [K in keyof T]: T[K] extends readonly (infer E)[] ? readonly E[] : T[K] extends object ? Readonly<T[K]> : T[K] };
@@ -50,7 +54,7 @@ export interface LoadOptions {
 export function loadConfig(options: LoadOptions = {}): SluiceConfig {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
-  const path = options.configPath ?? env.SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  const path = configFileOf(options);
   const source = path === undefined ? undefined : resolve(cwd, path);
   const raw: Record<string, unknown> = source === undefined ? {} : readConfigFile(source);
   const given = new Set<FolderKey | 'batch'>();
@@ -99,9 +103,36 @@ export function loadConfig(options: LoadOptions = {}): SluiceConfig {
   return cfg;
 }
 
+/** The config file `loadConfig` reads with these options (as given: relative to `cwd`), if any. */
+function configFileOf(options: LoadOptions): string | undefined {
+  const cwd = options.cwd ?? process.cwd();
+  return options.configPath ?? (options.env ?? process.env).SLUICE_CONFIG ?? DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+}
+
+/**
+ * The YAML parser, loaded when a config file is read: a run on flags and variables alone does without it.
+ * `preloadConfigReader` loads it ahead, without blocking (in the CLI bundle, from its own chunk); else the
+ * first config file read requires it.
+ */
+let yaml: YamlParser | undefined;
+type YamlParser = Pick<typeof Yaml, 'parseDocument'>;
+
+/** Loads what `loadConfig(options)` will need to read its config file, if it reads one. */
+export async function preloadConfigReader(options: LoadOptions = {}): Promise<void> {
+  // a CommonJS module: its exports are its default (the only export of esbuild's chunk of it)
+  if (yaml === undefined && configFileOf(options) !== undefined) yaml = (await import('yaml')).default;
+}
+
+function yamlParser(): YamlParser {
+  yaml ??= createRequire(import.meta.url)('yaml') as YamlParser;
+  return yaml;
+}
+
 /** Checks a loose config against the schema; every problem is listed with its path, value and expectation. */
 export function parseConfig(raw: unknown, source?: string): ParsedConfig {
-  const r = configSchema.safeParse(raw, { reportInput: true });
+  // jitless: the schema is checked once per load, and zod's compiled object parsers (built with new
+  // Function at their first use) cost more than that one check takes without them
+  const r = configSchema.safeParse(raw, { reportInput: true, jitless: true });
   if (r.success) return r.data;
   const issues = r.error.issues.flatMap((i) => unwrapUnion(i));
   // an unknown operator also fails the "exactly one operator" rule: the unknown name is the news
@@ -146,7 +177,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const where = formatPath(issue.path) || '(top level)';
   if (issue.code === 'unrecognized_keys') {
     // a setting of another kind of output (gzip under postgres) is said so, not "did you mean gzip"
-    const hints = issue.keys.map((k) => closest(k, SETTING_NAMES)).filter((h, i): h is string => h !== undefined && h !== issue.keys[i]);
+    const hints = issue.keys.map((k) => closest(k, settingNames())).filter((h, i): h is string => h !== undefined && h !== issue.keys[i]);
     return `${issue.path.length === 0 ? '' : `${where}: `}unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `${where === '(top level)' ? '' : `${where}.`}${k}`).join(', ')}${hints.length > 0 ? ` (did you mean ${hints.join(', ')}?)` : ''}`;
   }
   const u = issue as { discriminator?: string; options?: unknown[]; input?: unknown };
@@ -164,8 +195,17 @@ function shown(v: unknown): string {
   return typeof v === 'number' && !Number.isFinite(v) ? `${v} (a number too large)` : (JSON.stringify(v) ?? String(v));
 }
 
-/** Every setting name the schema knows, at any depth (for "did you mean"). */
-const SETTING_NAMES: readonly string[] = (() => {
+/**
+ * Every setting name the schema knows, at any depth (for "did you mean"). Built at the first unknown setting:
+ * generating the JSON Schema takes 20-30 ms, which a start with a valid configuration need not pay.
+ */
+let SETTING_NAMES: readonly string[] | undefined;
+function settingNames(): readonly string[] {
+  SETTING_NAMES ??= collectSettingNames();
+  return SETTING_NAMES;
+}
+
+function collectSettingNames(): readonly string[] {
   const names = new Set<string>();
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) {
@@ -179,31 +219,6 @@ const SETTING_NAMES: readonly string[] = (() => {
   };
   walk(configJsonSchema());
   return [...names];
-})();
-
-/** The name in `names` closest to `word` (edit distance at most 2, or a third of its length), if any. */
-export function closest(word: string, names: readonly string[]): string | undefined {
-  // the start of exactly one name (`sluice val`, --conc) means that name
-  const starting = word.length >= 3 ? names.filter((n) => n.toLowerCase().startsWith(word.toLowerCase()) && n.length > word.length) : [];
-  if (starting.length === 1) return starting[0];
-  let best: string | undefined;
-  // at most 2 edits (a third of the word for long ones), and fewer than the word's length
-  let bestDistance = Math.min(Math.max(2, Math.floor(word.length / 3)) + 1, word.length);
-  for (const n of names) {
-    const d = editDistance(word.toLowerCase(), n.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [n, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 /** ['pipelines', 1, 'steps', 0, 'dropNulls', 'how'] -> pipelines[1].steps[0].dropNulls.how */
@@ -221,7 +236,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new SluiceError('CONFIG_INVALID', `cannot read the config file ${path}: ${(err as Error).message}`, { file: path });
   }
-  const doc = parseDocument(text, { prettyErrors: true });
+  const doc = yamlParser().parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new SluiceError('CONFIG_INVALID', `${path} is not valid YAML/JSON: ${e.message}`, { file: path, line: e.linePos?.[0]?.line });
