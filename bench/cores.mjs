@@ -37,7 +37,7 @@ const digests = {};
 function sluice(name, files, flags) {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(join(work, 'watch'), { recursive: true });
-  files.forEach((f, i) => linkSync(f, join(work, 'watch', `f${i}.csv`)));
+  for (const [i, f] of files.entries()) linkSync(f, join(work, 'watch', `f${i}.csv`));
   const dirs = ['watch', 'out', 'rejects', 'archive', 'failed'].flatMap((d) => [`--${d}`, join(work, d)]);
   const t = timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--once', '--metrics-port', '0', ...dirs, ...flags]);
   const h = createHash('sha256');
@@ -68,14 +68,18 @@ const contenders = {
 const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 for (const f of Object.values(contenders)) f(); // warm-up
 for (let r = 0; r < runs; r++) for (const [k, f] of Object.entries(contenders)) results[k].push(f());
-if (digests['big default'] !== digests['big workers 1'] || digests['four default'] !== digests['four workers 1']) throw new Error('outputs differ between workers');
+if (digests['big default'] !== digests['big workers 1'] || digests['four default'] !== digests['four workers 1'])
+  throw new Error('outputs differ between workers');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = (k, f) => median(results[k].map((x) => x[f]));
 console.log(`machine: ${availableParallelism()} CPUs (${cpus()[0]?.model}), Node ${process.version}; ${runs} alternating rounds, medians`);
 console.log('| run | wall s | user s | sys s | peak RSS MB |\n|---|---:|---:|---:|---:|');
-for (const k of Object.keys(results)) console.log(`| ${k} | ${m(k, 'wall').toFixed(2)} | ${m(k, 'user').toFixed(2)} | ${m(k, 'sys').toFixed(2)} | ${m(k, 'rss').toFixed(0)} |`);
-console.log(`1M rows: default / workers 1 = ${(m('big default', 'wall') / m('big workers 1', 'wall')).toFixed(2)}; default / DuckDB = ${(m('big default', 'wall') / m('duckdb 2 threads', 'wall')).toFixed(2)}`);
+for (const k of Object.keys(results))
+  console.log(`| ${k} | ${m(k, 'wall').toFixed(2)} | ${m(k, 'user').toFixed(2)} | ${m(k, 'sys').toFixed(2)} | ${m(k, 'rss').toFixed(0)} |`);
+console.log(
+  `1M rows: default / workers 1 = ${(m('big default', 'wall') / m('big workers 1', 'wall')).toFixed(2)}; default / DuckDB = ${(m('big default', 'wall') / m('duckdb 2 threads', 'wall')).toFixed(2)}`,
+);
 console.log(`4 x 250k: default / workers 1 = ${(m('four default', 'wall') / m('four workers 1', 'wall')).toFixed(2)}`);
 console.log('outputs: byte-identical with 1 and N workers');
 rmSync(work, { recursive: true, force: true });

@@ -125,7 +125,7 @@ export const configSchema = z
         'Worker threads that read, parse and transform files; default the number of CPUs. 1: everything in the main thread, no workers. The main thread claims, commits and serves metrics.',
       ),
     sliceBytes: int(0)
-      .default(8 * 1024 * 1024)
+      .default(4 * 1024 * 1024)
       .describe(
         'With workers, a CSV file of at least twice this size whose steps are all row-local is cut at row boundaries into slices of about this many bytes, run in parallel and reassembled in order (same outputs). 0: files are never cut.',
       ),

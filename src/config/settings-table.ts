@@ -56,7 +56,7 @@ export const SETTINGS = [
     env: 'SLUICE_SLICE_BYTES',
     kind: 'count',
     arg: 'N',
-    help: ['slice of a large CSV file          (default 8 MiB; 0: files are never cut)'],
+    help: ['slice of a large CSV file          (default 4 MiB; 0: files are never cut)'],
   },
   {
     path: 'settleMs',

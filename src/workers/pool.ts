@@ -28,7 +28,7 @@ interface Task {
 }
 
 /** The young generation (MB) of a worker's heap (see spawn). */
-const YOUNG_GENERATION_MB = 8;
+const YOUNG_GENERATION_MB = 16;
 
 /** Tasks a worker holds at once (one parsing, the others staging). */
 const TASKS_PER_WORKER = 8;

@@ -32,11 +32,11 @@ export type ToWorker =
   /** Slabs of slices' outputs, written: for the worker to reuse. */
   | { t: 'slabs'; slabs: ArrayBuffer[] };
 
-/** Progress of a task: rows in flight moved, bytes read, a batch written, the rows all written. */
+/** Progress of a task: rows in flight moved, bytes read, batches written (rows, seconds each), the rows all written. */
 export interface TaskEvent {
   inFlight: number;
   bytes: number;
-  batch?: [rows: number, seconds: number];
+  batches?: Array<[rows: number, seconds: number]>;
   parsed?: true;
 }
 

@@ -102,7 +102,7 @@ export class FileRunner {
 function forward(ev: TaskEvent, hooks: PipelineHooks, pipeline: string | undefined): void {
   if (ev.inFlight !== 0) hooks.onInFlight?.(ev.inFlight);
   if (ev.bytes !== 0) hooks.onBytesRead?.(ev.bytes);
-  if (ev.batch !== undefined) hooks.onBatchWritten?.(ev.batch[0], ev.batch[1], pipeline);
+  for (const [rows, seconds] of ev.batches ?? []) hooks.onBatchWritten?.(rows, seconds, pipeline);
   if (ev.parsed === true) hooks.onParsed?.();
 }
 

@@ -38,23 +38,33 @@ function perFile(s: PipelineSettings, per: PerFile): PipelineSettings {
   return { ...s, tempTag: per.tempTag, claimId: per.claimId, csv: { ...s.csv, delimiter: per.delimiter }, format: per.format };
 }
 
-/** Hooks that send their events to the main thread, coalesced per batch. */
+/** How often (ms) a task's progress is sent at most: a message per batch costs more than the batch's count. */
+const EVENT_MS = 25;
+
+/** Hooks that send their events to the main thread, coalesced (at most one message per EVENT_MS). */
 function eventHooks(id: number): PipelineHooks & { flush(): void } {
   let inFlight = 0;
   let bytes = 0;
+  let batches: Array<[number, number]> = [];
+  let last = performance.now();
   const send = (extra: Partial<TaskEvent>): void => {
-    const ev: TaskEvent = { inFlight, bytes, ...extra };
+    const ev: TaskEvent = { inFlight, bytes, ...(batches.length > 0 ? { batches } : {}), ...extra };
     inFlight = 0;
     bytes = 0;
+    batches = [];
+    last = performance.now();
     port!.postMessage({ t: 'ev', id, ev } satisfies FromWorker);
   };
   return {
     onInFlight: (d) => (inFlight += d),
     onBytesRead: (n) => (bytes += n),
-    onBatchWritten: (rows, seconds) => send({ batch: [rows, seconds] }),
+    onBatchWritten: (rows, seconds) => {
+      batches.push([rows, seconds]);
+      if (performance.now() - last >= EVENT_MS) send({});
+    },
     onParsed: () => send({ parsed: true }),
     flush: () => {
-      if (inFlight !== 0 || bytes !== 0) send({});
+      if (inFlight !== 0 || bytes !== 0 || batches.length > 0) send({});
     },
   };
 }
