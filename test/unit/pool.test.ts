@@ -18,7 +18,7 @@ const task = (name: string) => ({
 });
 let pool: WorkerPool | undefined;
 afterEach(async () => {
-  await pool?.close();
+  await pool?.close(true);
   pool = undefined;
 });
 
