@@ -36,7 +36,7 @@ const work = join(tmpdir(), `sluice-cores-${process.pid}`);
 const digests = {};
 function sluice(name, files, flags) {
   rmSync(work, { recursive: true, force: true });
-  mkdirSync(join(work, 'watch'), { recursive: true });
+  for (const d of ['watch', 'out', 'rejects', 'archive', 'failed']) mkdirSync(join(work, d), { recursive: true });
   for (const [i, f] of files.entries()) linkSync(f, join(work, 'watch', `f${i}.csv`));
   const dirs = ['watch', 'out', 'rejects', 'archive', 'failed'].flatMap((d) => [`--${d}`, join(work, d)]);
   const t = timed(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--once', '--metrics-port', '0', ...dirs, ...flags]);

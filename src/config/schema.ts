@@ -120,9 +120,9 @@ export const configSchema = z
       .default(availableParallelism())
       .describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
     workers: int(1)
-      .default(availableParallelism())
+      .default(1)
       .describe(
-        'Worker threads that read, parse and transform files; default the number of CPUs. 1: everything in the main thread, no workers. The main thread claims, commits and serves metrics.',
+        'Worker threads that read, parse and transform files (the main thread claims, commits and serves metrics); `--workers N` to use N cores. Default 1: everything in the main thread, which measured faster on 2 cores for files up to a few hundred MB (README Performance, "Every core").',
       ),
     sliceBytes: int(0)
       .default(4 * 1024 * 1024)
@@ -226,6 +226,5 @@ export function configJsonSchema(): Record<string, unknown> {
   // the CPU count of the machine that generated the schema is not a default worth committing
   const props = schema.properties as Record<string, Record<string, unknown>>;
   delete props.concurrency?.default;
-  delete props.workers?.default;
   return { ...schema, title: 'sluice configuration (sluice.yaml)' };
 }

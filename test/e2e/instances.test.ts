@@ -164,7 +164,8 @@ describe('instances sharing an inbox', () => {
   it('a kill loop: 20 SIGKILLs over two daemons on one inbox, restarted each time, ends exact', async () => {
     d = await makeDirs();
     const cfg = await config();
-    const args = ['--settle-ms', '0', '--config', cfg, ...dirFlags(d)];
+    // worker threads, files of 4 MB cut in 1 MiB slices: kills land in workers, slices and their assembly too
+    const args = ['--settle-ms', '0', '--config', cfg, '--workers', '2', '--slice-bytes', '1048576', ...dirFlags(d)];
     const data = big(40_000);
     const files = { ...smalls(300), 'm1.csv': data, 'm2.csv': data, 'm3.csv': data };
     const pair = [await Daemon.start(args), await Daemon.start(args)];
