@@ -193,11 +193,14 @@ export class Daemon {
   async start(): Promise<void> {
     // the workers load their code while this thread starts up
     if (this.cfg.workers > 1) {
-      this.pool = new WorkerPool(this.cfg.workers, this.workerEntry, ({ index, error, starting }) =>
-        starting
-          ? this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error })
-          : this.log.error('a worker thread died; it is replaced', { worker: index, error }),
-      );
+      this.pool = new WorkerPool(this.cfg.workers, this.workerEntry, ({ index, error, starting }) => {
+        if (starting) {
+          this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error });
+          return;
+        }
+        this.log.error('a worker thread died; it is replaced', { worker: index, error });
+        this.hooks.onWorkerDied?.();
+      });
       this.pool.configure(this.gen, this.cfg);
     }
     await this.prepare();

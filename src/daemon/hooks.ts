@@ -10,6 +10,8 @@ export interface DaemonHooks extends PipelineHooks {
   onDiskFull?: (full: boolean) => void;
   /** A pipeline's output became unreachable (false) or reachable again (true). */
   onSinkUp?: (pipeline: string, up: boolean) => void;
+  /** A worker thread died under its work and was replaced. */
+  onWorkerDied?: () => void;
   /** This instance adopted `claims` claims of instances that died. */
   onAdopted?: (claims: number) => void;
   /** --once: the files it found to do, and their bytes (for a progress display; sizes are taken only if set). */

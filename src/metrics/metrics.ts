@@ -31,6 +31,7 @@ export class SluiceMetrics {
   readonly sinkUp: Gauge<'pipeline'>;
   readonly diskFull: Gauge;
   readonly adopted: Counter;
+  readonly workerDeaths: Counter;
   readonly sinkWaiting: Gauge<'pipeline'>;
   /** The in-flight levels, read by the gauges at scrape time: the rows hook fires once per row. */
   private inFlight = { files: 0, rows: 0 };
@@ -143,6 +144,11 @@ export class SluiceMetrics {
       help: 'Claims of dead instances (their lock was free) that this instance adopted and finished.',
       registers,
     });
+    this.workerDeaths = new Counter({
+      name: 'sluice_worker_deaths_total',
+      help: 'Worker threads that died under their work (a crash, out of memory) and were replaced; their files were retried.',
+      registers,
+    });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });
     buildInfo.set({ version: options.version }, 1);
     // every series exists from the start, so rate() and absent() work before the first file
@@ -199,6 +205,7 @@ export class SluiceMetrics {
       onSinkUp: (pipeline, up) => this.sinkUp.set({ pipeline }, up ? 1 : 0),
       onDiskFull: (full) => this.diskFull.set(full ? 1 : 0),
       onAdopted: (claims) => this.adopted.inc(claims),
+      onWorkerDied: () => this.workerDeaths.inc(),
       onSinkWaiting: (pipeline, files) => this.sinkWaiting.set({ pipeline }, files),
     };
   }

@@ -144,8 +144,11 @@ describe('workers', () => {
     dirs.push(d);
     const file = workload(3000);
     await writeFile(join(d.watch, 'w.csv'), file);
-    const res = await runCliEnv(['run', '--once', '--workers', '2', '--metrics-port', '0', ...dirFlags(d)], { SLUICE_FAILPOINT: 'worker-exit' });
+    const textfile = join(d.root, 'sluice.prom');
+    const res = await runCliEnv(['run', '--once', '--workers', '2', '--metrics-textfile', textfile, ...dirFlags(d)], { SLUICE_FAILPOINT: 'worker-exit' });
     expect(res.code).toBe(0);
+    // the death is counted for operators
+    expect(await readFile(textfile, 'utf8')).toMatch(/^sluice_worker_deaths_total 1$/m);
     const lines = logLines(res.stdout);
     expect(lines.some((l) => l.msg === 'a worker thread died; it is replaced')).toBe(true);
     expect(lines.some((l) => l.msg === 'the worker thread processing it died; the file will be retried')).toBe(true);
