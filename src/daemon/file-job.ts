@@ -13,6 +13,7 @@ import { errorInfo, noRows } from '../outcome.js';
 import type { StagedOutput } from '../outputs/driver.js';
 import { outputDriver } from '../outputs/registry.js';
 import type { FileReport, PipelineHooks, PipelineSettings } from '../pipeline/process-file.js';
+import { type PerFile, settingsForFile } from '../pipeline/settings.js';
 import type { FileRun, FileRunner } from '../workers/runner.js';
 import { delimiterFor, formatFor, type Router } from '../pipeline/route.js';
 import type { BatchRun } from './batch-run.js';
@@ -106,12 +107,12 @@ export class FileJobs {
         new SluiceError('NO_PIPELINE', `no pipeline matches the file name ${JSON.stringify(claimed.name)}`, { file: claimed.name }),
       );
     } else {
-      const settings = forFile(pipes.settings.get(pipeline.name)!, pipeline, claimed, this.claims.instanceId);
+      const per = perFile(pipeline, claimed, this.claims.instanceId);
       const run: FileRun = {
         path: claimed.path,
         name: claimed.name,
-        claimId: claimed.claimId,
-        settings,
+        per,
+        settings: settingsForFile(pipes.settings.get(pipeline.name)!, per),
         pipeline,
         index: pipes.configs.indexOf(pipeline),
         gen: pipes.gen,
@@ -256,7 +257,6 @@ export class FileJobs {
 
   /** Runs the pipeline; an error its retry class says may pass is retried with backoff, then fails. */
   private async processWithRetries(run: FileRun, signal: AbortSignal, slot: Slot, retry: RetryPolicy): Promise<FileReport> {
-    const claimed = { name: run.name };
     const hooks: PipelineHooks = {
       ...this.hooks,
       onParsed: () => {
@@ -279,7 +279,7 @@ export class FileJobs {
           ? 'the worker thread processing it died; the file will be retried'
           : 'writing failed; the file will be retried';
       this.log.warn(said, {
-        file: claimed.name,
+        file: run.name,
         ...(changed || crashed ? {} : { errno }),
         attempt,
         of: retry.attempts,
@@ -288,8 +288,7 @@ export class FileJobs {
       if (isDiskFull(errno)) this.disk.pause(report.input?.size ?? 0);
       // no parsing slot is held while waiting; the next attempt parses, so it takes one again
       slot.release();
-      if (!(await abortableDelay(delay, signal)))
-        return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: claimed.name }) };
+      if (!(await abortableDelay(delay, signal))) return { ...report, error: new SluiceError('ABORTED', 'stopped while waiting to retry', { file: run.name }) };
       await slot.acquire();
     }
   }
@@ -336,13 +335,12 @@ function unprocessed(claimed: ClaimedFile, error: SluiceError): FileReport {
   return { name: claimed.name, pipeline: 'none', outcome: 'failed', rows: noRows(), bytesRead: 0, bytesWritten: 0, durationMs: 0, error };
 }
 
-/** Per-file settings: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */
-function forFile(settings: PipelineSettings, p: PipelineConfig, claimed: ClaimedFile, instanceId: string): PipelineSettings {
+/** What is per file: temporary files tagged with the claim; a .tsv file is tab-separated unless configured. */
+function perFile(p: PipelineConfig, claimed: ClaimedFile, instanceId: string): PerFile {
   return {
-    ...settings,
     tempTag: `${instanceId}~${claimed.claimId}`,
     claimId: claimed.claimId,
-    csv: { ...settings.csv, delimiter: delimiterFor(p, claimed.name) },
+    delimiter: delimiterFor(p, claimed.name),
     format: formatFor(p, claimed.name),
   };
 }

@@ -315,14 +315,19 @@ export function batchedRows(bytes$: Observable<Buffer>, settings: PipelineSettin
   return shaped$.pipe(batch({ ...settings.batch, context: ctx, ...(rawDelimiter === undefined ? {} : { rawDelimiter }) }));
 }
 
+/** A sink's failure as the file's error: WRITE_FAILED with its cause, unless it is coded already. */
+export function writeFailed(err: unknown, what: string, file: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  return new SluiceError('WRITE_FAILED', `could not write the ${what}: ${(err as Error).message}`, { file, cause: err });
+}
+
 /** Writes one batch and counts it written (its flow credit goes back to the gate). */
 export async function writeBatch(b: RowBatch, sink: RowSink, ctx: FileContext, hooks: PipelineHooks, pipeline: string | undefined): Promise<void> {
   const t0 = performance.now();
   try {
     await sink.write(b);
   } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: ctx.name, cause: err });
+    throw writeFailed(err, 'output', ctx.name);
   }
   const n = b.rows.length;
   ctx.counts.written += n;

@@ -20,6 +20,20 @@ function csvDialect(i: PipelineConfig['input']): Pick<CsvReadOptions, 'header' |
   };
 }
 
+/** What differs per file from its pipeline's settings: temporaries tagged with the claim, the dialect its name gives. */
+export interface PerFile {
+  tempTag: string;
+  claimId: string;
+  /** Undefined: the dialect's default (a comma). */
+  delimiter: string | undefined;
+  format: 'csv' | 'ndjson' | 'json';
+}
+
+/** A pipeline's settings for one file (in this thread, or in the worker that runs it). */
+export function settingsForFile(settings: PipelineSettings, per: PerFile): PipelineSettings {
+  return { ...settings, tempTag: per.tempTag, claimId: per.claimId, csv: { ...settings.csv, delimiter: per.delimiter }, format: per.format };
+}
+
 /** The settings of pipeline `p` (at `index` in the config). */
 export async function pipelineSettings(cfg: SluiceConfig, p: PipelineConfig, index: number): Promise<PipelineSettings> {
   const driver = outputDriver(p.output);

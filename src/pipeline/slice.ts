@@ -97,7 +97,7 @@ export async function runSlice(
         decompress: 'none',
         onReadIssued: (read) => (lastRead = read),
         ...(settings.chunkSize === undefined ? {} : { chunkSize: settings.chunkSize }),
-        onRead: (chunk) => hooks.onBytesRead?.(chunk.length),
+        // no onRead: the main thread counts a slice's bytes as it scans the file
       },
     );
     const written$ = batchedRows(bytes$, sliceSettings, ctx, steps).pipe(concatMap((b) => writeBatch(b, sink, ctx, hooks, settings.pipeline)));

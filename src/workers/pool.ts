@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { SluiceConfig } from '../config/load.js';
 import { SluiceError } from '../errors.js';
 import { failpointMemory } from '../failpoint.js';
-import type { FromWorker, TaskEvent, ToWorker } from './protocol.js';
+import { errorFromData, type FromWorker, type TaskEvent, type ToWorker } from './protocol.js';
 
 type TaskMessage = Extract<ToWorker, { t: 'file' | 'slice' }>;
 /** A task as given to run (the pool numbers it). */
@@ -73,7 +73,7 @@ export class WorkerPool {
     for (const s of this.slots) if (!s.dead) s.worker.postMessage({ t: 'config', gen, cfg } satisfies ToWorker);
   }
 
-  /** Runs a task on the first free worker; resolves with its value. Rejects with ABORTED or WORKER_FAILED. */
+  /** Runs a task on the first free worker; resolves with its value. Rejects with what it threw, ABORTED or WORKER_FAILED. */
   run(msg: TaskRequest, opts: TaskOptions = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(new SluiceError('ABORTED', 'the workers are stopped'));
     if (this.broken) return Promise.reject(new SluiceError('WORKER_FAILED', 'no worker thread could start'));
@@ -148,7 +148,8 @@ export class WorkerPool {
       slot.tasks.delete(m.id);
       slot.parsing.delete(m.id);
       if (slot.tasks.size === 0) worker.unref();
-      this.settle(task, undefined, m.value);
+      if (m.t === 'failed') this.settle(task, errorFromData(m.error));
+      else this.settle(task, undefined, m.value);
       this.dispatch();
     });
     const died = (error: string): void => {

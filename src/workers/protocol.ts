@@ -3,16 +3,9 @@
 import type { SluiceConfig } from '../config/load.js';
 import { type ErrorCode, errnoOf, SluiceError } from '../errors.js';
 import type { FileReport } from '../pipeline/process-file.js';
+import type { PerFile } from '../pipeline/settings.js';
 import type { SliceResult, SliceSpec } from '../pipeline/slice.js';
 import type { Rejection } from '../row.js';
-
-/** What differs per file from its pipeline's settings (daemon/file-job.ts forFile). */
-export interface PerFile {
-  tempTag: string;
-  claimId: string;
-  delimiter: string;
-  format: 'csv' | 'ndjson' | 'json';
-}
 
 /** A file or a slice of one, for pipeline `pipeline` (its index) of configuration `gen`. */
 interface TaskBase {
@@ -42,7 +35,11 @@ export interface TaskEvent {
 
 export type FromWorker =
   /** Its code is loaded: from now on, its death is a crash. */
-  { t: 'ready' } | { t: 'ev'; id: number; ev: TaskEvent } | { t: 'done'; id: number; value: unknown };
+  | { t: 'ready' }
+  | { t: 'ev'; id: number; ev: TaskEvent }
+  | { t: 'done'; id: number; value: unknown }
+  /** The task threw: the pool rejects with this error. */
+  | { t: 'failed'; id: number; error: ErrorData };
 
 /** A SluiceError as data. */
 export interface ErrorData {
@@ -72,30 +69,29 @@ export function errorFromData(d: ErrorData): SluiceError {
   return new SluiceError(d.code, d.message, { file: d.file, line: d.line, field: d.field, cause });
 }
 
-export type ReportData = Omit<FileReport, 'error'> & { error?: ErrorData };
+/** A result whose error is a SluiceError, as data. */
+type AsData<T extends { error?: SluiceError | undefined }> = Omit<T, 'error'> & { error?: ErrorData };
 
-export function reportToData(r: FileReport): ReportData {
+function toData<T extends { error?: SluiceError | undefined }>(r: T): AsData<T> {
   const { error, ...rest } = r;
   return error === undefined ? rest : { ...rest, error: errorToData(error) };
 }
 
-export function reportFromData(d: ReportData): FileReport {
+function fromData<T extends { error?: SluiceError | undefined }>(d: AsData<T>): T {
   const { error, ...rest } = d;
-  return error === undefined ? rest : { ...rest, error: errorFromData(error) };
+  return (error === undefined ? rest : { ...rest, error: errorFromData(error) }) as T;
 }
 
-export type SliceData = Omit<SliceResult, 'error'> & { error?: ErrorData };
+export type ReportData = AsData<FileReport>;
+export const reportToData = (r: FileReport): ReportData => toData(r);
+export const reportFromData = (d: ReportData): FileReport => fromData<FileReport>(d);
 
-export function sliceToData(r: SliceResult): SliceData {
-  const { error, ...rest } = r;
-  return error === undefined ? rest : { ...rest, error: errorToData(error) };
-}
+export type SliceData = AsData<SliceResult>;
+export const sliceToData = (r: SliceResult): SliceData => toData(r);
 
 export function sliceFromData(d: SliceData): SliceResult {
-  const { error, rejects, ...rest } = d;
-  const back: SliceResult = { ...rest, rejects: rejects.map(rejectionBack) };
-  if (error !== undefined) back.error = errorFromData(error);
-  return back;
+  const r = fromData<SliceResult>(d);
+  return { ...r, rejects: r.rejects.map(rejectionBack) };
 }
 
 /** A rejection as it came through postMessage: its bytes a Uint8Array again a Buffer (same memory). */

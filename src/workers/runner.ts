@@ -9,16 +9,19 @@ import { SluiceError } from '../errors.js';
 import { noRows } from '../outcome.js';
 import { outputDriver } from '../outputs/registry.js';
 import { type FileReport, type PipelineHooks, type PipelineSettings, processFile, RunWhole } from '../pipeline/process-file.js';
+import type { PerFile } from '../pipeline/settings.js';
 import { stepsAreRowLocal } from '../pipeline/steps.js';
 import type { WorkerPool } from './pool.js';
-import { type ErrorData, errorFromData, type PerFile, type ReportData, reportFromData, type TaskEvent } from './protocol.js';
+import { type ReportData, reportFromData, type TaskEvent } from './protocol.js';
 import { sliceProducer } from './slices.js';
 
 /** The file to run: its claim, its pipeline (config and index in configuration `gen`), its settings. */
 export interface FileRun {
   path: string;
   name: string;
-  claimId: string;
+  /** What is its own (workers apply it to the pipeline's settings they build). */
+  per: PerFile;
+  /** The pipeline's settings with `per` applied. */
   settings: PipelineSettings;
   pipeline: PipelineConfig;
   index: number;
@@ -41,21 +44,12 @@ export class FileRunner {
     private readonly onWorkerFailed: (run: FileRun) => void = () => undefined,
   ) {}
 
-  get workers(): number {
-    return this.pool?.size ?? 1;
-  }
-
   async run(f: FileRun, hooks: PipelineHooks, signal: AbortSignal): Promise<FileReport> {
     const pool = this.pool;
     // no workers (or none could start: the daemon logged why), or an output whose COMMIT is this thread's
     if (pool === undefined || pool.broken || outputDriver(f.pipeline.output).remote !== undefined)
       return processFile(f.path, f.name, f.settings, hooks, signal);
-    const per: PerFile = {
-      tempTag: f.settings.tempTag,
-      claimId: f.claimId,
-      delimiter: f.settings.csv.delimiter ?? ',',
-      format: f.settings.format ?? 'csv',
-    };
+    const per = f.per;
     const onEvent = (ev: TaskEvent): void => forward(ev, hooks, f.settings.pipeline);
     const size = sizeOf(f.path);
     if (size !== undefined && size < WORKER_MIN_BYTES) return processFile(f.path, f.name, f.settings, hooks, signal);
@@ -66,19 +60,18 @@ export class FileRunner {
         pipeline: f.index,
         per,
         sliceBytes: this.sliceBytes(),
-        // the scan counts the bytes read; the workers say what they wrote
-        onEvent: (ev) => onEvent({ ...ev, bytes: 0 }),
+        onEvent,
       });
       try {
-        return this.failed(f, await processFile(f.path, f.name, f.settings, hooks, signal, produce));
+        // slices write only memory: a worker's death there leaves no temporary file
+        return await processFile(f.path, f.name, f.settings, hooks, signal, produce);
       } catch (err) {
         if (!(err instanceof RunWhole)) throw err;
       }
     }
     try {
       const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent });
-      const failed = (value as { failed?: ErrorData }).failed;
-      return failed !== undefined ? unrun(f, errorFromData(failed)) : reportFromData(value as ReportData);
+      return reportFromData(value as ReportData);
     } catch (err) {
       return this.failed(f, unrun(f, err as SluiceError));
     }

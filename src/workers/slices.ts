@@ -8,10 +8,11 @@
 import { readSync } from 'node:fs';
 import { FastCsvReader } from '../csv/fast-reader.js';
 import { SluiceError } from '../errors.js';
-import { type PipelineSettings, type RowProducer, RunWhole } from '../pipeline/process-file.js';
+import { type PipelineSettings, type RowProducer, RunWhole, writeFailed } from '../pipeline/process-file.js';
 import type { SliceResult, SliceSpec } from '../pipeline/slice.js';
 import type { WorkerPool } from './pool.js';
-import { type ErrorData, errorFromData, type PerFile, type SliceData, sliceFromData, type TaskEvent } from './protocol.js';
+import { type SliceData, sliceFromData, type TaskEvent } from './protocol.js';
+import type { PerFile } from '../pipeline/settings.js';
 
 const LF = 10;
 const CR = 13;
@@ -24,13 +25,8 @@ export interface SliceJob {
   pipeline: number;
   per: PerFile;
   sliceBytes: number;
-  /** A worker's progress: rows in flight, batches written (bytes read are counted by the scan). */
+  /** A worker's progress: rows in flight, batches written (a slice's bytes are counted by the scan here). */
   onEvent: (ev: TaskEvent) => void;
-}
-
-interface Out {
-  spec: SliceSpec;
-  result: Promise<SliceResult>;
 }
 
 /** The producer that runs the file's rows as slices in `job.pool`. */
@@ -49,7 +45,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
     const stop = new AbortController();
     const onAbort = (): void => stop.abort();
     run.signal?.addEventListener('abort', onAbort, { once: true });
-    const out: Out[] = [];
+    const out: Array<Promise<SliceResult>> = [];
     let count = 0;
     const limit = job.pool.size + 1;
     const submit = (spec: SliceSpec): void => {
@@ -58,25 +54,19 @@ export function sliceProducer(job: SliceJob): RowProducer {
           { t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec },
           { signal: stop.signal, onEvent: job.onEvent },
         )
-        .then((v) => {
-          const failed = (v as { failed?: ErrorData }).failed;
-          if (failed !== undefined) throw errorFromData(failed);
-          return sliceFromData(v as SliceData);
-        });
+        .then((v) => sliceFromData(v as SliceData));
       result.catch(() => undefined);
-      out.push({ spec, result });
+      out.push(result);
       count++;
     };
     let last = false;
     const appendOldest = async (): Promise<void> => {
-      const o = out.shift()!;
-      const r = await o.result;
+      const r = await out.shift()!;
       const isLast = last && out.length === 0;
       if (!isLast && r.openQuote) throw new RunWhole('a quoted field runs across a cut');
       if (r.error !== undefined) throw r.error;
       await sink.append!(r.output, r.written).catch((err: unknown) => {
-        if (err instanceof SluiceError) throw err;
-        throw new SluiceError('WRITE_FAILED', `could not write the output: ${(err as Error).message}`, { file: ctx.name, cause: err });
+        throw writeFailed(err, 'output', ctx.name);
       });
       job.pool.giveSlabs(r.output.map((v) => v.buffer as ArrayBuffer));
       ctx.counts.read += r.read;

@@ -7,9 +7,9 @@ import { SluiceError } from '../errors.js';
 import { useFailpointMemory } from '../failpoint.js';
 import { giveSlabs } from '../fs/slabs.js';
 import { type PipelineHooks, type PipelineSettings, processFile } from '../pipeline/process-file.js';
-import { pipelineSettings } from '../pipeline/settings.js';
+import { pipelineSettings, settingsForFile } from '../pipeline/settings.js';
 import { runSlice } from '../pipeline/slice.js';
-import { errorToData, type FromWorker, type PerFile, reportToData, sliceToData, type TaskEvent, type ToWorker } from './protocol.js';
+import { errorToData, type FromWorker, reportToData, sliceToData, type TaskEvent, type ToWorker } from './protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('sluice: workers/worker.js runs as a worker thread');
@@ -32,10 +32,6 @@ function settingsFor(gen: number, index: number): Promise<PipelineSettings> {
     built.set(key, s);
   }
   return s;
-}
-
-function perFile(s: PipelineSettings, per: PerFile): PipelineSettings {
-  return { ...s, tempTag: per.tempTag, claimId: per.claimId, csv: { ...s.csv, delimiter: per.delimiter }, format: per.format };
 }
 
 /** How often (ms) a task's progress is sent at most: a message per batch costs more than the batch's count. */
@@ -74,7 +70,7 @@ async function run(m: Extract<ToWorker, { t: 'file' | 'slice' }>): Promise<unkno
   running.set(m.id, controller);
   const hooks = eventHooks(m.id);
   try {
-    const settings = perFile(await settingsFor(m.gen, m.pipeline), m.per);
+    const settings = settingsForFile(await settingsFor(m.gen, m.pipeline), m.per);
     if (m.t === 'file') {
       const report = await processFile(m.path, m.name, settings, hooks, controller.signal);
       return reportToData(report);
@@ -94,6 +90,7 @@ port.on('message', (m: ToWorker) => {
       configs.set(m.gen, m.cfg);
       // tasks of older generations may still be queued: keep the last few
       for (const g of configs.keys()) if (g < m.gen - 4) configs.delete(g);
+      for (const key of built.keys()) if (!configs.has(Number(key.split(':')[0]))) built.delete(key);
       return;
     case 'abort':
       running.get(m.id)?.abort();
@@ -112,7 +109,7 @@ port.on('message', (m: ToWorker) => {
         },
         (err: unknown) => {
           const e = err instanceof SluiceError ? err : new SluiceError('INTERNAL', String((err as Error)?.message ?? err), { file: m.name });
-          port.postMessage({ t: 'done', id: m.id, value: { failed: errorToData(e) } } satisfies FromWorker);
+          port.postMessage({ t: 'failed', id: m.id, error: errorToData(e) } satisfies FromWorker);
         },
       );
     }
