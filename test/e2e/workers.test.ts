@@ -147,14 +147,31 @@ describe('workers', () => {
     const textfile = join(d.root, 'sluice.prom');
     const res = await runCliEnv(['run', '--once', '--workers', '2', '--metrics-textfile', textfile, ...dirFlags(d)], { SLUICE_FAILPOINT: 'worker-exit' });
     expect(res.code).toBe(0);
-    // the death is counted for operators
-    expect(await readFile(textfile, 'utf8')).toMatch(/^sluice_worker_deaths_total 1$/m);
+    // the death is counted for operators, and the worker's batches reach the metrics once each
+    const metrics = await readFile(textfile, 'utf8');
+    expect(metrics).toMatch(/^sluice_worker_deaths_total 1$/m);
+    const written = logLines(res.stdout).find((l) => l.msg === 'file processed')?.written as number;
+    expect(written).toBeGreaterThan(2000);
+    expect(metrics).toContain(`sluice_batch_rows_sum{pipeline="default"} ${written}\n`);
     const lines = logLines(res.stdout);
     expect(lines.some((l) => l.msg === 'a worker thread died; it is replaced')).toBe(true);
     expect(lines.some((l) => l.msg === 'the worker thread processing it died; the file will be retried')).toBe(true);
     expect(lines.filter((l) => l.msg === 'file processed').map((l) => l.file)).toEqual(['w.csv']);
     expect(await list(d.out)).toEqual(['w.csv']);
     expect(await list(d.archive)).toEqual(['w.csv']);
+  });
+});
+
+describe('workers and small files', () => {
+  it('a file under 256 KiB runs in the main thread: a worker that would die under it is never given it', async () => {
+    const d = await makeDirs();
+    dirs.push(d);
+    await writeFile(join(d.watch, 's.csv'), workload(200));
+    const res = await runCliEnv(['run', '--once', '--workers', '2', '--metrics-port', '0', ...dirFlags(d)], { SLUICE_FAILPOINT: 'worker-exit' });
+    expect(res.code).toBe(0);
+    const lines = logLines(res.stdout);
+    expect(lines.some((l) => l.msg === 'a worker thread died; it is replaced')).toBe(false);
+    expect(lines.filter((l) => l.msg === 'file processed').map((l) => l.file)).toEqual(['s.csv']);
   });
 });
 
