@@ -120,9 +120,9 @@ export const configSchema = z
       .default(availableParallelism())
       .describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
     workers: int(1)
-      .default(1)
+      .default(availableParallelism())
       .describe(
-        'Worker threads that read, parse and transform files (the main thread claims, commits and serves metrics); `--workers N` to use N cores. Default 1: everything in the main thread, which measured faster on 2 cores for files up to a few hundred MB (README Performance, "Every core").',
+        'Threads that read, parse and transform files: the main thread (which also claims, commits and serves metrics) and `workers - 1` worker threads, started with the first file of 256 KiB or more; default the number of CPUs; 1: everything in the main thread.',
       ),
     sliceBytes: int(0)
       .default(4 * 1024 * 1024)
@@ -226,5 +226,6 @@ export function configJsonSchema(): Record<string, unknown> {
   // the CPU count of the machine that generated the schema is not a default worth committing
   const props = schema.properties as Record<string, Record<string, unknown>>;
   delete props.concurrency?.default;
+  delete props.workers?.default;
   return { ...schema, title: 'sluice configuration (sluice.yaml)' };
 }

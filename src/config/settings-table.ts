@@ -48,7 +48,7 @@ export const SETTINGS = [
     env: 'SLUICE_WORKERS',
     kind: 'count',
     arg: 'N',
-    help: ['threads that parse and transform  (default 1: all in the main thread)'],
+    help: ['threads that parse and transform  (default: number of CPUs; 1: all in the main thread)'],
   },
   {
     path: 'sliceBytes',

@@ -191,9 +191,10 @@ export class Daemon {
    * of dead instances, finishes or redoes what was left, and starts taking files.
    */
   async start(): Promise<void> {
-    // the workers load their code while this thread starts up
+    // the worker threads start with the first file large enough for one (workers/pool.ts)
     if (this.cfg.workers > 1) {
-      this.pool = new WorkerPool(this.cfg.workers, this.workerEntry, ({ index, error, starting }) => {
+      // the main thread is one of the `workers` (workers/lane.ts)
+      this.pool = new WorkerPool(this.cfg.workers - 1, this.workerEntry, ({ index, error, starting }) => {
         if (starting) {
           this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error });
           return;
@@ -226,6 +227,8 @@ export class Daemon {
         this.pool,
         () => this.cfg.sliceBytes,
         (run) => removeRunTemps([this.cfg.out, this.cfg.rejects], run.settings.tempTag, this.log),
+        // the file asking holds one parsing permit
+        () => this.parsing.queued > 0 || this.parsing.free < this.cfg.concurrency - 1,
       ),
     });
     await this.claims.init();

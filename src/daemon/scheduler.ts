@@ -20,6 +20,11 @@ export class Semaphore {
     else this.permits++;
   }
 
+  /** Callers waiting for a permit now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
   /** Permits free now (for tests and gauges). */
   get free(): number {
     return this.permits;

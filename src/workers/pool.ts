@@ -50,6 +50,7 @@ export class WorkerPool {
   private readonly queue: Task[] = [];
   private nextId = 1;
   private spawned = 0;
+  private started = false;
   private closed = false;
   /** A worker died before it was ready (its script cannot load): the pool takes no tasks. */
   broken = false;
@@ -57,14 +58,28 @@ export class WorkerPool {
 
   /**
    * `entry`: the worker's script (dist/worker.js for the command line, dist/workers/worker.js for the
-   * library). `log`: told when a worker dies.
+   * library). `log`: told when a worker dies. No thread starts before the first task or `start()`: a run
+   * that meets only small files never pays for one (a worker's start kept a `run --once` on an empty
+   * inbox 0.12 s longer, 0.41 s against 0.29 s).
    */
   constructor(
     readonly size: number,
     private readonly entry: URL,
     private readonly onDeath: (info: { index: number; error: string; starting: boolean }) => void = () => undefined,
-  ) {
-    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  ) {}
+
+  /** Starts the threads (once): they load their code while the caller goes on. */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
+  }
+
+  /** Workers that have loaded their code and are alive: a task given now starts at once if one is idle. */
+  get ready(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.ready && !s.dead) n++;
+    return n;
   }
 
   /** The configuration tasks of generation `gen` run with (sent to every worker, and to those spawned later). */
@@ -77,6 +92,7 @@ export class WorkerPool {
   run(msg: TaskRequest, opts: TaskOptions = {}): Promise<unknown> {
     if (this.closed) return Promise.reject(new SluiceError('ABORTED', 'the workers are stopped'));
     if (this.broken) return Promise.reject(new SluiceError('WORKER_FAILED', 'no worker thread could start'));
+    this.start();
     return new Promise((resolve, reject) => {
       const task: Task = { msg: { ...msg, id: this.nextId++ } as TaskMessage, opts, resolve, reject };
       const signal = opts.signal;

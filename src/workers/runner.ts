@@ -1,7 +1,8 @@
-// Where a claimed file's pipeline runs: in this thread (`workers: 1`, or an output that stages a
-// transaction, whose COMMIT must come from this thread), cut into slices across the workers (a large CSV
-// file whose steps are all row-local, into a file output that can be assembled), or whole in one worker.
-// Whichever, the answer is the same FileReport, with the outputs staged for the daemon's commit.
+// Where a claimed file's pipeline runs: in this thread (`workers: 1`; an output that stages a transaction,
+// whose COMMIT must come from this thread; a small file; any file when this thread's lane is free), cut into
+// slices across the lane and the workers (a large CSV file, alone, whose steps are all row-local, into a
+// file output that can be assembled), or whole in a worker. Whichever, the answer is the same FileReport,
+// with the outputs staged for the daemon's commit.
 import { lstatSync } from 'node:fs';
 import type { PipelineConfig } from '../config/schema.js';
 import { fastPathApplies } from '../csv/fast-reader.js';
@@ -11,6 +12,7 @@ import { outputDriver } from '../outputs/registry.js';
 import { type FileReport, type PipelineHooks, type PipelineSettings, processFile, RunWhole } from '../pipeline/process-file.js';
 import type { PerFile } from '../pipeline/settings.js';
 import { stepsAreRowLocal } from '../pipeline/steps.js';
+import { Lane } from './lane.js';
 import type { WorkerPool } from './pool.js';
 import { type ReportData, reportFromData, type TaskEvent } from './protocol.js';
 import { sliceProducer } from './slices.js';
@@ -36,26 +38,34 @@ export interface FileRun {
 export const WORKER_MIN_BYTES = 256 * 1024;
 
 export class FileRunner {
+  /** The main thread's lane: with workers, this thread runs one file or slice at a time beside them. */
+  private readonly lane = new Lane();
+
   constructor(
     private readonly pool: WorkerPool | undefined,
     /** Slice size now (a reload may change it); 0: never cut. */
     private readonly sliceBytes: () => number,
     /** A worker died under a file: its temporaries are to be removed. */
     private readonly onWorkerFailed: (run: FileRun) => void = () => undefined,
+    /** Other files are being parsed or wait to be: a large file then runs whole, beside them, and is not cut. */
+    private readonly crowded: () => boolean = () => false,
   ) {}
 
   async run(f: FileRun, hooks: PipelineHooks, signal: AbortSignal): Promise<FileReport> {
     const pool = this.pool;
-    // no workers (or none could start: the daemon logged why), or an output whose COMMIT is this thread's
-    if (pool === undefined || pool.broken || outputDriver(f.pipeline.output).remote !== undefined)
-      return processFile(f.path, f.name, f.settings, hooks, signal);
+    // no workers (or none could start: the daemon logged why)
+    if (pool === undefined || pool.broken) return processFile(f.path, f.name, f.settings, hooks, signal);
+    const size = sizeOf(f.path);
+    // an output whose COMMIT is this thread's, and a small file, which costs more to hand over than to parse
+    if (outputDriver(f.pipeline.output).remote !== undefined || (size !== undefined && size < WORKER_MIN_BYTES)) return this.here(f, hooks, signal);
+    // a file worth a worker: the threads load their code now, while this one starts on it
+    pool.start();
     const per = f.per;
     const onEvent = (ev: TaskEvent): void => forward(ev, hooks, f.settings.pipeline);
-    const size = sizeOf(f.path);
-    if (size !== undefined && size < WORKER_MIN_BYTES) return processFile(f.path, f.name, f.settings, hooks, signal);
-    if (size !== undefined && this.cuttable(f, size)) {
+    if (size !== undefined && this.cuttable(f, size) && !this.crowded()) {
       const produce = sliceProducer({
         pool,
+        lane: this.lane,
         gen: f.gen,
         pipeline: f.index,
         per,
@@ -69,11 +79,26 @@ export class FileRunner {
         if (!(err instanceof RunWhole)) throw err;
       }
     }
+    if (this.lane.free) return this.here(f, hooks, signal);
     try {
       const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent });
       return reportFromData(value as ReportData);
     } catch (err) {
       return this.failed(f, unrun(f, err as SluiceError));
+    }
+  }
+
+  /** Runs the file in this thread, holding its lane until the rows are written. */
+  private async here(f: FileRun, hooks: PipelineHooks, signal: AbortSignal): Promise<FileReport> {
+    const release = this.lane.take();
+    try {
+      const onParsed = (): void => {
+        release();
+        hooks.onParsed?.();
+      };
+      return await processFile(f.path, f.name, f.settings, { ...hooks, onParsed }, signal);
+    } finally {
+      release();
     }
   }
 

@@ -9,7 +9,9 @@ import { readSync } from 'node:fs';
 import { FastCsvReader } from '../csv/fast-reader.js';
 import { SluiceError } from '../errors.js';
 import { type PipelineSettings, type RowProducer, RunWhole, writeFailed } from '../pipeline/process-file.js';
-import type { SliceResult, SliceSpec } from '../pipeline/slice.js';
+import { runSlice, type SliceResult, type SliceSpec } from '../pipeline/slice.js';
+import { giveSlabs } from '../fs/slabs.js';
+import type { Lane } from './lane.js';
 import type { WorkerPool } from './pool.js';
 import { type SliceData, sliceFromData, type TaskEvent } from './protocol.js';
 import type { PerFile } from '../pipeline/settings.js';
@@ -21,6 +23,8 @@ const SCAN_CHUNK = 1024 * 1024;
 
 export interface SliceJob {
   pool: WorkerPool;
+  /** The main thread's lane: a slice runs here when it is free (see lane.ts). */
+  lane?: Lane;
   gen: number;
   pipeline: number;
   per: PerFile;
@@ -29,7 +33,16 @@ export interface SliceJob {
   onEvent: (ev: TaskEvent) => void;
 }
 
-/** The producer that runs the file's rows as slices in `job.pool`. */
+/** A slice given out: where it runs, and its result once it is in. */
+interface Given {
+  spec: SliceSpec;
+  local: boolean;
+  result?: SliceResult;
+  /** Its batches (rows, seconds): told to the hooks when it is appended, so a slice thrown away counts none. */
+  batches: Array<[number, number]>;
+}
+
+/** The producer that runs the file's rows as slices in `job.pool` (and in this thread's lane). */
 export function sliceProducer(job: SliceJob): RowProducer {
   return async (run) => {
     const { fd, st, ctx, sink, settings } = run;
@@ -43,38 +56,104 @@ export function sliceProducer(job: SliceJob): RowProducer {
     if (header === undefined) throw new RunWhole('no header was found in its first MiB');
 
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
+    // a stop wakes the scan wherever it waits
+    const onAbort = (): void => fail(new SluiceError('ABORTED', 'processing was stopped before it finished', { file: ctx.name }));
     run.signal?.addEventListener('abort', onAbort, { once: true });
-    const out: Array<Promise<SliceResult>> = [];
+    // cut and not yet given out; given out (in the file's order) and not yet appended
+    const pending: SliceSpec[] = [];
+    const given: Given[] = [];
+    let inPool = 0;
     let count = 0;
-    const limit = job.pool.size + 1;
-    const submit = (spec: SliceSpec): void => {
-      const result = job.pool
-        .run(
-          { t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec },
-          { signal: stop.signal, onEvent: job.onEvent },
-        )
-        .then((v) => sliceFromData(v as SliceData));
-      result.catch(() => undefined);
-      out.push(result);
-      count++;
+    let scanned = false;
+    let failure: { err: unknown } | undefined;
+    let appending = false;
+    // slices running or done and waiting for their turn to be appended: each worker's, this thread's, one more
+    const limit = job.pool.size + (job.lane === undefined ? 1 : 2);
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
     };
-    let last = false;
-    const appendOldest = async (): Promise<void> => {
-      const r = await out.shift()!;
-      const isLast = last && out.length === 0;
-      if (!isLast && r.openQuote) throw new RunWhole('a quoted field runs across a cut');
-      if (r.error !== undefined) throw r.error;
-      await sink.append!(r.output, r.written).catch((err: unknown) => {
-        throw writeFailed(err, 'output', ctx.name);
-      });
-      job.pool.giveSlabs(r.output.map((v) => v.buffer as ArrayBuffer));
-      ctx.counts.read += r.read;
-      ctx.counts.batched += r.batched;
-      ctx.counts.written += r.written;
-      for (const rej of r.rejects) ctx.reject(rej);
-      ctx.comments += r.comments;
-      for (const [k, n] of Object.entries(r.extraKeys)) ctx.extraKeys.set(k, (ctx.extraKeys.get(k) ?? 0) + n);
+    const fail = (err: unknown): void => {
+      failure ??= { err };
+      stop.abort();
+      notify();
+    };
+    const start = (g: Given): Promise<SliceResult> => {
+      if (g.local) {
+        const release = job.lane!.take();
+        const hooks = { onInFlight: run.hooks.onInFlight, onBatchWritten: (rows: number, seconds: number) => void g.batches.push([rows, seconds]) };
+        return runSlice(run.path, ctx.name, settings, g.spec, hooks, stop.signal).finally(release);
+      }
+      inPool++;
+      const onEvent = (ev: TaskEvent): void => {
+        if (ev.batches !== undefined) g.batches.push(...ev.batches);
+        job.onEvent({ ...ev, batches: undefined });
+      };
+      return job.pool
+        .run({ t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec: g.spec }, { signal: stop.signal, onEvent })
+        .then((v) => sliceFromData(v as SliceData))
+        .finally(() => inPool--);
+    };
+    // gives out what is cut, to this thread's lane if it is free, else to a free worker
+    const dispatch = (): void => {
+      while (pending.length > 0 && given.length < limit && failure === undefined) {
+        // a worker still loading its code is not waited for while this file has a slice running; with none,
+        // the slice waits in the pool's queue (the lane is another file's): the file always has one going
+        const local = job.lane?.free === true;
+        if (!local && inPool >= job.pool.ready && given.length > 0) return;
+        const g: Given = { spec: pending.shift()!, local, batches: [] };
+        given.push(g);
+        count++;
+        start(g).then((r) => {
+          g.result = r;
+          void appendReady();
+          dispatch();
+        }, fail);
+      }
+    };
+    // appends the oldest slices that are in, in order, one append at a time
+    const appendReady = async (): Promise<void> => {
+      if (appending) return;
+      appending = true;
+      try {
+        while (failure === undefined && given[0]?.result !== undefined) {
+          const g = given.shift()!;
+          const r = g.result!;
+          const isLast = scanned && pending.length === 0 && given.length === 0;
+          if (!isLast && r.openQuote) throw new RunWhole('a quoted field runs across a cut');
+          if (r.error !== undefined) throw r.error;
+          await sink.append!(r.output, r.written).catch((err: unknown) => {
+            throw writeFailed(err, 'output', ctx.name);
+          });
+          const slabs = r.output.map((v) => v.buffer as ArrayBuffer);
+          if (g.local) giveSlabs(slabs);
+          else job.pool.giveSlabs(slabs);
+          for (const [rows, seconds] of g.batches) run.hooks.onBatchWritten?.(rows, seconds, settings.pipeline);
+          ctx.counts.read += r.read;
+          ctx.counts.batched += r.batched;
+          ctx.counts.written += r.written;
+          for (const rej of r.rejects) ctx.reject(rej);
+          ctx.comments += r.comments;
+          for (const [k, n] of Object.entries(r.extraKeys)) ctx.extraKeys.set(k, (ctx.extraKeys.get(k) ?? 0) + n);
+          dispatch();
+        }
+      } catch (err) {
+        fail(err);
+      } finally {
+        appending = false;
+        notify();
+      }
+    };
+    /** Waits for the slices to move on (one in, appended, or a failure); throws the failure. */
+    const progress = async (): Promise<void> => {
+      if (failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+      if (failure !== undefined) throw failure.err;
+    };
+    const cut = (spec: SliceSpec): void => {
+      pending.push(spec);
+      dispatch();
     };
     try {
       let pos = 0;
@@ -104,21 +183,22 @@ export function sliceProducer(job: SliceJob): RowProducer {
           // a blank line right after a cut would be the slice's first record: cut after the last of them
           const after = i + 1 < n ? chunk[i + 1] : byteAt(next);
           if (after === LF || after === CR) continue;
-          submit({ start: sliceStart, end: next, firstLine: sliceLine, first: sliceStart === 0, header });
+          cut({ start: sliceStart, end: next, firstLine: sliceLine, first: sliceStart === 0, header });
           sliceStart = next;
           sliceLine = lines;
           target = next + job.sliceBytes;
-          while (out.length >= limit) await appendOldest();
+          // the scan stays at most one slice ahead of what is given out
+          while (pending.length > 0 || failure !== undefined) await progress();
         }
         pos += n;
       }
       if (pos === size) run.onEnd();
-      submit({ start: sliceStart, end: pos, firstLine: sliceLine, first: sliceStart === 0, header });
-      last = true;
-      while (out.length > 0) await appendOldest();
+      cut({ start: sliceStart, end: pos, firstLine: sliceLine, first: sliceStart === 0, header });
+      scanned = true;
+      while (pending.length > 0 || given.length > 0 || appending || failure !== undefined) await progress();
       run.slices = count;
     } catch (err) {
-      stop.abort();
+      fail(err);
       throw err;
     } finally {
       run.signal?.removeEventListener('abort', onAbort);

@@ -108,10 +108,11 @@ describe('workers', () => {
     expect(await list(two.d.archive)).toEqual(['big.csv']);
   });
 
-  it('several files at once, whole in the workers, give the outputs of one thread', async () => {
+  it('several files at once run whole (none is cut, though each alone would be), with the outputs of one thread', async () => {
     const files = Object.fromEntries([1, 2, 3, 4].map((k) => [`f${k}.csv`, workload(3000 + k * 500, 211 + k)]));
     const one = await runOnce(files, ['--workers', '1']);
-    const two = await runOnce(files, ['--workers', '2']);
+    // all four hold a parsing permit from the start: each finds the others parsing
+    const two = await runOnce(files, ['--workers', '2', '--concurrency', '4', '--slice-bytes', '65536']);
     const a = await contents(one.d);
     const b = await contents(two.d);
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());

@@ -1,0 +1,90 @@
+// The slice producer (workers/slices.ts) with a pool whose "workers" run slices in this thread: two files
+// cut at once share the main thread's lane and one worker that is not ready yet, and both finish with the
+// outputs of a whole run; a stop wakes a producer wherever it waits.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { processFile, type PipelineSettings } from '../../src/pipeline/process-file.js';
+import { pipelineSettings, settingsForFile } from '../../src/pipeline/settings.js';
+import { runSlice, type SliceSpec } from '../../src/pipeline/slice.js';
+import { Lane } from '../../src/workers/lane.js';
+import type { TaskRequest, WorkerPool } from '../../src/workers/pool.js';
+import { sliceProducer } from '../../src/workers/slices.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-slices-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const per = (tag: string) => ({ tempTag: tag, claimId: tag, delimiter: undefined, format: 'csv' as const });
+
+async function settingsIn(out: string, tag: string): Promise<PipelineSettings> {
+  await mkdir(out, { recursive: true });
+  const cfg = loadConfig({ cwd: dir, env: {}, flags: { watch: dir, out, rejects: out, archive: dir, failed: dir } });
+  return { ...settingsForFile(await pipelineSettings(cfg, cfg.pipelines[0]!, 0), per(tag)), fsync: false, stageOnly: false };
+}
+
+/** A pool of one "worker" that runs its slices here, with the settings of the file it is given; not ready until `ready()`. */
+function fakePool(settingsOf: (name: string) => PipelineSettings) {
+  let isReady = false;
+  let tasks = 0;
+  const pool = {
+    size: 1,
+    get ready() {
+      return isReady ? 1 : 0;
+    },
+    start() {},
+    giveSlabs() {},
+    async run(msg: TaskRequest, opts: { signal?: AbortSignal | undefined }) {
+      tasks++;
+      if (msg.t !== 'slice') throw new Error('only slices here');
+      return runSlice(msg.path, msg.name, settingsOf(msg.name), msg.spec as SliceSpec, {}, opts.signal);
+    },
+  };
+  return { pool: pool as unknown as WorkerPool, ready: () => (isReady = true), tasks: () => tasks };
+}
+
+function csv(rows: number, seed: number): string {
+  let text = 'id,name,amount\n';
+  for (let i = 0; i < rows; i++) text += `${i},name ${seed}-${i},${i % 5 === 0 ? '' : i * seed}\n`;
+  return text;
+}
+
+describe('sliceProducer', () => {
+  it('two files cut at once, one lane and a worker still starting: both finish, each with the output of a whole run', async () => {
+    const names = ['a.csv', 'b.csv'];
+    for (const [k, n] of names.entries()) await writeFile(join(dir, n), csv(6000, k + 1));
+    const settings = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await settingsIn(join(dir, `out-${n}`), n.slice(0, 1))] as const)));
+    const { pool, tasks } = fakePool((n) => settings[n]!);
+    const lane = new Lane(true);
+    const job = (n: string) => sliceProducer({ pool, lane, gen: 1, pipeline: 0, per: per(n.slice(0, 1)), sliceBytes: 16 * 1024, onEvent: () => undefined });
+    const reports = await Promise.all(names.map((n) => processFile(join(dir, n), n, settings[n]!, {}, undefined, job(n))));
+    for (const r of reports) {
+      expect(r.error).toBeUndefined();
+      expect(r.slices).toBeGreaterThan(5);
+    }
+    // the file holding the lane had no worker to give slices to; the other queued its in the pool
+    expect(tasks()).toBeGreaterThan(0);
+    for (const [k, n] of names.entries()) {
+      const whole = await processFile(join(dir, n), n, await settingsIn(join(dir, `whole-${n}`), `w${k}`));
+      expect(await readFile(reports[k]!.output!, 'utf8')).toBe(await readFile(whole.output!, 'utf8'));
+      expect(reports[k]!.rows).toEqual(whole.rows);
+    }
+  });
+
+  it('a stop wakes the scan: the file ends ABORTED, not never', async () => {
+    await writeFile(join(dir, 'a.csv'), csv(6000, 1));
+    const settings = await settingsIn(join(dir, 'out'), 'a');
+    // a pool whose task never ends: the lane is closed, so the scan waits on it
+    const pool = { size: 1, ready: 1, start() {}, giveSlabs() {}, run: () => new Promise(() => undefined) } as unknown as WorkerPool;
+    const ac = new AbortController();
+    const produce = sliceProducer({ pool, lane: new Lane(false), gen: 1, pipeline: 0, per: per('a'), sliceBytes: 16 * 1024, onEvent: () => undefined });
+    const done = processFile(join(dir, 'a.csv'), 'a.csv', settings, { onBytesRead: () => ac.abort() }, ac.signal, produce);
+    const r = await done;
+    expect(r.outcome).toBe('failed');
+    expect(r.error?.code).toBe('ABORTED');
+  });
+});
