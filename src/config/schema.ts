@@ -1,5 +1,4 @@
 // The one schema of sluice.yaml: types, defaults and descriptions of every setting (a step's, in its operator's file).
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { outputSchema } from '../outputs/registry.js';
 
@@ -9,6 +8,10 @@ import { DEFAULT_HIGH_WATER_MARK } from '../file-context.js';
 import { DEFAULT_BATCH_MAX_WAIT_MS, DEFAULT_BATCH_SIZE } from '../operators/batch-policy.js';
 import { DEFAULT_MAX_COLUMNS } from '../operators/parse-csv.js';
 import { OPERATORS } from '../operators/registry.js';
+import { usableCpus } from './cpus.js';
+
+/** The defaults of `concurrency` and `workers`: the CPUs this process may use (a container's CPU quota counts). */
+const CPUS = usableCpus();
 
 const dir = (what: string, def: string) =>
   z.string().min(1).default(def).describe(`${what} (in a config file, relative to the file's folder; from a flag or variable, to the working directory).`);
@@ -117,12 +120,14 @@ export const configSchema = z
     failed: dir('Inputs that failed, with .error.json', 'failed'),
     state: z.string().min(1).optional().describe('Claims, instance locks and the receipt ledger; default `.sluice` beside the inbox.'),
     concurrency: int(1)
-      .default(availableParallelism())
-      .describe('Files read and parsed at once; default the number of CPUs. Up to 32 more may be syncing and committing their outputs.'),
-    workers: int(1)
-      .default(availableParallelism())
+      .default(CPUS)
       .describe(
-        'Threads that read, parse and transform files: the main thread (which also claims, commits and serves metrics) and `workers - 1` worker threads, started with the first file of 256 KiB or more; default the number of CPUs; 1: everything in the main thread.',
+        'Files read and parsed at once; default the number of CPUs (capped by a cgroup CPU quota). Up to 32 more may be syncing and committing their outputs.',
+      ),
+    workers: int(1)
+      .default(CPUS)
+      .describe(
+        'Threads that read, parse and transform files: the main thread (which also claims, commits and serves metrics) and `workers - 1` worker threads, started with the first file of 256 KiB or more; default the number of CPUs (capped by a cgroup CPU quota, as for `concurrency`); 1: everything in the main thread.',
       ),
     sliceBytes: int(0)
       .default(4 * 1024 * 1024)
