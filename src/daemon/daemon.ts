@@ -194,14 +194,19 @@ export class Daemon {
     // the worker threads start with the first file large enough for one (workers/pool.ts)
     if (this.cfg.workers > 1) {
       // the main thread is one of the `workers` (workers/lane.ts)
-      this.pool = new WorkerPool(this.cfg.workers - 1, this.workerEntry, ({ index, error, starting }) => {
-        if (starting) {
-          this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error });
-          return;
-        }
-        this.log.error('a worker thread died; it is replaced', { worker: index, error });
-        this.hooks.onWorkerDied?.();
-      });
+      this.pool = new WorkerPool(
+        this.cfg.workers - 1,
+        this.workerEntry,
+        ({ index, error, starting }) => {
+          if (starting) {
+            this.log.error('a worker thread could not start: files are processed in the main thread', { worker: index, error });
+            return;
+          }
+          this.log.error('a worker thread died; it is replaced', { worker: index, error });
+          this.hooks.onWorkerDied?.();
+        },
+        (n) => this.hooks.onWorkerThreads?.(n),
+      );
       this.pool.configure(this.gen, this.cfg);
     }
     await this.prepare();

@@ -12,6 +12,8 @@ export interface DaemonHooks extends PipelineHooks {
   onSinkUp?: (pipeline: string, up: boolean) => void;
   /** A worker thread died under its work and was replaced. */
   onWorkerDied?: () => void;
+  /** The worker threads alive and loaded are now `workers`. */
+  onWorkerThreads?: (workers: number) => void;
   /** This instance adopted `claims` claims of instances that died. */
   onAdopted?: (claims: number) => void;
   /** --once: the files it found to do, and their bytes (for a progress display; sizes are taken only if set). */

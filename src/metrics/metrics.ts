@@ -32,6 +32,7 @@ export class SluiceMetrics {
   readonly diskFull: Gauge;
   readonly adopted: Counter;
   readonly workerDeaths: Counter;
+  readonly workerThreads: Gauge;
   readonly sinkWaiting: Gauge<'pipeline'>;
   /** The in-flight levels, read by the gauges at scrape time: the rows hook fires once per row. */
   private inFlight = { files: 0, rows: 0 };
@@ -149,6 +150,11 @@ export class SluiceMetrics {
       help: 'Worker threads that died under their work (a crash, out of memory) and were replaced; their files were retried.',
       registers,
     });
+    this.workerThreads = new Gauge({
+      name: 'sluice_worker_threads',
+      help: 'Worker threads alive with their code loaded (the main thread, which parses too, not counted); they start with the first file of 256 KiB or more.',
+      registers,
+    });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });
     buildInfo.set({ version: options.version }, 1);
     // every series exists from the start, so rate() and absent() work before the first file
@@ -206,6 +212,7 @@ export class SluiceMetrics {
       onDiskFull: (full) => this.diskFull.set(full ? 1 : 0),
       onAdopted: (claims) => this.adopted.inc(claims),
       onWorkerDied: () => this.workerDeaths.inc(),
+      onWorkerThreads: (n) => this.workerThreads.set(n),
       onSinkWaiting: (pipeline, files) => this.sinkWaiting.set({ pipeline }, files),
     };
   }

@@ -66,6 +66,8 @@ export class WorkerPool {
     readonly size: number,
     private readonly entry: URL,
     private readonly onDeath: (info: { index: number; error: string; starting: boolean }) => void = () => undefined,
+    /** Told the number of live, loaded workers when it changes (a gauge). */
+    private readonly onLive: (workers: number) => void = () => undefined,
   ) {}
 
   /** Starts the threads (once): they load their code while the caller goes on. */
@@ -152,6 +154,7 @@ export class WorkerPool {
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'ready') {
         slot.ready = true;
+        this.onLive(this.ready);
         return;
       }
       const task = slot.tasks.get(m.id);
@@ -171,6 +174,7 @@ export class WorkerPool {
     const died = (error: string): void => {
       if (slot.dead) return;
       slot.dead = true;
+      if (slot.ready) this.onLive(this.ready);
       const tasks = [...slot.tasks.values()];
       slot.tasks.clear();
       if (this.closed) return;

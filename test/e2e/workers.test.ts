@@ -151,6 +151,8 @@ describe('workers', () => {
     // the death is counted for operators, and the worker's batches reach the metrics once each
     const metrics = await readFile(textfile, 'utf8');
     expect(metrics).toMatch(/^sluice_worker_deaths_total 1$/m);
+    // the replacement loaded and ran the retry: one worker thread alive at the end
+    expect(metrics).toMatch(/^sluice_worker_threads 1$/m);
     const written = logLines(res.stdout).find((l) => l.msg === 'file processed')?.written as number;
     expect(written).toBeGreaterThan(2000);
     expect(metrics).toContain(`sluice_batch_rows_sum{pipeline="default"} ${written}\n`);
