@@ -143,10 +143,15 @@ describe('instances sharing an inbox', () => {
     await waitFor(async () => (await list(d.archive)).length >= 1001, 'every input to be archived', 60_000);
     expect((await b.stop()).code).toBe(0);
     await expectExact([...Object.keys(files), 'big.csv'], { 'big.csv': data });
-    const order = (await receipts(state())).map((r) => r.file);
-    // adopted within a check (50 ms) and taken at the next free slot: far ahead of the queued names
-    expect(order.indexOf('big.csv')).toBeLessThan(500);
-    expect(b.logs().some((l) => l.msg === 'redoing a file an instance that died had claimed' && l.file === 'big.csv')).toBe(true);
+    const done = await receipts(state());
+    const order = done.map((r) => r.file);
+    const redo = b.logs().find((l) => l.msg === 'redoing a file an instance that died had claimed' && l.file === 'big.csv');
+    expect(redo).toBeDefined();
+    // once adopted, it is taken at the next free slot, ahead of the queued names: after it, only the files
+    // that were already parsing or committing (at most 1 + 32) finish before it, however fast the machine
+    const before = done.filter((r) => r.finishedAt < String(redo!.time)).length;
+    expect(before).toBeLessThan(1000);
+    expect(order.indexOf('big.csv') - before).toBeLessThan(40);
   });
 
   it('two overlapping --once runs on their defaults: both exit 0, every input exactly once', async () => {
