@@ -193,6 +193,9 @@ export class AtomicFile implements OutputFile {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    // no write is using it once closed (stage and abort wait for the last)
+    if (this.scratch !== undefined) giveSlabs([this.scratch.buffer as ArrayBuffer]);
+    this.scratch = undefined;
     closeSync(this.fd);
   }
 }
