@@ -83,7 +83,7 @@ export class Daemon {
       (name, raw) => this.jobs.next({ kind: 'name', name, ...(raw === undefined ? {} : { raw }) }),
       (name) => this.done(name, true),
     );
-    this.pipes = { router: createRouter(cfg.pipelines), settings: new Map(), configs: cfg.pipelines, gen: 0 };
+    this.pipes = { router: createRouter(cfg.pipelines), settings: new Map(), configs: cfg.pipelines, gen: 0, cfg };
     this.parsing = new Semaphore(cfg.concurrency);
     this.batch = once ? new BatchRun() : undefined;
     this.outages = new SinkOutages<Job>({
@@ -141,8 +141,7 @@ export class Daemon {
     const merged: SluiceConfig = { ...next, ...Object.fromEntries(restartOnly.map((k) => [k, this.cfg[k]])) };
     const settings = await buildSettings(merged);
     const gen = ++this.gen;
-    this.pool?.configure(gen, merged);
-    this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines, gen };
+    this.pipes = { router: createRouter(merged.pipelines), settings, configs: merged.pipelines, gen, cfg: merged };
     this.cfg = merged;
     // files waiting for an output the new configuration changed or removed are routed again; a claim with a
     // commit record keeps waiting for the old output, which alone can say whether its load committed
@@ -207,7 +206,6 @@ export class Daemon {
         },
         (n) => this.hooks.onWorkerThreads?.(n),
       );
-      this.pool.configure(this.gen, this.cfg);
     }
     await this.prepare();
     await prepareFolders(this.cfg, this.once);

@@ -39,6 +39,8 @@ export interface Pipes {
   configs: readonly PipelineConfig[];
   /** The configuration generation they were built from: workers build the same pipelines from it. */
   gen: number;
+  /** That generation's configuration (what a worker is sent to build them). */
+  cfg: SluiceConfig;
 }
 
 /** What a file's run needs of the daemon. */
@@ -116,6 +118,7 @@ export class FileJobs {
         pipeline,
         index: pipes.configs.indexOf(pipeline),
         gen: pipes.gen,
+        cfg: pipes.cfg,
       };
       report = await this.processWithRetries(run, signal, slot, retry);
     }

@@ -17,6 +17,8 @@ export type TaskRequest = TaskMessage extends infer M ? (M extends TaskMessage ?
 export interface TaskOptions {
   onEvent?: (ev: TaskEvent) => void;
   signal?: AbortSignal | undefined;
+  /** The configuration of the task's generation: sent to the worker before the task if it lacks it. */
+  config?: SluiceConfig;
 }
 
 interface Task {
@@ -43,7 +45,12 @@ interface Slot {
   parsing: Set<number>;
   /** Set once it exited or errored: never given work again. */
   dead: boolean;
+  /** The configuration generations it holds, oldest first (the worker keeps what it is sent until told to forget). */
+  gens: number[];
 }
+
+/** Generations a worker holds at most: more than its tasks at once, so one without a task can always go. */
+const GENS_PER_WORKER = TASKS_PER_WORKER + 1;
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
@@ -54,7 +61,6 @@ export class WorkerPool {
   private closed = false;
   /** A worker died before it was ready (its script cannot load): the pool takes no tasks. */
   broken = false;
-  private config: { gen: number; cfg: SluiceConfig } | undefined;
 
   /**
    * `entry`: the worker's script (dist/worker.js for the command line, dist/workers/worker.js for the
@@ -82,12 +88,6 @@ export class WorkerPool {
     let n = 0;
     for (const s of this.slots) if (s.ready && !s.dead) n++;
     return n;
-  }
-
-  /** The configuration tasks of generation `gen` run with (sent to every worker, and to those spawned later). */
-  configure(gen: number, cfg: SluiceConfig): void {
-    this.config = { gen, cfg };
-    for (const s of this.slots) if (!s.dead) s.worker.postMessage({ t: 'config', gen, cfg } satisfies ToWorker);
   }
 
   /** Runs a task on the first free worker; resolves with its value. Rejects with what it threw, ABORTED or WORKER_FAILED. */
@@ -148,9 +148,8 @@ export class WorkerPool {
       workerData: { index, failpoints: failpointMemory() },
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
-    const slot: Slot = { worker, ready: false, tasks: new Map(), parsing: new Set(), dead: false };
+    const slot: Slot = { worker, ready: false, tasks: new Map(), parsing: new Set(), dead: false, gens: [] };
     worker.unref();
-    if (this.config !== undefined) worker.postMessage({ t: 'config', ...this.config } satisfies ToWorker);
     worker.on('message', (m: FromWorker) => {
       if (m.t === 'ready') {
         slot.ready = true;
@@ -203,12 +202,31 @@ export class WorkerPool {
       if (this.queue.length === 0) return;
       if (slot.dead || slot.parsing.size > 0 || slot.tasks.size >= TASKS_PER_WORKER) continue;
       const task = this.queue.shift()!;
+      this.sendConfig(slot, task);
       slot.tasks.set(task.msg.id, task);
       slot.parsing.add(task.msg.id);
       // a worker at work keeps the process alive; an idle one does not
       slot.worker.ref();
       slot.worker.postMessage(task.msg satisfies ToWorker);
     }
+  }
+
+  /**
+   * Makes sure the worker holds the configuration of the task's generation (messages arrive in order): a
+   * file keeps the generation it was taken with through reloads and retries, whatever the worker saw since.
+   */
+  private sendConfig(slot: Slot, task: Task): void {
+    const gen = task.msg.gen;
+    const cfg = task.opts.config;
+    if (cfg === undefined || slot.gens.includes(gen)) return;
+    if (slot.gens.length >= GENS_PER_WORKER) {
+      const busy = new Set([...slot.tasks.values()].map((t) => t.msg.gen));
+      const i = slot.gens.findIndex((g) => !busy.has(g));
+      const [old] = slot.gens.splice(i, 1);
+      slot.worker.postMessage({ t: 'forget', gen: old! } satisfies ToWorker);
+    }
+    slot.gens.push(gen);
+    slot.worker.postMessage({ t: 'config', gen, cfg } satisfies ToWorker);
   }
 
   private abort(task: Task): void {

@@ -19,6 +19,8 @@ interface TaskBase {
 
 export type ToWorker =
   | { t: 'config'; gen: number; cfg: SluiceConfig }
+  /** The pool will send no more tasks of this generation (until it sends its config again). */
+  | { t: 'forget'; gen: number }
   | (TaskBase & { t: 'file' })
   | (TaskBase & { t: 'slice'; spec: SliceSpec })
   | { t: 'abort'; id: number }

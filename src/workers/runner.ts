@@ -4,6 +4,7 @@
 // file output that can be assembled), or whole in a worker. Whichever, the answer is the same FileReport,
 // with the outputs staged for the daemon's commit.
 import { lstatSync } from 'node:fs';
+import type { SluiceConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { fastPathApplies } from '../csv/fast-reader.js';
 import { SluiceError } from '../errors.js';
@@ -28,6 +29,8 @@ export interface FileRun {
   pipeline: PipelineConfig;
   index: number;
   gen: number;
+  /** The configuration of generation `gen`. */
+  cfg: SluiceConfig;
 }
 
 /**
@@ -67,6 +70,7 @@ export class FileRunner {
         pool,
         lane: this.lane,
         gen: f.gen,
+        config: f.cfg,
         pipeline: f.index,
         per,
         sliceBytes: this.sliceBytes(),
@@ -81,7 +85,7 @@ export class FileRunner {
     }
     if (this.lane.free) return this.here(f, hooks, signal);
     try {
-      const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent });
+      const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent, config: f.cfg });
       return reportFromData(value as ReportData);
     } catch (err) {
       return this.failed(f, unrun(f, err as SluiceError));

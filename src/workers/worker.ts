@@ -88,9 +88,11 @@ port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'config':
       configs.set(m.gen, m.cfg);
-      // tasks of older generations may still be queued: keep the last few
-      for (const g of configs.keys()) if (g < m.gen - 4) configs.delete(g);
-      for (const key of built.keys()) if (!configs.has(Number(key.split(':')[0]))) built.delete(key);
+      return;
+    case 'forget':
+      // the pool sends no more tasks of it without its config again (workers/pool.ts sendConfig)
+      configs.delete(m.gen);
+      for (const key of built.keys()) if (key.startsWith(`${m.gen}:`)) built.delete(key);
       return;
     case 'abort':
       running.get(m.id)?.abort();

@@ -164,6 +164,7 @@ export interface ReceiptLine {
   instance: string;
   file: string;
   outcome: string;
+  finishedAt: string;
   rows: { read: number; written: number; filtered: number; rejected: number };
   error?: { code: string; message: string };
 }

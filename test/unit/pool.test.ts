@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SluiceConfig } from '../../src/config/load.js';
 import { WorkerPool } from '../../src/workers/pool.js';
 import { caught } from './sluice-error.js';
 
@@ -54,6 +55,18 @@ describe('WorkerPool', () => {
     expect((await caught(queued)).code).toBe('ABORTED');
     a.abort();
     expect(await running).toEqual({ aborted: true });
+  });
+
+  it("a task finds its generation's configuration in the worker, through any number of reloads; the worker holds a bounded number", async () => {
+    pool = new WorkerPool(1, ENTRY);
+    const cfg = (gen: number) => ({ mark: `config ${gen}` }) as unknown as SluiceConfig;
+    // a file taken under generation 1 goes on sending tasks while 30 reloads come and go
+    for (let gen = 2; gen <= 30; gen++) {
+      expect(await pool.run({ ...task('gen?'), gen }, { config: cfg(gen) })).toMatchObject({ gen, held: `config ${gen}` });
+      const old = (await pool.run({ ...task('gen?'), gen: 1 }, { config: cfg(1) })) as { held: string; count: number };
+      expect(old.held).toBe('config 1');
+      expect(old.count).toBeLessThanOrEqual(9);
+    }
   });
 
   it('a script that cannot load breaks the pool: its tasks fail, and no worker is spawned again and again', async () => {
