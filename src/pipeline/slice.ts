@@ -34,8 +34,17 @@ export interface SliceResult {
   extraKeys: Record<string, number>;
   /** The slice ended inside a quoted field: its end was no row boundary (the file must be run whole). */
   openQuote: boolean;
+  /** It stopped at REJECTS_PER_SLICE rejects (held in memory until appended): the file must be run whole. */
+  manyRejects?: boolean;
   error?: SluiceError;
 }
+
+/**
+ * A slice holds its rejects in memory until the main thread appends it; past this many it stops, and the
+ * file runs whole, where rejects are written as they come under the file's backpressure. A file of short
+ * rejected lines cut into slices otherwise held millions of them (600 MB for 2 MB of such lines).
+ */
+export const REJECTS_PER_SLICE = 10_000;
 
 /**
  * Runs the slice `spec` of the file at `path` with the file's settings (its per-file ones: temp tag,
@@ -51,9 +60,23 @@ export async function runSlice(
 ): Promise<SliceResult> {
   const ctx = new FileContext(name, { highWaterMark: settings.highWaterMark, onInFlight: hooks.onInFlight });
   const rejects: Rejection[] = [];
-  ctx.onReject = (r) => rejects.push(r);
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let manyRejects = false;
+  ctx.onReject = (r) => {
+    rejects.push(r);
+    if (rejects.length >= REJECTS_PER_SLICE && !manyRejects) {
+      manyRejects = true;
+      stop.abort();
+    }
+  };
   const into = new MemoryOutput();
   const result = (error?: SluiceError): SliceResult => {
+    if (manyRejects) {
+      void into.abort();
+      return { output: [], read: 0, batched: 0, written: 0, rejects: [], comments: 0, extraKeys: {}, openQuote: false, manyRejects: true };
+    }
     const last = rejects.at(-1);
     const openQuote = error?.code === 'CSV_QUOTE_NOT_CLOSED' || last?.code === 'CSV_QUOTE_NOT_CLOSED';
     // a failed slice's bytes are of no use: its slabs are kept for the next
@@ -101,11 +124,12 @@ export async function runSlice(
       },
     );
     const written$ = batchedRows(bytes$, sliceSettings, ctx, steps).pipe(concatMap((b) => writeBatch(b, sink, ctx, hooks, settings.pipeline)));
-    await runToEnd(written$, signal, name);
+    await runToEnd(written$, stop.signal, name);
     return result();
   } catch (err) {
     return result(toSluiceError(err, 'READ_FAILED', name));
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     ctx.gate.drain();
     if (fd !== undefined) {
       await lastRead.catch(() => undefined);

@@ -15,9 +15,17 @@ import type { Lane } from './lane.js';
 import type { WorkerPool } from './pool.js';
 import { type SliceData, sliceFromData, type TaskEvent } from './protocol.js';
 import type { PerFile } from '../pipeline/settings.js';
+import type { SluiceConfig } from '../config/load.js';
 
 const LF = 10;
 const CR = 13;
+/**
+ * A line longer than this sends the file to a whole run: each slice's reader starts on the fast path,
+ * which meets a line of several MB with no line feed by growing and rescanning its text before it hands
+ * over to csv-parse; a whole run pays that once, a cut file once per such line (measured: 2-2.5x the time
+ * of one thread, and over 250 MB, with a 5 MB line every 1,000 rows).
+ */
+const LONG_LINE = 1024 * 1024;
 /** Bytes per read of the scan. */
 const SCAN_CHUNK = 1024 * 1024;
 
@@ -26,6 +34,8 @@ export interface SliceJob {
   /** The main thread's lane: a slice runs here when it is free (see lane.ts). */
   lane?: Lane;
   gen: number;
+  /** The configuration of generation `gen` (a worker lacking it is sent it). */
+  config?: SluiceConfig;
   pipeline: number;
   per: PerFile;
   sliceBytes: number;
@@ -92,7 +102,10 @@ export function sliceProducer(job: SliceJob): RowProducer {
         job.onEvent({ ...ev, batches: undefined });
       };
       return job.pool
-        .run({ t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec: g.spec }, { signal: stop.signal, onEvent })
+        .run(
+          { t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec: g.spec },
+          { signal: stop.signal, onEvent, ...(job.config === undefined ? {} : { config: job.config }) },
+        )
         .then((v) => sliceFromData(v as SliceData))
         .finally(() => inPool--);
     };
@@ -123,6 +136,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
           const r = g.result!;
           const isLast = scanned && pending.length === 0 && given.length === 0;
           if (!isLast && r.openQuote) throw new RunWhole('a quoted field runs across a cut');
+          if (r.manyRejects === true) throw new RunWhole('many of its rows are rejected');
           if (r.error !== undefined) throw r.error;
           await sink.append!(r.output, r.written).catch((err: unknown) => {
             throw writeFailed(err, 'output', ctx.name);
@@ -135,6 +149,8 @@ export function sliceProducer(job: SliceJob): RowProducer {
           ctx.counts.batched += r.batched;
           ctx.counts.written += r.written;
           for (const rej of r.rejects) ctx.reject(rej);
+          // the rejects file writes them under the file's gate: the next slice waits for them
+          await ctx.gate.wait();
           ctx.comments += r.comments;
           for (const [k, n] of Object.entries(r.extraKeys)) ctx.extraKeys.set(k, (ctx.extraKeys.get(k) ?? 0) + n);
           dispatch();
@@ -158,6 +174,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
     try {
       let pos = 0;
       let lines = 1;
+      let lineStart = 0;
       let sliceStart = 0;
       let sliceLine = 1;
       let target = job.sliceBytes;
@@ -179,6 +196,8 @@ export function sliceProducer(job: SliceJob): RowProducer {
         for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
           lines++;
           const next = pos + i + 1;
+          if (next - lineStart > LONG_LINE) throw new RunWhole('it has lines of more than 1 MiB');
+          lineStart = next;
           if (next < target || next > lastCut) continue;
           // a blank line right after a cut would be the slice's first record: cut after the last of them
           const after = i + 1 < n ? chunk[i + 1] : byteAt(next);
@@ -191,6 +210,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
           while (pending.length > 0 || failure !== undefined) await progress();
         }
         pos += n;
+        if (pos - lineStart > LONG_LINE) throw new RunWhole('it has lines of more than 1 MiB');
       }
       if (pos === size) run.onEnd();
       cut({ start: sliceStart, end: pos, firstLine: sliceLine, first: sliceStart === 0, header });

@@ -2,11 +2,11 @@
 // outputs, rejects and counts, whether a file runs whole in a worker or is cut into slices (small slices
 // here, so that a 2 MB file is cut in dozens of places); a quoted field across a cut makes the file run
 // whole; a worker that dies fails its file's attempt with WORKER_FAILED and the retry succeeds.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, cleanup, dirFlags, type Dirs, list, logLines, makeDirs, runCli } from './harness.js';
+import { CLI, cleanup, Daemon, dirFlags, type Dirs, list, logLines, makeDirs, runCli, waitFor } from './harness.js';
 
 const GEN = resolve(import.meta.dirname, '../fixtures/gen.mjs');
 let dirs: Dirs[] = [];
@@ -190,3 +190,82 @@ async function runCliEnv(args: string[], env: Record<string, string>): Promise<{
     child.on('close', (code) => done({ code, stdout, stderr }));
   });
 }
+
+describe('cut files under stress', () => {
+  it('a file of rejected rows keeps its memory bounded: slices stop at their reject budget and the file runs whole', { timeout: 120_000 }, async () => {
+    const d = await makeDirs();
+    dirs.push(d);
+    // 2 MB: a header and 1,000,000 one-field lines, each rejected (CSV_RECORD_INCONSISTENT_COLUMNS)
+    const file = `a,b,c\n${' \n'.repeat(1_000_000)}1,2,3\n`;
+    const run = async (workers: string) => {
+      for (const f of await readdir(d.archive)) await rename(join(d.archive, f), join(d.watch, f));
+      for (const dir of [d.out, d.rejects]) for (const f of await readdir(dir)) await rm(join(dir, f));
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          join(import.meta.dirname, 'rss-preload.mjs'),
+          CLI,
+          'run',
+          '--once',
+          '--workers',
+          workers,
+          '--slice-bytes',
+          String(256 * 1024),
+          ...dirFlags(d),
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 26 },
+      );
+      expect(r.status).toBe(0);
+      const done = logLines(r.stdout).find((l) => l.msg === 'file processed');
+      return { mib: Number(/maxrss-kib:(\d+)/.exec(r.stderr)?.[1]) / 1024, done, rejects: await readFile(join(d.rejects, 'junk.rejects.csv')) };
+    };
+    await writeFile(join(d.watch, 'junk.csv'), file);
+    const one = await run('1');
+    const two = await run('2');
+    // measured before the budget: about 120 MiB in one thread, about 600 MiB cut (a 10 MB file of them: 2 GB)
+    expect(one.mib).toBeLessThan(200);
+    expect(two.mib).toBeLessThan(250);
+    expect(two.rejects.equals(one.rejects)).toBe(true);
+    expect(counts(two.done)).toEqual({ read: 1_000_001, written: 1, filtered: 0, rejected: 1_000_000 });
+    expect(two.done?.slices).toBeUndefined();
+  });
+
+  it('a line of more than 1 MiB sends the file to a whole run (each slice would rescan it), with the same output', async () => {
+    const rows = ['id,text'];
+    for (let i = 0; i < 3000; i++) rows.push(i === 1500 ? `${i},${'x'.repeat(1_500_000)}` : `${i},hello ${i}`);
+    const file = Buffer.from(`${rows.join('\n')}\n`);
+    const plain = 'pipelines:\n  - name: default\n    steps: [{ dropNulls: {} }]\n';
+    const one = await runOnce({ 'l.csv': file }, ['--workers', '1'], plain);
+    const two = await runOnce({ 'l.csv': file }, ['--workers', '2', '--slice-bytes', '65536'], plain);
+    expect(two.done['l.csv']?.slices).toBeUndefined();
+    expect((await contents(two.d))['out/l.csv']!.equals((await contents(one.d))['out/l.csv']!)).toBe(true);
+    expect(counts(two.done['l.csv'])).toEqual({ read: 3000, written: 3000, filtered: 0, rejected: 0 });
+  });
+
+  it('reloads while a large file is cut: it finishes on the configuration it was taken with, once', { timeout: 120_000 }, async () => {
+    const d = await makeDirs();
+    dirs.push(d);
+    await writeFile(join(d.root, 'sluice.yaml'), 'retry: { backoffMs: 100 }\n');
+    const daemon = await Daemon.start(['--config', join(d.root, 'sluice.yaml'), '--settle-ms', '50', '--slice-bytes', '65536', ...dirFlags(d)]);
+    try {
+      const staged = join(d.root, 'big.csv');
+      await writeFile(staged, workload(200_000));
+      await rename(staged, join(d.watch, 'big.csv'));
+      await waitFor(async () => (await list(d.watch)).length === 0, 'the file to be claimed');
+      // more reloads than a worker holds configurations: each one done before the next
+      const reloaded = () => daemon.logs().filter((l) => String(l.msg).startsWith('configuration reloaded')).length;
+      for (let i = 1; i <= 12; i++) {
+        daemon.child.kill('SIGHUP');
+        await waitFor(async () => reloaded() >= i, `reload ${i}`);
+      }
+      await waitFor(async () => (await list(d.archive)).length + (await list(d.failed)).length > 0, 'the file to finish', 60_000);
+    } finally {
+      expect((await daemon.stop()).code).toBe(0);
+    }
+    expect(await list(d.failed)).toEqual([]);
+    expect(await list(d.archive)).toEqual(['big.csv']);
+    const processed = daemon.logs().filter((l) => l.msg === 'file processed');
+    expect(processed.map((l) => [l.file, l.outcome])).toEqual([['big.csv', 'succeeded']]);
+  });
+});
