@@ -127,7 +127,7 @@ export const configSchema = z
     workers: int(1)
       .default(CPUS)
       .describe(
-        'Threads that read, parse and transform files: the main thread (which also claims, commits and serves metrics) and `workers - 1` worker threads, started with the first file of 256 KiB or more; default the number of CPUs (capped by a cgroup CPU quota, as for `concurrency`); 1: everything in the main thread.',
+        'Threads that read, parse and transform files: the main thread (which also claims, commits and serves metrics) and `workers - 1` worker threads, started with the first file that needs one (cut into slices, or arriving while the main thread is busy with another); default the number of CPUs (capped by a cgroup CPU quota, as for `concurrency`); 1: everything in the main thread.',
       ),
     sliceBytes: int(0)
       .default(4 * 1024 * 1024)

@@ -190,7 +190,7 @@ export class Daemon {
    * of dead instances, finishes or redoes what was left, and starts taking files.
    */
   async start(): Promise<void> {
-    // the worker threads start with the first file large enough for one (workers/pool.ts)
+    // the worker threads start with the first file that needs one (workers/runner.ts)
     if (this.cfg.workers > 1) {
       // the main thread is one of the `workers` (workers/lane.ts)
       this.pool = new WorkerPool(

@@ -152,7 +152,7 @@ export class SluiceMetrics {
     });
     this.workerThreads = new Gauge({
       name: 'sluice_worker_threads',
-      help: 'Worker threads alive with their code loaded (the main thread, which parses too, not counted); they start with the first file of 256 KiB or more.',
+      help: 'Worker threads alive with their code loaded (the main thread, which parses too, not counted); they start with the first file that needs one.',
       registers,
     });
     const buildInfo = new Gauge({ name: 'sluice_build_info', help: 'The running version of sluice (always 1).', labelNames: ['version'], registers });

@@ -61,11 +61,12 @@ export class FileRunner {
     const size = sizeOf(f.path);
     // an output whose COMMIT is this thread's, and a small file, which costs more to hand over than to parse
     if (outputDriver(f.pipeline.output).remote !== undefined || (size !== undefined && size < WORKER_MIN_BYTES)) return this.here(f, hooks, signal);
-    // a file worth a worker: the threads load their code now, while this one starts on it
-    pool.start();
     const per = f.per;
     const onEvent = (ev: TaskEvent): void => forward(ev, hooks, f.settings.pipeline);
     if (size !== undefined && this.cuttable(f, size) && !this.crowded()) {
+      // the threads load their code now, while this one scans and runs the first slices; a file that
+      // runs whole in the lane starts none (a batch run of one such file would wait for them at its exit)
+      pool.start();
       const produce = sliceProducer({
         pool,
         lane: this.lane,

@@ -166,6 +166,21 @@ describe('workers', () => {
 });
 
 describe('workers and small files', () => {
+  it('a file that runs whole in the main thread starts no worker thread', async () => {
+    const d = await makeDirs();
+    dirs.push(d);
+    await writeFile(join(d.watch, 'm.csv'), workload(3000));
+    const textfile = join(d.root, 'sluice.prom');
+    const res = await runCli(['run', '--once', '--workers', '2', '--metrics-textfile', textfile, ...dirFlags(d)]);
+    expect(res.code).toBe(0);
+    expect(
+      logLines(res.stdout)
+        .filter((l) => l.msg === 'file processed')
+        .map((l) => l.file),
+    ).toEqual(['m.csv']);
+    expect(await readFile(textfile, 'utf8')).toMatch(/^sluice_worker_threads 0$/m);
+  });
+
   it('a file under 256 KiB runs in the main thread: a worker that would die under it is never given it', async () => {
     const d = await makeDirs();
     dirs.push(d);
