@@ -10,6 +10,8 @@ export const SLAB_BYTES = 1024 * 1024;
 const free: ArrayBuffer[] = [];
 /** At most this many free slabs are kept (the rest are left to the garbage collector). */
 const KEEP = 8;
+/** A slab larger than this (made for one large batch) is not kept: eight of them could hold much memory. */
+const KEEP_MAX_BYTES = 4 * SLAB_BYTES;
 
 /** A slab of at least `bytes` bytes, reused if one is free. */
 export function takeSlab(bytes: number): ArrayBuffer {
@@ -21,7 +23,7 @@ export function takeSlab(bytes: number): ArrayBuffer {
 
 /** Slabs no longer used (written out, or come back from the main thread). */
 export function giveSlabs(slabs: Iterable<ArrayBuffer>): void {
-  for (const s of slabs) if (free.length < KEEP && s.byteLength > 0) free.push(s);
+  for (const s of slabs) if (free.length < KEEP && s.byteLength > 0 && s.byteLength <= KEEP_MAX_BYTES) free.push(s);
 }
 
 /**
