@@ -128,7 +128,7 @@ export class AtomicFile implements OutputFile {
 
   async write(data: string | Buffer): Promise<void> {
     fault('write');
-    if (this.closed) throw new Error(`${this.tempPath} is closed`);
+    if (this.closed || this.aborting) throw new Error(`${this.tempPath} is closed`);
     let buf: Buffer;
     // text is encoded into a buffer kept for the next write, unless a write still uses it
     const reuse = typeof data === 'string' && !this.gzip && !this.writing;
@@ -152,6 +152,7 @@ export class AtomicFile implements OutputFile {
   /** The buffer text is encoded into (fs/slabs.ts), and whether a write is using it now. */
   private scratch: Buffer | undefined;
   private writing = false;
+  private aborting = false;
 
   /** The fd's operation in the thread pool, if any: closing waits for it (else it could hit a reused fd). */
   private inFlight: Promise<unknown> = Promise.resolve();
@@ -179,6 +180,8 @@ export class AtomicFile implements OutputFile {
 
   /** Closes and removes the temporary file. Safe to call after a failed commit or twice. */
   async abort(): Promise<void> {
+    // no write starts once an abort has (it would land on a closed, maybe reused, fd)
+    this.aborting = true;
     await this.inFlight.catch(() => undefined);
     try {
       this.close();

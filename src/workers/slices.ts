@@ -77,6 +77,8 @@ export function sliceProducer(job: SliceJob): RowProducer {
     let scanned = false;
     let failure: { err: unknown } | undefined;
     let appending = false;
+    // slices started and not yet settled (in the lane or the pool)
+    let running = 0;
     // slices running or done and waiting for their turn to be appended: each worker's, this thread's, one more
     const limit = job.pool.size + (job.lane === undefined ? 1 : 2);
     let wake: (() => void) | undefined;
@@ -119,11 +121,17 @@ export function sliceProducer(job: SliceJob): RowProducer {
         const g: Given = { spec: pending.shift()!, local, batches: [] };
         given.push(g);
         count++;
-        start(g).then((r) => {
-          g.result = r;
-          void appendReady();
-          dispatch();
-        }, fail);
+        running++;
+        start(g)
+          .then((r) => {
+            g.result = r;
+            void appendReady();
+            dispatch();
+          }, fail)
+          .finally(() => {
+            running--;
+            notify();
+          });
       }
     };
     // appends the oldest slices that are in, in order, one append at a time
@@ -141,6 +149,8 @@ export function sliceProducer(job: SliceJob): RowProducer {
           await sink.append!(r.output, r.written).catch((err: unknown) => {
             throw writeFailed(err, 'output', ctx.name);
           });
+          // a failure meanwhile (a worker died, a stop): this attempt counts nothing more
+          if (failure !== undefined) break;
           const slabs = r.output.map((v) => v.buffer as ArrayBuffer);
           if (g.local) giveSlabs(slabs);
           else job.pool.giveSlabs(slabs);
@@ -151,6 +161,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
           for (const rej of r.rejects) ctx.reject(rej);
           // the rejects file writes them under the file's gate: the next slice waits for them
           await ctx.gate.wait();
+          if (failure !== undefined) break;
           ctx.comments += r.comments;
           for (const [k, n] of Object.entries(r.extraKeys)) ctx.extraKeys.set(k, (ctx.extraKeys.get(k) ?? 0) + n);
           dispatch();
@@ -219,6 +230,10 @@ export function sliceProducer(job: SliceJob): RowProducer {
       run.slices = count;
     } catch (err) {
       fail(err);
+      // nothing of this attempt may still write when the caller removes its output (and closes its fd), and
+      // the lane is free again before a whole run picks where to go: an append and the slices still
+      // running (stopped by the abort) end first
+      while (appending || running > 0) await new Promise<void>((resolve) => (wake = resolve));
       throw err;
     } finally {
       run.signal?.removeEventListener('abort', onAbort);

@@ -1,7 +1,7 @@
 // The slice producer (workers/slices.ts) with a pool whose "workers" run slices in this thread: two files
 // cut at once share the main thread's lane and one worker that is not ready yet, and both finish with the
 // outputs of a whole run; a stop wakes a producer wherever it waits.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -73,6 +73,59 @@ describe('sliceProducer', () => {
       expect(await readFile(reports[k]!.output!, 'utf8')).toBe(await readFile(whole.output!, 'utf8'));
       expect(reports[k]!.rows).toEqual(whole.rows);
     }
+  });
+
+  it('a worker dying while a slice is appended: the attempt fails with its code once the append is over, nothing left', async () => {
+    // 2 MiB slices: each local one's output is two slabs, appended in two writes
+    await writeFile(join(dir, 'a.csv'), csv(400_000, 1));
+    const out = join(dir, 'out');
+    const settings = await settingsIn(out, 'a');
+    // whether the output was removed while an append was still writing to it
+    let appending = 0;
+    let abortedWhileAppending = false;
+    let onAppend: (() => void) | undefined;
+    const sink = settings.sink;
+    const traced: PipelineSettings = {
+      ...settings,
+      sink: async (ctx, file) => {
+        const s = await sink(ctx, file);
+        const append = s.append!.bind(s);
+        const abort = s.abort.bind(s);
+        s.append = async (chunks, rows) => {
+          appending++;
+          onAppend?.();
+          try {
+            await append(chunks, rows);
+          } finally {
+            appending--;
+          }
+        };
+        s.abort = async () => {
+          if (appending > 0) abortedWhileAppending = true;
+          await abort();
+        };
+        return s;
+      },
+    };
+    // the worker's slice dies as soon as the lane's first slice is being appended
+    const pool = {
+      size: 1,
+      ready: 1,
+      start() {},
+      giveSlabs() {},
+      // as the real pool does, a task stopped by its signal ends (ABORTED)
+      run: (_msg: unknown, opts: { signal?: AbortSignal }) =>
+        new Promise((_, reject) => {
+          onAppend = () => reject(Object.assign(new Error('died'), { code: 'WORKER_FAILED' }));
+          opts.signal?.addEventListener('abort', () => reject(Object.assign(new Error('stopped'), { code: 'ABORTED' })), { once: true });
+        }),
+    } as unknown as WorkerPool;
+    const produce = sliceProducer({ pool, lane: new Lane(true), gen: 1, pipeline: 0, per: per('a'), sliceBytes: 2 * 1024 * 1024, onEvent: () => undefined });
+    const r = await processFile(join(dir, 'a.csv'), 'a.csv', traced, {}, undefined, produce);
+    expect(r.outcome).toBe('failed');
+    expect(r.error?.message).toContain('died');
+    expect(await readdir(out)).toEqual([]);
+    expect(abortedWhileAppending).toBe(false);
   });
 
   it('a stop wakes the scan: the file ends ABORTED, not never', async () => {
