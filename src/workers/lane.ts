@@ -17,6 +17,14 @@ export class Lane {
     return this.open && this.held === 0;
   }
 
+  private readonly waiting = new Set<() => void>();
+
+  /** Calls `fn` each time the lane comes free (a cut file gives it its next slice); returns the unsubscribe. */
+  onFree(fn: () => void): () => void {
+    this.waiting.add(fn);
+    return () => this.waiting.delete(fn);
+  }
+
   /** Holds the lane (also when it is not free: work that must run here, such as a transaction's); returns its release, which does nothing twice. */
   take(): () => void {
     this.held++;
@@ -25,6 +33,7 @@ export class Lane {
       if (released) return;
       released = true;
       this.held--;
+      if (this.free) for (const fn of this.waiting) fn();
     };
   }
 }

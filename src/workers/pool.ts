@@ -221,9 +221,12 @@ export class WorkerPool {
     if (cfg === undefined || slot.gens.includes(gen)) return;
     if (slot.gens.length >= GENS_PER_WORKER) {
       const busy = new Set([...slot.tasks.values()].map((t) => t.msg.gen));
+      // one is always free (a worker runs at most TASKS_PER_WORKER tasks); if not, it holds one more
       const i = slot.gens.findIndex((g) => !busy.has(g));
-      const [old] = slot.gens.splice(i, 1);
-      slot.worker.postMessage({ t: 'forget', gen: old! } satisfies ToWorker);
+      if (i !== -1) {
+        const [old] = slot.gens.splice(i, 1);
+        slot.worker.postMessage({ t: 'forget', gen: old! } satisfies ToWorker);
+      }
     }
     slot.gens.push(gen);
     slot.worker.postMessage({ t: 'config', gen, cfg } satisfies ToWorker);

@@ -178,6 +178,8 @@ export function sliceProducer(job: SliceJob): RowProducer {
       if (failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
       if (failure !== undefined) throw failure.err;
     };
+    // the lane freed by another file's work: this file's next slice can go there
+    const offLane = job.lane?.onFree(() => dispatch());
     const cut = (spec: SliceSpec): void => {
       pending.push(spec);
       dispatch();
@@ -236,6 +238,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
       while (appending || running > 0) await new Promise<void>((resolve) => (wake = resolve));
       throw err;
     } finally {
+      offLane?.();
       run.signal?.removeEventListener('abort', onAbort);
     }
     if (run.signal?.aborted) throw new SluiceError('ABORTED', 'processing was stopped before it finished', { file: ctx.name });
