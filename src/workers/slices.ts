@@ -32,10 +32,10 @@ const SCAN_CHUNK = 1024 * 1024;
 export interface SliceJob {
   pool: WorkerPool;
   /** The main thread's lane: a slice runs here when it is free (see lane.ts). */
-  lane?: Lane;
+  lane: Lane;
   gen: number;
   /** The configuration of generation `gen` (a worker lacking it is sent it). */
-  config?: SluiceConfig;
+  config: SluiceConfig;
   pipeline: number;
   per: PerFile;
   sliceBytes: number;
@@ -80,7 +80,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
     // slices started and not yet settled (in the lane or the pool)
     let running = 0;
     // slices running or done and waiting for their turn to be appended: each worker's, this thread's, one more
-    const limit = job.pool.size + (job.lane === undefined ? 1 : 2);
+    const limit = job.pool.size + 2;
     let wake: (() => void) | undefined;
     const notify = (): void => {
       const w = wake;
@@ -94,7 +94,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
     };
     const start = (g: Given): Promise<SliceResult> => {
       if (g.local) {
-        const release = job.lane!.take();
+        const release = job.lane.take();
         const hooks = { onInFlight: run.hooks.onInFlight, onBatchWritten: (rows: number, seconds: number) => void g.batches.push([rows, seconds]) };
         return runSlice(run.path, ctx.name, settings, g.spec, hooks, stop.signal).finally(release);
       }
@@ -106,7 +106,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
       return job.pool
         .run(
           { t: 'slice', gen: job.gen, pipeline: job.pipeline, path: run.path, name: ctx.name, per: job.per, spec: g.spec },
-          { signal: stop.signal, onEvent, ...(job.config === undefined ? {} : { config: job.config }) },
+          { signal: stop.signal, onEvent, config: job.config },
         )
         .then((v) => sliceFromData(v as SliceData))
         .finally(() => inPool--);
@@ -116,7 +116,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
       while (pending.length > 0 && given.length < limit && failure === undefined) {
         // a worker still loading its code is not waited for while this file has a slice running; with none,
         // the slice waits in the pool's queue (the lane is another file's): the file always has one going
-        const local = job.lane?.free === true;
+        const local = job.lane.free;
         if (!local && inPool >= job.pool.ready && given.length > 0) return;
         const g: Given = { spec: pending.shift()!, local, batches: [] };
         given.push(g);
@@ -179,7 +179,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
       if (failure !== undefined) throw failure.err;
     };
     // the lane freed by another file's work: this file's next slice can go there
-    const offLane = job.lane?.onFree(() => dispatch());
+    const offLane = job.lane.onFree(() => dispatch());
     const cut = (spec: SliceSpec): void => {
       pending.push(spec);
       dispatch();
@@ -238,7 +238,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
       while (appending || running > 0) await new Promise<void>((resolve) => (wake = resolve));
       throw err;
     } finally {
-      offLane?.();
+      offLane();
       run.signal?.removeEventListener('abort', onAbort);
     }
     if (run.signal?.aborted) throw new SluiceError('ABORTED', 'processing was stopped before it finished', { file: ctx.name });

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, type SluiceConfig } from '../../src/config/load.js';
 import { processFile, type PipelineSettings } from '../../src/pipeline/process-file.js';
 import { pipelineSettings, settingsForFile } from '../../src/pipeline/settings.js';
 import { runSlice, type SliceSpec } from '../../src/pipeline/slice.js';
@@ -18,6 +18,9 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-slices-'));
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
+
+/** The fake pools here build nothing from it. */
+const FAKE_CONFIG = {} as SluiceConfig;
 
 const per = (tag: string) => ({ tempTag: tag, claimId: tag, delimiter: undefined, format: 'csv' as const });
 
@@ -60,7 +63,8 @@ describe('sliceProducer', () => {
     const settings = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await settingsIn(join(dir, `out-${n}`), n.slice(0, 1))] as const)));
     const { pool, tasks } = fakePool((n) => settings[n]!);
     const lane = new Lane(true);
-    const job = (n: string) => sliceProducer({ pool, lane, gen: 1, pipeline: 0, per: per(n.slice(0, 1)), sliceBytes: 16 * 1024, onEvent: () => undefined });
+    const job = (n: string) =>
+      sliceProducer({ pool, lane, gen: 1, config: FAKE_CONFIG, pipeline: 0, per: per(n.slice(0, 1)), sliceBytes: 16 * 1024, onEvent: () => undefined });
     const reports = await Promise.all(names.map((n) => processFile(join(dir, n), n, settings[n]!, {}, undefined, job(n))));
     for (const r of reports) {
       expect(r.error).toBeUndefined();
@@ -120,7 +124,16 @@ describe('sliceProducer', () => {
           opts.signal?.addEventListener('abort', () => reject(Object.assign(new Error('stopped'), { code: 'ABORTED' })), { once: true });
         }),
     } as unknown as WorkerPool;
-    const produce = sliceProducer({ pool, lane: new Lane(true), gen: 1, pipeline: 0, per: per('a'), sliceBytes: 2 * 1024 * 1024, onEvent: () => undefined });
+    const produce = sliceProducer({
+      pool,
+      lane: new Lane(true),
+      gen: 1,
+      config: FAKE_CONFIG,
+      pipeline: 0,
+      per: per('a'),
+      sliceBytes: 2 * 1024 * 1024,
+      onEvent: () => undefined,
+    });
     const r = await processFile(join(dir, 'a.csv'), 'a.csv', traced, {}, undefined, produce);
     expect(r.outcome).toBe('failed');
     expect(r.error?.message).toContain('died');
@@ -134,7 +147,16 @@ describe('sliceProducer', () => {
     // a pool whose task never ends: the lane is closed, so the scan waits on it
     const pool = { size: 1, ready: 1, start() {}, giveSlabs() {}, run: () => new Promise(() => undefined) } as unknown as WorkerPool;
     const ac = new AbortController();
-    const produce = sliceProducer({ pool, lane: new Lane(false), gen: 1, pipeline: 0, per: per('a'), sliceBytes: 16 * 1024, onEvent: () => undefined });
+    const produce = sliceProducer({
+      pool,
+      lane: new Lane(false),
+      gen: 1,
+      config: FAKE_CONFIG,
+      pipeline: 0,
+      per: per('a'),
+      sliceBytes: 16 * 1024,
+      onEvent: () => undefined,
+    });
     const done = processFile(join(dir, 'a.csv'), 'a.csv', settings, { onBytesRead: () => ac.abort() }, ac.signal, produce);
     const r = await done;
     expect(r.outcome).toBe('failed');
