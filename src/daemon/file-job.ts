@@ -367,5 +367,7 @@ function logFields(r: FileReport): Record<string, unknown> {
     ...(r.comments === undefined ? {} : { commentLines: r.comments }),
     // cut at row boundaries and run in parallel by the workers
     ...(r.slices === undefined ? {} : { slices: r.slices }),
+    // one that was to be cut ran whole, and why (a quoted field across a cut, many rejects, ...)
+    ...(r.notCut === undefined ? {} : { notCut: r.notCut }),
   };
 }

@@ -137,6 +137,8 @@ export interface FileReport extends Outcome<SluiceError> {
   comments?: number;
   /** The file was cut into this many slices, run in parallel by the workers. */
   slices?: number;
+  /** The file was to be cut into slices, but ran whole: why (a RunWhole's reason). */
+  notCut?: string;
   /** With `hash`: the sha256 of the input's bytes as stored (before decompression). */
   sha256?: string;
   error?: SluiceError;

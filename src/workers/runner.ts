@@ -18,6 +18,12 @@ import type { WorkerPool } from './pool.js';
 import { type ReportData, reportFromData, type TaskEvent } from './protocol.js';
 import { sliceProducer } from './slices.js';
 
+/** A report of a file that was to be cut and ran whole, saying why (its log line does). */
+function said(r: FileReport, why: string): FileReport {
+  if (r.outcome === 'succeeded') r.notCut = why;
+  return r;
+}
+
 /** The file to run: its claim, its pipeline (config and index in configuration `gen`), its settings. */
 export interface FileRun {
   path: string;
@@ -82,11 +88,18 @@ export class FileRunner {
         return await processFile(f.path, f.name, f.settings, hooks, signal, produce);
       } catch (err) {
         if (!(err instanceof RunWhole)) throw err;
+        return said(await this.whole(pool, f, hooks, signal, onEvent), err.why);
       }
     }
+    return this.whole(pool, f, hooks, signal, onEvent);
+  }
+
+  /** Runs the file whole: in this thread's lane if it is free, else in a worker. */
+  private async whole(pool: WorkerPool, f: FileRun, hooks: PipelineHooks, signal: AbortSignal, onEvent: (ev: TaskEvent) => void): Promise<FileReport> {
     if (this.lane.free) return this.here(f, hooks, signal);
     try {
-      const value = await pool.run({ t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per }, { signal, onEvent, config: f.cfg });
+      const task = { t: 'file', gen: f.gen, pipeline: f.index, path: f.path, name: f.name, per: f.per } as const;
+      const value = await pool.run(task, { signal, onEvent, config: f.cfg });
       return reportFromData(value as ReportData);
     } catch (err) {
       return this.failed(f, unrun(f, err as SluiceError));

@@ -126,18 +126,22 @@ describe('workers', () => {
 
   it('a quoted field across a cut: the file is run whole, with the same outputs', async () => {
     // every record holds a quoted field of many lines: a cut after a line feed is almost always inside one
+    // (400 KiB: a file under 256 KiB runs in the main thread, never cut)
     const rows = ['id,text,n'];
-    for (let i = 0; i < 4000; i++) rows.push(`${i},"${'word\n'.repeat(1 + (i % 7))}end",${i % 3 === 0 ? '' : i}`);
+    for (let i = 0; i < 12_000; i++) rows.push(`${i},"${'word\n'.repeat(1 + (i % 7))}end",${i % 3 === 0 ? '' : i}`);
     const file = Buffer.from(`${rows.join('\n')}\n`);
     const config = 'pipelines:\n  - name: default\n    steps: [{ dropNulls: {} }, { rename: { n: number } }]\n';
     const one = await runOnce({ 'q.csv': file }, ['--workers', '1'], config);
     const two = await runOnce({ 'q.csv': file }, ['--workers', '2', '--slice-bytes', '16384'], config);
     expect(two.done['q.csv']?.slices).toBeUndefined();
+    // the log line says why it was not cut; the single thread's never tried
+    expect(two.done['q.csv']?.notCut).toBe('a quoted field runs across a cut');
+    expect(one.done['q.csv']?.notCut).toBeUndefined();
     const a = await contents(one.d);
     const b = await contents(two.d);
     expect(Object.keys(b)).toEqual(['out/q.csv']);
     expect(b['out/q.csv']!.equals(a['out/q.csv']!)).toBe(true);
-    expect(counts(two.done['q.csv'])).toEqual({ read: 4000, written: 2666, filtered: 1334, rejected: 0 });
+    expect(counts(two.done['q.csv'])).toEqual({ read: 12_000, written: 8000, filtered: 4000, rejected: 0 });
   });
 
   it('a worker that dies fails the attempt with WORKER_FAILED; the file is retried and succeeds, nothing left behind', async () => {
@@ -244,6 +248,7 @@ describe('cut files under stress', () => {
     expect(two.rejects.equals(one.rejects)).toBe(true);
     expect(counts(two.done)).toEqual({ read: 1_000_001, written: 1, filtered: 0, rejected: 1_000_000 });
     expect(two.done?.slices).toBeUndefined();
+    expect(two.done?.notCut).toBe('many of its rows are rejected');
   });
 
   it('a line of more than 1 MiB sends the file to a whole run (each slice would rescan it), with the same output', async () => {
@@ -254,6 +259,7 @@ describe('cut files under stress', () => {
     const one = await runOnce({ 'l.csv': file }, ['--workers', '1'], plain);
     const two = await runOnce({ 'l.csv': file }, ['--workers', '2', '--slice-bytes', '65536'], plain);
     expect(two.done['l.csv']?.slices).toBeUndefined();
+    expect(two.done['l.csv']?.notCut).toBe('it has lines of more than 1 MiB');
     expect((await contents(two.d))['out/l.csv']!.equals((await contents(one.d))['out/l.csv']!)).toBe(true);
     expect(counts(two.done['l.csv'])).toEqual({ read: 3000, written: 3000, filtered: 0, rejected: 0 });
   });
