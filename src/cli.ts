@@ -17,9 +17,8 @@ import { NO_PROGRESS, type Progress, progressOn } from './progress.js';
 /** The worker threads' script, bundled beside this one (scripts/bundle.mjs): dist/worker.js. */
 const WORKER_ENTRY = new URL('./worker.js', import.meta.url);
 
-// file work is many small waits (open, fsync, link, rename) for many files at once: more threads than
-// libuv's default 4 keep them from queueing behind each other (set before the thread pool first starts)
-process.env.UV_THREADPOOL_SIZE ??= '16';
+// libuv's thread pool keeps its default 4 threads: an ES module cannot enlarge it (Node's loader has started
+// it to read this file), and 16 set from outside measured no faster with small files (docs/small-files.md)
 
 export const EXIT = { OK: 0, FILES_FAILED: 1, USAGE: 2, INTERRUPTED: 3 } as const;
 

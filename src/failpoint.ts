@@ -31,6 +31,11 @@ export function useFailpointMemory(memory: SharedArrayBuffer | undefined): void 
   if (memory !== undefined) counters = new Int32Array(memory);
 }
 
+/** SLUICE_FAILPOINT names this point (for a failpoint that is not a kill, such as a worker's exit). */
+export function failpointArmed(name: string): boolean {
+  return armedName === name;
+}
+
 /** Kills the process right here if SLUICE_FAILPOINT names this point (and hit). */
 export function failpoint(name: string): void {
   if (armedName !== name) return;

@@ -2,6 +2,7 @@
 // file or slice at a time itself, beside the N - 1 worker threads, and takes the next only when it is free.
 // On 2 cores that is one worker thread, not two beside a busy main thread (measured: README Performance,
 // "Every core"), and one isolate fewer to start.
+import { failpointArmed } from '../failpoint.js';
 
 export class Lane {
   private held = 0;
@@ -10,7 +11,7 @@ export class Lane {
    * `open`: the lane takes work. The tests' failpoint `worker-exit` (the first worker dies under its first
    * task) closes it, so that the file under test surely reaches a worker.
    */
-  constructor(private readonly open = process.env.SLUICE_FAILPOINT !== 'worker-exit') {}
+  constructor(private readonly open = !failpointArmed('worker-exit')) {}
 
   /** Nothing runs in this thread's lane now. */
   get free(): boolean {

@@ -18,9 +18,9 @@ import type { WorkerPool } from './pool.js';
 import { type ReportData, reportFromData, type TaskEvent } from './protocol.js';
 import { sliceProducer } from './slices.js';
 
-/** A report of a file that was to be cut and ran whole, saying why (its log line does). */
+/** A report of a file that was to be cut and ran whole, saying why (its log line does, whatever its outcome). */
 function said(r: FileReport, why: string): FileReport {
-  if (r.outcome === 'succeeded') r.notCut = why;
+  r.notCut = why;
   return r;
 }
 
@@ -67,7 +67,6 @@ export class FileRunner {
     const size = sizeOf(f.path);
     // an output whose COMMIT is this thread's, and a small file, which costs more to hand over than to parse
     if (outputDriver(f.pipeline.output).remote !== undefined || (size !== undefined && size < WORKER_MIN_BYTES)) return this.here(f, hooks, signal);
-    const per = f.per;
     const onEvent = (ev: TaskEvent): void => forward(ev, hooks, f.settings.pipeline);
     if (size !== undefined && this.cuttable(f, size) && !this.crowded()) {
       // the threads load their code now, while this one scans and runs the first slices; a file that
@@ -79,7 +78,7 @@ export class FileRunner {
         gen: f.gen,
         config: f.cfg,
         pipeline: f.index,
-        per,
+        per: f.per,
         sliceBytes: this.sliceBytes(),
         onEvent,
       });

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SluiceConfig } from '../config/load.js';
 import { SluiceError } from '../errors.js';
-import { useFailpointMemory } from '../failpoint.js';
+import { failpointArmed, useFailpointMemory } from '../failpoint.js';
 import { giveSlabs } from '../fs/slabs.js';
 import { type PipelineHooks, type PipelineSettings, processFile } from '../pipeline/process-file.js';
 import { pipelineSettings, settingsForFile } from '../pipeline/settings.js';
@@ -103,7 +103,7 @@ port.on('message', (m: ToWorker) => {
       return;
     default: {
       // a test's way to make a worker die under its first task (the first worker only, so a retry succeeds)
-      if (++tasks === 1 && process.env.SLUICE_FAILPOINT === 'worker-exit' && data.index === 0) process.exit(70);
+      if (++tasks === 1 && failpointArmed('worker-exit') && data.index === 0) process.exit(70);
       run(m).then(
         (value) => {
           const transfer = m.t === 'slice' ? (value as { output: Uint8Array[] }).output.map((v) => v.buffer as ArrayBuffer) : [];
