@@ -7,6 +7,7 @@
 // `workers + 1` slices are out at once, so memory stays bounded whatever the file's size.
 import { readSync } from 'node:fs';
 import { FastCsvReader } from '../csv/fast-reader.js';
+import { refuseNotCsv } from '../csv/not-csv.js';
 import { SluiceError } from '../errors.js';
 import { type PipelineSettings, type RowProducer, RunWhole, writeFailed } from '../pipeline/process-file.js';
 import { runSlice, type SliceResult, type SliceSpec } from '../pipeline/slice.js';
@@ -61,9 +62,24 @@ export function sliceProducer(job: SliceJob): RowProducer {
     const buf = Buffer.allocUnsafe(SCAN_CHUNK);
     const head = readSync(fd, buf, 0, Math.min(SCAN_CHUNK, size), 0);
     if (head >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) throw new RunWhole('it is compressed');
-    // the header from the first 64 KiB (parsing the whole MiB here, with cold code, cost some 50 ms), else all of it
-    const header = settings.csv.columns ?? headerOf(buf.subarray(0, Math.min(head, 64 * 1024)), settings.csv) ?? headerOf(buf.subarray(0, head), settings.csv);
-    if (header === undefined) throw new RunWhole('no header was found in its first MiB');
+    // what a whole run refuses in its first chunk (NUL bytes, JSON): a first slice shorter than a chunk sees less
+    if (settings.csv.refuseBinary ?? true) {
+      try {
+        refuseNotCsv(buf.subarray(0, Math.min(head, settings.chunkSize ?? 64 * 1024)));
+      } catch {
+        throw new RunWhole('its first bytes are not CSV text');
+      }
+    }
+    // the header from the first 64 KiB (parsing the whole MiB here, with cold code, cost some 50 ms), else all of
+    // it; its line too, with input.columns given: no cut before it (blank or comment lines before the header
+    // would be a first slice without it, and the next slice would read the header as a row)
+    const found =
+      settings.csv.header === false
+        ? undefined
+        : (headerOf(buf.subarray(0, Math.min(head, 64 * 1024)), settings.csv) ?? headerOf(buf.subarray(0, head), settings.csv));
+    const header = settings.csv.columns ?? found?.names;
+    if (header === undefined || (settings.csv.header !== false && found === undefined)) throw new RunWhole('no header was found in its first MiB');
+    const headerLine = found?.line ?? 0;
 
     const stop = new AbortController();
     // a stop wakes the scan wherever it waits
@@ -211,7 +227,7 @@ export function sliceProducer(job: SliceJob): RowProducer {
           const next = pos + i + 1;
           if (next - lineStart > LONG_LINE) throw new RunWhole('it has lines of more than 1 MiB');
           lineStart = next;
-          if (next < target || next > lastCut) continue;
+          if (next < target || next > lastCut || lines <= headerLine) continue;
           // a blank line right after a cut would be the slice's first record: cut after the last of them
           const after = i + 1 < n ? chunk[i + 1] : byteAt(next);
           if (after === LF || after === CR) continue;
@@ -245,15 +261,15 @@ export function sliceProducer(job: SliceJob): RowProducer {
   };
 }
 
-/** The header's names: the first record of the file's first bytes, read as the fast path reads it. */
-function headerOf(bytes: Buffer, csv: PipelineSettings['csv']): string[] | undefined {
-  let header: string[] | undefined;
+/** The header's names and line: the first record of the file's first bytes, read as the fast path reads it. */
+function headerOf(bytes: Buffer, csv: PipelineSettings['csv']): { names: string[]; line: number } | undefined {
+  let header: { names: string[]; line: number } | undefined;
   let bad = false;
   try {
     const reader = new FastCsvReader(
       {
-        record: (fields) => {
-          header ??= fields;
+        record: (fields, line) => {
+          header ??= { names: fields, line };
         },
         reject: () => {
           if (header === undefined) bad = true;

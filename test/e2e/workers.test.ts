@@ -108,6 +108,44 @@ describe('workers', () => {
     expect(await list(two.d.archive)).toEqual(['big.csv']);
   });
 
+  it('comment lines before the header, longer than a slice: no cut before the header, which is never read as a row', async () => {
+    // found by test/unit/slices-fuzz.test.ts: the first slice held only comments, and the next one read the header as data
+    const licence = Array.from({ length: 100 }, (_, i) => `# licence line ${i}, which says nothing of the data`).join('\n');
+    const rows = Array.from({ length: 20_000 }, (_, i) => `${i},name${i},${i % 97}`).join('\n');
+    const file = Buffer.from(`${licence}\nid,name,amount\n${rows}\n`);
+    const config = `pipelines:\n  - name: default\n    input: { comment: "#" }\n    steps:\n      - cast: { amount: integer }\n`;
+    const one = await runOnce({ 'c.csv': file }, ['--workers', '1'], config);
+    const two = await runOnce({ 'c.csv': file }, ['--workers', '2', '--slice-bytes', '4096'], config);
+    expect(two.done['c.csv']?.slices).toBeGreaterThan(20);
+    expect(counts(two.done['c.csv'])).toEqual({ read: 20_000, written: 20_000, filtered: 0, rejected: 0 });
+    expect(counts(one.done['c.csv'])).toEqual(counts(two.done['c.csv']));
+    const a = await contents(one.d);
+    const b = await contents(two.d);
+    expect(Object.keys(b)).toEqual(['out/c.csv']);
+    expect(b['out/c.csv']!.equals(a['out/c.csv']!)).toBe(true);
+    expect(b['out/c.csv']!.toString('utf8').startsWith('id,name,amount\n0,name0,0\n')).toBe(true);
+  });
+
+  it('with input.columns, a NUL byte in the first 64 KiB fails the file as one thread does (BINARY_FILE), not only past the first slice', async () => {
+    // found by test/unit/slices-fuzz.test.ts: a whole run checks its first 64 KiB read; a first slice of 4 KiB saw less
+    const rows = Array.from({ length: 30_000 }, (_, i) => `${i},b${i},c${i}`);
+    rows[700] = `700,b\u0000,c`;
+    const file = Buffer.from(`${rows.join('\n')}\n`);
+    const config = `pipelines:\n  - name: default\n    input: { header: false, columns: [a, b, c] }\n`;
+    for (const flags of [['--workers', '1'], ['--workers', '2', '--slice-bytes', '4096']]) {
+      const d = await makeDirs();
+      dirs.push(d);
+      await writeFile(join(d.root, 'sluice.yaml'), config);
+      await writeFile(join(d.watch, 'n.csv'), file);
+      const r = await runCli(['run', '--once', '--config', join(d.root, 'sluice.yaml'), '--metrics-port', '0', ...dirFlags(d), ...flags]);
+      expect(r.code, flags.join(' ')).toBe(1);
+      const failed = logLines(r.stdout).find((l) => l.msg === 'file failed');
+      expect((failed?.error as { code?: string } | undefined)?.code ?? failed?.code, flags.join(' ')).toBe('BINARY_FILE');
+      expect(await list(d.out)).toEqual([]);
+      expect(await list(d.failed)).toContain('n.csv');
+    }
+  });
+
   it('several files at once run whole (none is cut, though each alone would be), with the outputs of one thread', async () => {
     const files = Object.fromEntries([1, 2, 3, 4].map((k) => [`f${k}.csv`, workload(3000 + k * 500, 211 + k)]));
     const one = await runOnce(files, ['--workers', '1']);
