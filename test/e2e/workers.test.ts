@@ -132,7 +132,10 @@ describe('workers', () => {
     rows[700] = `700,b\u0000,c`;
     const file = Buffer.from(`${rows.join('\n')}\n`);
     const config = `pipelines:\n  - name: default\n    input: { header: false, columns: [a, b, c] }\n`;
-    for (const flags of [['--workers', '1'], ['--workers', '2', '--slice-bytes', '4096']]) {
+    for (const flags of [
+      ['--workers', '1'],
+      ['--workers', '2', '--slice-bytes', '4096'],
+    ]) {
       const d = await makeDirs();
       dirs.push(d);
       await writeFile(join(d.root, 'sluice.yaml'), config);
