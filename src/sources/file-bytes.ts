@@ -35,6 +35,9 @@ export interface OpenFile {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Bytes per read unless `chunkSize` says otherwise. */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+
 /**
  * Reads a file (a path, opened with O_NOFOLLOW, or an open file that stays the caller's to close) chunk by
  * chunk. Unsubscribing stops the reading. A file smaller than a chunk is read in one synchronous call
@@ -45,7 +48,7 @@ const EMPTY = Buffer.alloc(0);
  * @example fileBytes('orders.csv').pipe(parseCsv(), dropNulls({ how: 'any' }))
  */
 export function fileBytes(file: string | FileHandle | OpenFile, options: FileBytesOptions = {}): Observable<Buffer> {
-  const chunkSize = options.chunkSize ?? 64 * 1024;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const { gate, onRead } = options;
   const auto = (options.decompress ?? 'auto') === 'auto';
   return new Observable<Buffer>((subscriber) => {

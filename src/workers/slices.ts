@@ -7,8 +7,8 @@
 // `workers + 1` slices are out at once, so memory stays bounded whatever the file's size.
 import { readSync } from 'node:fs';
 import { FastCsvReader } from '../csv/fast-reader.js';
-import { refuseNotCsv } from '../csv/not-csv.js';
 import { SluiceError } from '../errors.js';
+import { DEFAULT_CHUNK_SIZE } from '../sources/file-bytes.js';
 import { type PipelineSettings, type RowProducer, RunWhole, writeFailed } from '../pipeline/process-file.js';
 import { runSlice, type SliceResult, type SliceSpec } from '../pipeline/slice.js';
 import { giveSlabs } from '../fs/slabs.js';
@@ -62,24 +62,17 @@ export function sliceProducer(job: SliceJob): RowProducer {
     const buf = Buffer.allocUnsafe(SCAN_CHUNK);
     const head = readSync(fd, buf, 0, Math.min(SCAN_CHUNK, size), 0);
     if (head >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) throw new RunWhole('it is compressed');
-    // what a whole run refuses in its first chunk (NUL bytes, JSON): a first slice shorter than a chunk sees less
-    if (settings.csv.refuseBinary ?? true) {
-      try {
-        refuseNotCsv(buf.subarray(0, Math.min(head, settings.chunkSize ?? 64 * 1024)));
-      } catch {
-        throw new RunWhole('its first bytes are not CSV text');
-      }
-    }
-    // the header from the first 64 KiB (parsing the whole MiB here, with cold code, cost some 50 ms), else all of
-    // it; its line too, with input.columns given: no cut before it (blank or comment lines before the header
-    // would be a first slice without it, and the next slice would read the header as a row)
-    const found =
-      settings.csv.header === false
-        ? undefined
-        : (headerOf(buf.subarray(0, Math.min(head, 64 * 1024)), settings.csv) ?? headerOf(buf.subarray(0, head), settings.csv));
-    const header = settings.csv.columns ?? found?.names;
-    if (header === undefined || (settings.csv.header !== false && found === undefined)) throw new RunWhole('no header was found in its first MiB');
-    const headerLine = found?.line ?? 0;
+    // the first record, read as a whole run reads its first chunk (so refusing what it refuses there, NUL bytes or
+    // JSON, which a first slice shorter than a chunk would not see); else from all of the first MiB (parsing
+    // the whole MiB here, with cold code, cost some 50 ms)
+    const firstRead = Math.min(head, settings.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    const first = firstRecord(buf.subarray(0, firstRead), settings.csv) ?? firstRecord(buf.subarray(0, head), settings.csv);
+    const hasHeader = settings.csv.header !== false;
+    const header = settings.csv.columns ?? (hasHeader ? first?.fields : undefined);
+    if (header === undefined || (hasHeader && first === undefined)) throw new RunWhole('no header was found in its first MiB');
+    // no cut before the header's line: blank or comment lines before it longer than a slice would make a first
+    // slice without it, and the next slice would read the header as a row
+    const headerLine = hasHeader ? first!.line : 0;
 
     const stop = new AbortController();
     // a stop wakes the scan wherever it waits
@@ -261,26 +254,30 @@ export function sliceProducer(job: SliceJob): RowProducer {
   };
 }
 
-/** The header's names and line: the first record of the file's first bytes, read as the fast path reads it. */
-function headerOf(bytes: Buffer, csv: PipelineSettings['csv']): { names: string[]; line: number } | undefined {
-  let header: { names: string[]; line: number } | undefined;
+/**
+ * The first record of the file's first bytes and its line, read as the fast path reads it (undefined if it is
+ * rejected or not complete in them). What a reader refuses in its first chunk (NUL bytes, JSON) runs the file whole.
+ */
+function firstRecord(bytes: Buffer, csv: PipelineSettings['csv']): { fields: string[]; line: number } | undefined {
+  let record: { fields: string[]; line: number } | undefined;
   let bad = false;
   try {
     const reader = new FastCsvReader(
       {
         record: (fields, line) => {
-          header ??= { names: fields, line };
+          record ??= { fields, line };
         },
         reject: () => {
-          if (header === undefined) bad = true;
+          if (record === undefined) bad = true;
         },
         comments: () => undefined,
       },
       { ...csv, encoding: 'utf8' },
     );
     reader.write(bytes);
-  } catch {
+  } catch (err) {
+    if (err instanceof SluiceError && (err.code === 'BINARY_FILE' || err.code === 'FORMAT_UNSUPPORTED')) throw new RunWhole('its first bytes are not CSV text');
     return undefined;
   }
-  return bad ? undefined : header;
+  return bad ? undefined : record;
 }
