@@ -18,12 +18,6 @@ import type { WorkerPool } from './pool.js';
 import { type ReportData, reportFromData, type TaskEvent } from './protocol.js';
 import { sliceProducer } from './slices.js';
 
-/** A report of a file that was to be cut and ran whole, saying why (its log line does, whatever its outcome). */
-function said(r: FileReport, why: string): FileReport {
-  r.notCut = why;
-  return r;
-}
-
 /** The file to run: its claim, its pipeline (config and index in configuration `gen`), its settings. */
 export interface FileRun {
   path: string;
@@ -87,7 +81,8 @@ export class FileRunner {
         return await processFile(f.path, f.name, f.settings, hooks, signal, produce);
       } catch (err) {
         if (!(err instanceof RunWhole)) throw err;
-        return said(await this.whole(pool, f, hooks, signal, onEvent), err.why);
+        // it was to be cut and ran whole: its log line says why, whatever its outcome
+        return { ...(await this.whole(pool, f, hooks, signal, onEvent)), notCut: err.why };
       }
     }
     return this.whole(pool, f, hooks, signal, onEvent);

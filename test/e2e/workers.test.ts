@@ -144,6 +144,8 @@ describe('workers', () => {
       expect(r.code, flags.join(' ')).toBe(1);
       const failed = logLines(r.stdout).find((l) => l.msg === 'file failed');
       expect((failed?.error as { code?: string } | undefined)?.code ?? failed?.code, flags.join(' ')).toBe('BINARY_FILE');
+      // the cut was refused, and the failed file's log line says why
+      expect(failed?.notCut).toBe(flags.includes('--slice-bytes') ? 'its first bytes are not CSV text' : undefined);
       expect(await list(d.out)).toEqual([]);
       expect(await list(d.failed)).toContain('n.csv');
     }
