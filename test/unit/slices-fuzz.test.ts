@@ -16,12 +16,10 @@ import { fastPathApplies } from '../../src/csv/fast-reader.js';
 import { outputDriver } from '../../src/outputs/registry.js';
 import { type FileReport, type PipelineSettings, processFile, RunWhole } from '../../src/pipeline/process-file.js';
 import { type PerFile, pipelineSettings, settingsForFile } from '../../src/pipeline/settings.js';
-import { runSlice, type SliceSpec } from '../../src/pipeline/slice.js';
 import { stepsAreRowLocal } from '../../src/pipeline/steps.js';
 import { Lane } from '../../src/workers/lane.js';
-import type { TaskRequest, WorkerPool } from '../../src/workers/pool.js';
-import { sliceToData } from '../../src/workers/protocol.js';
 import { sliceProducer } from '../../src/workers/slices.js';
+import { fakePool } from './fake-pool.js';
 
 /** The fake pools build nothing from it. */
 const FAKE_CONFIG = {} as SluiceConfig;
@@ -282,25 +280,6 @@ async function build(v: Variant, k: number, chunkSize: number | undefined): Prom
   return { variant: v, whole: await side('whole'), cut: await side('cut'), per };
 }
 
-/**
- * A pool of one "worker" that runs its slices in this thread, sending their results through the workers'
- * data protocol as postMessage would (structured clone: Buffers arrive as Uint8Arrays).
- */
-function fakePool(settings: PipelineSettings): WorkerPool {
-  const pool = {
-    size: 1,
-    ready: 1,
-    start() {},
-    giveSlabs() {},
-    async run(msg: TaskRequest, opts: { signal?: AbortSignal | undefined }) {
-      if (msg.t !== 'slice') throw new Error('only slices here');
-      const r = await runSlice(msg.path, msg.name, settings, msg.spec as SliceSpec, {}, opts.signal);
-      return structuredClone(sliceToData(r));
-    },
-  };
-  return pool as unknown as WorkerPool;
-}
-
 interface Outcome {
   report: Record<string, unknown>;
   files: Record<string, string>;
@@ -359,7 +338,7 @@ async function check(b: Built, input: Buffer, sliceBytes: number): Promise<CaseR
     const whole = await outcomeOf(await processFile(path, name, b.whole.settings), b.whole);
     await clear(b.whole);
     const produce = sliceProducer({
-      pool: fakePool(b.cut.settings),
+      pool: fakePool(() => b.cut.settings, { ready: true }).pool,
       lane: new Lane(true),
       gen: 1,
       config: FAKE_CONFIG,
@@ -477,13 +456,14 @@ function newTally(): Tally {
   return { cases: 0, cut: 0, whole: {}, slices: 0, mismatches: [] };
 }
 
+/** Runs the cases of `seeds`, prints what paths they took, asserts that none differs; returns the tally. */
 async function fuzz(
-  tally: Tally,
   label: string,
   seeds: readonly number[],
   shape: (r: Rnd, v: Variant) => { gen: GenOptions; sliceBytes: number },
   chunkSize?: (r: Rnd) => number | undefined,
-): Promise<void> {
+): Promise<Tally> {
+  const tally = newTally();
   const built = new Map<string, Built>();
   for (const seed of seeds) {
     const r = prng(seed);
@@ -518,6 +498,9 @@ async function fuzz(
       );
     }
   }
+  console.log(summary(label, tally));
+  expect(tally.mismatches, tally.mismatches.join('\n\n')).toEqual([]);
+  return tally;
 }
 
 function summary(label: string, t: Tally): string {
@@ -547,11 +530,8 @@ describe('a file cut into slices gives what one whole run gives (seeded fuzz)', 
   it(
     'small hostile files, slices of 1 to 300 bytes',
     async () => {
-      const t = newTally();
       const shape = smallShape(0.4, 40);
-      await fuzz(t, 'small', range(1, 420), (r, v) => ({ gen: shape(r, v), sliceBytes: r.chance(0.3) ? 1 + r.int(4) : 1 + r.int(300) }));
-      console.log(summary('small', t));
-      expect(t.mismatches, t.mismatches.join('\n\n')).toEqual([]);
+      const t = await fuzz('small', range(1, 420), (r, v) => ({ gen: shape(r, v), sliceBytes: r.chance(0.3) ? 1 + r.int(4) : 1 + r.int(300) }));
       expect(t.cut).toBeGreaterThan(t.cases / 3);
     },
     60_000 * SCALE,
@@ -560,17 +540,13 @@ describe('a file cut into slices gives what one whole run gives (seeded fuzz)', 
   it(
     'small clean files (no lone CR, NUL or open quote at the end), in small read chunks too',
     async () => {
-      const t = newTally();
       const shape = smallShape(0, 300);
-      await fuzz(
-        t,
+      const t = await fuzz(
         'clean',
         range(10_001, 340),
         (r, v) => ({ gen: shape(r, v), sliceBytes: 1 + r.int(200) }),
         (r) => (r.chance(0.6) ? undefined : r.pick([16, 100, 1000, 4096]) + r.int(7)),
       );
-      console.log(summary('clean', t));
-      expect(t.mismatches, t.mismatches.join('\n\n')).toEqual([]);
       expect(t.cut).toBeGreaterThan(t.cases / 3);
     },
     60_000 * SCALE,
@@ -579,8 +555,7 @@ describe('a file cut into slices gives what one whole run gives (seeded fuzz)', 
   it(
     'files of 250-700 KiB (the runner cuts from 256 KiB), slices of 1-64 KiB',
     async () => {
-      const t = newTally();
-      await fuzz(t, 'large', range(50_001, 16), (r, v) => ({
+      const t = await fuzz('large', range(50_001, 16), (r, v) => ({
         gen: {
           delimiter: v.delimiter ?? ',',
           cols: Math.max(v.minCols, 2 + r.int(4)),
@@ -594,8 +569,6 @@ describe('a file cut into slices gives what one whole run gives (seeded fuzz)', 
         },
         sliceBytes: r.pick([1024, 4096, 16 * 1024, 40 * 1024, 64 * 1024]) + r.int(3),
       }));
-      console.log(summary('large', t));
-      expect(t.mismatches, t.mismatches.join('\n\n')).toEqual([]);
       expect(t.cut).toBeGreaterThan(0);
     },
     60_000 * SCALE,

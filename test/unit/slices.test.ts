@@ -8,10 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type SluiceConfig } from '../../src/config/load.js';
 import { processFile, type PipelineSettings } from '../../src/pipeline/process-file.js';
 import { pipelineSettings, settingsForFile } from '../../src/pipeline/settings.js';
-import { runSlice, type SliceSpec } from '../../src/pipeline/slice.js';
 import { Lane } from '../../src/workers/lane.js';
-import type { TaskRequest, WorkerPool } from '../../src/workers/pool.js';
+import type { WorkerPool } from '../../src/workers/pool.js';
 import { sliceProducer } from '../../src/workers/slices.js';
+import { fakePool } from './fake-pool.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -28,26 +28,6 @@ async function settingsIn(out: string, tag: string): Promise<PipelineSettings> {
   await mkdir(out, { recursive: true });
   const cfg = loadConfig({ cwd: dir, env: {}, flags: { watch: dir, out, rejects: out, archive: dir, failed: dir } });
   return { ...settingsForFile(await pipelineSettings(cfg, cfg.pipelines[0]!, 0), per(tag)), fsync: false, stageOnly: false };
-}
-
-/** A pool of one "worker" that runs its slices here, with the settings of the file it is given; not ready until `ready()`. */
-function fakePool(settingsOf: (name: string) => PipelineSettings) {
-  let isReady = false;
-  let tasks = 0;
-  const pool = {
-    size: 1,
-    get ready() {
-      return isReady ? 1 : 0;
-    },
-    start() {},
-    giveSlabs() {},
-    async run(msg: TaskRequest, opts: { signal?: AbortSignal | undefined }) {
-      tasks++;
-      if (msg.t !== 'slice') throw new Error('only slices here');
-      return runSlice(msg.path, msg.name, settingsOf(msg.name), msg.spec as SliceSpec, {}, opts.signal);
-    },
-  };
-  return { pool: pool as unknown as WorkerPool, ready: () => (isReady = true), tasks: () => tasks };
 }
 
 function csv(rows: number, seed: number): string {
